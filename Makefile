@@ -1,0 +1,37 @@
+# Thin wrapper over CMake. The two commands of the README:
+#   make run    install what is missing, build, start streamfenced on conf/streamfence.yaml
+#   make test   install what is missing (test clients too), build, run every test
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CONFIG ?= conf/streamfence.yaml
+
+.PHONY: all setup setup-test configure build run test package bench clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+setup-test:
+	@scripts/setup.sh --test
+
+configure:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: setup build
+	exec $(BUILD)/host/streamfenced --config $(CONFIG)
+
+test: setup-test build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+package: setup-test build
+	cd $(BUILD) && cpack
+
+bench: setup-test build
+	bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing StreamFence needs on Debian 12, then
+# configures the build. Idempotent: packages already present are not reinstalled.
+#   scripts/setup.sh            build deps only (make run)
+#   scripts/setup.sh --test     plus test deps: node clients, redis, package tools
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+pkgs=(g++ make cmake pkg-config file libpoco-dev libyaml-cpp-dev libssl-dev libboost-dev libcppunit-dev openssl)
+if [ $want_test = 1 ]; then
+  pkgs+=(nodejs npm redis-server rpm dpkg-dev curl)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  # nodejs/npm may come from elsewhere (a newer node on the PATH is fine).
+  case $p in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+  esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  # Without `update` first, a fresh image can "install" nothing and still exit 0.
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ $want_test = 1 ]; then
+  if [ ! -d "$here/tests/node_modules/socket.io-client" ] || [ "$here/tests/package-lock.json" -nt "$here/tests/node_modules/.package-lock.json" ]; then
+    echo "setup: installing test clients from npm"
+    (cd "$here/tests" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
