@@ -27,8 +27,13 @@ run: setup build
 test: setup-test build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-package: setup-test build
-	cd $(BUILD) && cpack
+# Packages are built in their own tree with prefix /usr, so the daemon's default plugin
+# directory is the one the package installs.
+package: setup-test
+	@cmake -S . -B build-pkg -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build build-pkg -j $(JOBS)
+	cd build-pkg && cpack
+	@ls -1 build-pkg/packages/*.deb build-pkg/packages/*.rpm
 
 bench: setup-test build
 	bench/run.sh $(BUILD)

@@ -1,1 +1,973 @@
-// placeholder
+// Config loader: schema, defaults, every validation rule with its exact message and mark,
+// plugin reference checks, server selection, and the shipped conf/ files.
+#include "config/loader.hpp"
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <unistd.h>
+
+using namespace sf::config;
+
+namespace {
+
+const char* kFile = "streamfence.yaml";
+
+// Smallest valid config; line/column numbers in tests below count from this layout.
+const std::string kMinimal =
+    "servers:\n"            // 1
+    "  s:\n"                // 2
+    "    namespaces:\n"     // 3
+    "      - path: /a\n"    // 4  ('path' at column 9)
+    "        topics: [t]\n";  // 5
+
+Config yaml(const std::string& text) { return loadString(text, kFile, Format::Yaml); }
+
+std::vector<std::string> errorsOf(const std::string& text, Format format = Format::Yaml,
+                                  const std::string& file = kFile) {
+    try {
+        loadString(text, file, format);
+    } catch (const ConfigError& e) {
+        return e.messages();
+    }
+    return {};
+}
+
+std::string dump(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += "\n  [" + s + "]";
+    return out.empty() ? " (no errors)" : out;
+}
+
+// The config must fail with exactly this message among its errors.
+void expectError(const std::string& text, const std::string& message, Format format = Format::Yaml) {
+    auto errs = errorsOf(text, format);
+    bool found = std::find(errs.begin(), errs.end(), message) != errs.end();
+    CPPUNIT_ASSERT_MESSAGE("expected error [" + message + "], got:" + dump(errs), found);
+}
+
+// The config must fail with exactly one error, equal to message.
+void expectOnlyError(const std::string& text, const std::string& message, Format format = Format::Yaml) {
+    auto errs = errorsOf(text, format);
+    CPPUNIT_ASSERT_MESSAGE("expected only [" + message + "], got:" + dump(errs),
+                           errs.size() == 1 && errs[0] == message);
+}
+
+void expectNoErrors(const std::string& text, Format format = Format::Yaml) {
+    auto errs = errorsOf(text, format);
+    CPPUNIT_ASSERT_MESSAGE("expected no errors, got:" + dump(errs), errs.empty());
+}
+
+// kMinimal with extra server-level lines (indented 4) and extra namespace lines (indented 8).
+std::string withServer(const std::string& serverLines, const std::string& nsLines = "") {
+    return "servers:\n  s:\n" + serverLines + "    namespaces:\n      - path: /a\n        topics: [t]\n" + nsLines;
+}
+std::string withNs(const std::string& nsLines) { return withServer("", nsLines); }
+
+std::string readFile(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+const std::string kSrc = SF_TEST_SOURCE_DIR;
+
+// Field-by-field equality of everything the loader produces except marks and file name.
+void assertSameConfig(const Config& a, const Config& b) {
+    CPPUNIT_ASSERT_EQUAL(a.pluginDir, b.pluginDir);
+    CPPUNIT_ASSERT_EQUAL(a.logLevel, b.logLevel);
+    CPPUNIT_ASSERT(a.metricsSinks == b.metricsSinks);
+    CPPUNIT_ASSERT_EQUAL(a.pluginOptions.size(), b.pluginOptions.size());
+    for (const auto& [name, o] : a.pluginOptions) {
+        CPPUNIT_ASSERT(b.pluginOptions.count(name));
+        CPPUNIT_ASSERT(o.flat == b.pluginOptions.at(name).flat);
+        CPPUNIT_ASSERT_EQUAL(o.json, b.pluginOptions.at(name).json);
+    }
+    CPPUNIT_ASSERT_EQUAL(a.servers.size(), b.servers.size());
+    for (size_t i = 0; i < a.servers.size(); ++i) {
+        const ServerConfig& x = a.servers[i];
+        const ServerConfig& y = b.servers[i];
+        CPPUNIT_ASSERT_EQUAL(x.name, y.name);
+        CPPUNIT_ASSERT_EQUAL(x.host, y.host);
+        CPPUNIT_ASSERT_EQUAL(x.port, y.port);
+        CPPUNIT_ASSERT(x.transport == y.transport);
+        CPPUNIT_ASSERT(x.engineIoTransport == y.engineIoTransport);
+        CPPUNIT_ASSERT(x.auth == y.auth);
+        CPPUNIT_ASSERT_EQUAL(x.spillRootPath, y.spillRootPath);
+        CPPUNIT_ASSERT_EQUAL(x.tls.has_value(), y.tls.has_value());
+        if (x.tls) {
+            CPPUNIT_ASSERT_EQUAL(x.tls->certChainPemPath, y.tls->certChainPemPath);
+            CPPUNIT_ASSERT_EQUAL(x.tls->privateKeyPemPath, y.tls->privateKeyPemPath);
+            CPPUNIT_ASSERT_EQUAL(x.tls->privateKeyPassword, y.tls->privateKeyPassword);
+            CPPUNIT_ASSERT_EQUAL(x.tls->protocol, y.tls->protocol);
+            CPPUNIT_ASSERT_EQUAL(x.tls->watchIntervalMs, y.tls->watchIntervalMs);
+        }
+        CPPUNIT_ASSERT_EQUAL(x.path, y.path);
+        CPPUNIT_ASSERT_EQUAL(x.pingIntervalMs, y.pingIntervalMs);
+        CPPUNIT_ASSERT_EQUAL(x.pingTimeoutMs, y.pingTimeoutMs);
+        CPPUNIT_ASSERT_EQUAL(x.maxPayloadBytes, y.maxPayloadBytes);
+        CPPUNIT_ASSERT_EQUAL(x.ioThreads, y.ioThreads);
+        CPPUNIT_ASSERT(x.corsOrigins == y.corsOrigins);
+        CPPUNIT_ASSERT_EQUAL(x.tokenValidator, y.tokenValidator);
+        CPPUNIT_ASSERT_EQUAL(x.authRateLimit.windowMs, y.authRateLimit.windowMs);
+        CPPUNIT_ASSERT_EQUAL(x.authRateLimit.maxFailures, y.authRateLimit.maxFailures);
+        CPPUNIT_ASSERT_EQUAL(x.control.enabled, y.control.enabled);
+        CPPUNIT_ASSERT_EQUAL(x.control.host, y.control.host);
+        CPPUNIT_ASSERT_EQUAL(x.control.port, y.control.port);
+        CPPUNIT_ASSERT_EQUAL(x.control.token, y.control.token);
+        CPPUNIT_ASSERT_EQUAL(x.namespaces.size(), y.namespaces.size());
+        for (size_t j = 0; j < x.namespaces.size(); ++j) {
+            const NamespaceConfig& n = x.namespaces[j];
+            const NamespaceConfig& m = y.namespaces[j];
+            CPPUNIT_ASSERT_EQUAL(n.path, m.path);
+            CPPUNIT_ASSERT(n.topics == m.topics);
+            CPPUNIT_ASSERT(n.deliveryMode == m.deliveryMode);
+            CPPUNIT_ASSERT_EQUAL(n.overflowAction, m.overflowAction);
+            CPPUNIT_ASSERT_EQUAL(n.maxQueuedMessagesPerClient, m.maxQueuedMessagesPerClient);
+            CPPUNIT_ASSERT_EQUAL(n.maxQueuedBytesPerClient, m.maxQueuedBytesPerClient);
+            CPPUNIT_ASSERT_EQUAL(n.ackTimeoutMs, m.ackTimeoutMs);
+            CPPUNIT_ASSERT_EQUAL(n.maxRetries, m.maxRetries);
+            CPPUNIT_ASSERT_EQUAL(n.coalesce, m.coalesce);
+            CPPUNIT_ASSERT_EQUAL(n.coalesceKey, m.coalesceKey);
+            CPPUNIT_ASSERT_EQUAL(n.allowPolling, m.allowPolling);
+            CPPUNIT_ASSERT_EQUAL(n.maxInFlight, m.maxInFlight);
+            CPPUNIT_ASSERT_EQUAL(n.authRequired, m.authRequired);
+            CPPUNIT_ASSERT_EQUAL(n.spillBackend, m.spillBackend);
+        }
+    }
+}
+
+}  // namespace
+
+class ConfigLoaderTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(ConfigLoaderTest);
+    CPPUNIT_TEST(defaults);
+    CPPUNIT_TEST(everyKeyIsRead);
+    CPPUNIT_TEST(yamlAndJsonAreEquivalent);
+    CPPUNIT_TEST(shippedConfigsLoad);
+    CPPUNIT_TEST(enumErrors);
+    CPPUNIT_TEST(overflowActionAcceptsPluginNames);
+    CPPUNIT_TEST(missingRequiredKeys);
+    CPPUNIT_TEST(tlsRules);
+    CPPUNIT_TEST(unknownKeysWithHints);
+    CPPUNIT_TEST(wrongTypes);
+    CPPUNIT_TEST(integerRanges);
+    CPPUNIT_TEST(positiveLimits);
+    CPPUNIT_TEST(atLeastOnceRules);
+    CPPUNIT_TEST(maxInFlightNormalised);
+    CPPUNIT_TEST(duplicatesAndBlankTopics);
+    CPPUNIT_TEST(authRules);
+    CPPUNIT_TEST(serverPathAndStrings);
+    CPPUNIT_TEST(collectsAllErrors);
+    CPPUNIT_TEST(duplicateKeys);
+    CPPUNIT_TEST(parseErrorsCarryMarks);
+    CPPUNIT_TEST(strictJson);
+    CPPUNIT_TEST(loadFileErrors);
+    CPPUNIT_TEST(pluginOptionsFlattened);
+    CPPUNIT_TEST(metricsSinks);
+    CPPUNIT_TEST(pluginRefs);
+    CPPUNIT_TEST(selectAndFind);
+    CPPUNIT_TEST(sourceMarkStr);
+    CPPUNIT_TEST(portClashes);
+    CPPUNIT_TEST(garbageNeverCrashes);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void defaults() {
+        Config c = yaml(kMinimal);
+        CPPUNIT_ASSERT_EQUAL(std::string(kFile), c.file);
+        CPPUNIT_ASSERT_EQUAL(std::string(""), c.pluginDir);
+        CPPUNIT_ASSERT_EQUAL(std::string("info"), c.logLevel);
+        CPPUNIT_ASSERT(c.metricsSinks == std::vector<std::string>{"prometheus"});
+        CPPUNIT_ASSERT(c.pluginOptions.empty());
+        CPPUNIT_ASSERT_EQUAL(size_t(1), c.servers.size());
+        const ServerConfig& s = c.servers[0];
+        CPPUNIT_ASSERT_EQUAL(std::string("s"), s.name);
+        CPPUNIT_ASSERT_EQUAL(std::string("0.0.0.0"), s.host);
+        CPPUNIT_ASSERT_EQUAL(0, s.port);
+        CPPUNIT_ASSERT(s.transport == Transport::WS);
+        CPPUNIT_ASSERT(s.engineIoTransport == EngineIoTransport::WEBSOCKET_OR_POLLING);
+        CPPUNIT_ASSERT(s.auth == AuthMode::NONE);
+        CPPUNIT_ASSERT_EQUAL(std::string(".streamfence-spill"), s.spillRootPath);
+        CPPUNIT_ASSERT(!s.tls.has_value());
+        CPPUNIT_ASSERT_EQUAL(std::string("/socket.io/"), s.path);
+        CPPUNIT_ASSERT_EQUAL(25000, s.pingIntervalMs);
+        CPPUNIT_ASSERT_EQUAL(20000, s.pingTimeoutMs);
+        CPPUNIT_ASSERT_EQUAL(int64_t(1000000), s.maxPayloadBytes);
+        CPPUNIT_ASSERT_EQUAL(0, s.ioThreads);
+        CPPUNIT_ASSERT(s.corsOrigins.empty());
+        CPPUNIT_ASSERT(s.tokenValidator.empty());
+        CPPUNIT_ASSERT_EQUAL(60000, s.authRateLimit.windowMs);
+        CPPUNIT_ASSERT_EQUAL(20, s.authRateLimit.maxFailures);
+        CPPUNIT_ASSERT(!s.control.enabled);
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:2:3: servers.s"), s.mark.str());
+        CPPUNIT_ASSERT_EQUAL(size_t(1), s.namespaces.size());
+        const NamespaceConfig& n = s.namespaces[0];
+        CPPUNIT_ASSERT_EQUAL(std::string("/a"), n.path);
+        CPPUNIT_ASSERT(n.topics == std::vector<std::string>{"t"});
+        CPPUNIT_ASSERT(n.deliveryMode == DeliveryMode::BEST_EFFORT);
+        CPPUNIT_ASSERT_EQUAL(std::string("REJECT_NEW"), n.overflowAction);
+        CPPUNIT_ASSERT_EQUAL(64, n.maxQueuedMessagesPerClient);
+        CPPUNIT_ASSERT_EQUAL(int64_t(524288), n.maxQueuedBytesPerClient);
+        CPPUNIT_ASSERT_EQUAL(1000, n.ackTimeoutMs);
+        CPPUNIT_ASSERT_EQUAL(0, n.maxRetries);
+        CPPUNIT_ASSERT(!n.coalesce);
+        CPPUNIT_ASSERT(n.coalesceKey.empty());
+        CPPUNIT_ASSERT(n.allowPolling);
+        CPPUNIT_ASSERT_EQUAL(1, n.maxInFlight);
+        CPPUNIT_ASSERT(!n.authRequired);
+        CPPUNIT_ASSERT_EQUAL(std::string("disk"), n.spillBackend);
+        // Defaulted values still point at their namespace entry, for later messages.
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:4:9: servers.s.namespaces[0]"), n.mark.str());
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:4:9: servers.s.namespaces[0].overflowAction"),
+                             n.overflowActionMark.str());
+        // A control section that is present is enabled, with its defaults.
+        Config c2 = yaml(withServer("    control: {}\n"));
+        CPPUNIT_ASSERT(c2.servers[0].control.enabled);
+        CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1"), c2.servers[0].control.host);
+        CPPUNIT_ASSERT_EQUAL(0, c2.servers[0].control.port);
+        Config c3 = yaml(withServer("    control: {enabled: false, port: 9000}\n"));
+        CPPUNIT_ASSERT(!c3.servers[0].control.enabled);
+    }
+
+    void everyKeyIsRead() {
+        const std::string text =
+            "pluginDir: /opt/plugins\n"
+            "logLevel: debug\n"
+            "metrics: {sinks: [prometheus, statsd]}\n"
+            "servers:\n"
+            "  a:\n"
+            "    host: 127.0.0.1\n"
+            "    port: 4000\n"
+            "    transport: WSS\n"
+            "    engineIoTransport: WEBSOCKET_ONLY\n"
+            "    auth: TOKEN\n"
+            "    tokenValidator: static\n"
+            "    spillRootPath: /var/spill\n"
+            "    tls: {certChainPemPath: c.pem, privateKeyPemPath: k.pem, privateKeyPassword: pw, protocol: TLSv1.2, watchIntervalMs: 500}\n"
+            "    path: /rt/\n"
+            "    pingIntervalMs: 1000\n"
+            "    pingTimeoutMs: 2000\n"
+            "    maxPayloadBytes: 5000000000\n"
+            "    ioThreads: 4\n"
+            "    cors: {origins: ['*', https://x.example]}\n"
+            "    authRateLimit: {windowMs: 1000, maxFailures: 3}\n"
+            "    control: {host: 0.0.0.0, port: 4001, token: tok}\n"
+            "    namespaces:\n"
+            "      - path: /n\n"
+            "        topics: [x, y]\n"
+            "        deliveryMode: AT_LEAST_ONCE\n"
+            "        overflowAction: SPILL_TO_DISK\n"
+            "        maxQueuedMessagesPerClient: 10\n"
+            "        maxQueuedBytesPerClient: 100\n"
+            "        ackTimeoutMs: 300\n"
+            "        maxRetries: 2\n"
+            "        coalesce: false\n"
+            "        coalesceKey: id\n"
+            "        allowPolling: false\n"
+            "        maxInFlight: 5\n"
+            "        authRequired: true\n"
+            "        spillBackend: hpkv\n";
+        Config c = yaml(text);
+        CPPUNIT_ASSERT_EQUAL(std::string("/opt/plugins"), c.pluginDir);
+        CPPUNIT_ASSERT_EQUAL(std::string("debug"), c.logLevel);
+        CPPUNIT_ASSERT(c.metricsSinks == (std::vector<std::string>{"prometheus", "statsd"}));
+        const ServerConfig& s = c.servers.at(0);
+        CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1"), s.host);
+        CPPUNIT_ASSERT_EQUAL(4000, s.port);
+        CPPUNIT_ASSERT(s.transport == Transport::WSS);
+        CPPUNIT_ASSERT(s.engineIoTransport == EngineIoTransport::WEBSOCKET_ONLY);
+        CPPUNIT_ASSERT(s.auth == AuthMode::TOKEN);
+        CPPUNIT_ASSERT_EQUAL(std::string("static"), s.tokenValidator);
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:11:5: servers.a.tokenValidator"), s.tokenValidatorMark.str());
+        CPPUNIT_ASSERT_EQUAL(std::string("/var/spill"), s.spillRootPath);
+        CPPUNIT_ASSERT(s.tls.has_value());
+        CPPUNIT_ASSERT_EQUAL(std::string("c.pem"), s.tls->certChainPemPath);
+        CPPUNIT_ASSERT_EQUAL(std::string("k.pem"), s.tls->privateKeyPemPath);
+        CPPUNIT_ASSERT_EQUAL(std::string("pw"), s.tls->privateKeyPassword);
+        CPPUNIT_ASSERT_EQUAL(std::string("TLSv1.2"), s.tls->protocol);
+        CPPUNIT_ASSERT_EQUAL(500, s.tls->watchIntervalMs);
+        CPPUNIT_ASSERT_EQUAL(std::string("/rt/"), s.path);
+        CPPUNIT_ASSERT_EQUAL(1000, s.pingIntervalMs);
+        CPPUNIT_ASSERT_EQUAL(2000, s.pingTimeoutMs);
+        CPPUNIT_ASSERT_EQUAL(int64_t(5000000000), s.maxPayloadBytes);
+        CPPUNIT_ASSERT_EQUAL(4, s.ioThreads);
+        CPPUNIT_ASSERT(s.corsOrigins == (std::vector<std::string>{"*", "https://x.example"}));
+        CPPUNIT_ASSERT_EQUAL(1000, s.authRateLimit.windowMs);
+        CPPUNIT_ASSERT_EQUAL(3, s.authRateLimit.maxFailures);
+        CPPUNIT_ASSERT(s.control.enabled);
+        CPPUNIT_ASSERT_EQUAL(std::string("0.0.0.0"), s.control.host);
+        CPPUNIT_ASSERT_EQUAL(4001, s.control.port);
+        CPPUNIT_ASSERT_EQUAL(std::string("tok"), s.control.token);
+        const NamespaceConfig& n = s.namespaces.at(0);
+        CPPUNIT_ASSERT_EQUAL(std::string("/n"), n.path);
+        CPPUNIT_ASSERT(n.topics == (std::vector<std::string>{"x", "y"}));
+        CPPUNIT_ASSERT(n.deliveryMode == DeliveryMode::AT_LEAST_ONCE);
+        CPPUNIT_ASSERT_EQUAL(std::string("SPILL_TO_DISK"), n.overflowAction);
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:26:9: servers.a.namespaces[0].overflowAction"),
+                             n.overflowActionMark.str());
+        CPPUNIT_ASSERT_EQUAL(10, n.maxQueuedMessagesPerClient);
+        CPPUNIT_ASSERT_EQUAL(int64_t(100), n.maxQueuedBytesPerClient);
+        CPPUNIT_ASSERT_EQUAL(300, n.ackTimeoutMs);
+        CPPUNIT_ASSERT_EQUAL(2, n.maxRetries);
+        CPPUNIT_ASSERT(!n.coalesce);
+        CPPUNIT_ASSERT_EQUAL(std::string("id"), n.coalesceKey);
+        CPPUNIT_ASSERT(!n.allowPolling);
+        CPPUNIT_ASSERT_EQUAL(5, n.maxInFlight);
+        CPPUNIT_ASSERT(n.authRequired);
+        CPPUNIT_ASSERT_EQUAL(std::string("hpkv"), n.spillBackend);
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:36:9: servers.a.namespaces[0].spillBackend"),
+                             n.spillBackendMark.str());
+    }
+
+    void yamlAndJsonAreEquivalent() {
+        const std::string y =
+            "logLevel: warn\n"
+            "plugins:\n"
+            "  jwt: {issuer: me, algorithms: [RS256, ES256], leeway: 30, nested: {on: true, none: null}}\n"
+            "servers:\n"
+            "  a:\n"
+            "    port: 1\n"
+            "    auth: TOKEN\n"
+            "    tokenValidator: jwt\n"
+            "    cors: {origins: [\"*\"]}\n"
+            "    namespaces:\n"
+            "      - {path: /x, topics: [t1, t2], deliveryMode: AT_LEAST_ONCE, maxRetries: 1, authRequired: true}\n"
+            "  b:\n"
+            "    port: 2\n"
+            "    namespaces: [{path: /y, topics: [u], overflowAction: COALESCE, coalesce: true}]\n";
+        const std::string j = R"({
+  "logLevel": "warn",
+  "plugins": {"jwt": {"issuer": "me", "algorithms": ["RS256", "ES256"], "leeway": 30, "nested": {"on": true, "none": null}}},
+  "servers": {
+    "a": {"port": 1, "auth": "TOKEN", "tokenValidator": "jwt", "cors": {"origins": ["*"]},
+          "namespaces": [{"path": "/x", "topics": ["t1", "t2"], "deliveryMode": "AT_LEAST_ONCE", "maxRetries": 1, "authRequired": true}]},
+    "b": {"port": 2, "namespaces": [{"path": "/y", "topics": ["u"], "overflowAction": "COALESCE", "coalesce": true}]}
+  }
+})";
+        Config a = yaml(y);
+        Config b = loadString(j, "streamfence.json", Format::Json);
+        assertSameConfig(a, b);
+        CPPUNIT_ASSERT_EQUAL(size_t(2), a.servers.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("b"), a.servers[1].name);
+        CPPUNIT_ASSERT_EQUAL(std::string(R"({"issuer":"me","algorithms":["RS256","ES256"],"leeway":30,"nested":{"on":true,"none":null}})"),
+                             b.pluginOptions.at("jwt").json);
+        // JSON marks are real too: "b" is on line 6, its opening quote at column 5.
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.json:6:5: servers.b"), b.servers[1].mark.str());
+    }
+
+    void shippedConfigsLoad() {
+        Config y = loadFile(kSrc + "/conf/streamfence.yaml");
+        Config j = loadFile(kSrc + "/conf/streamfence.json");
+        assertSameConfig(y, j);
+        const ServerConfig* s = findServer(y, "default");
+        CPPUNIT_ASSERT(s);
+        CPPUNIT_ASSERT_EQUAL(std::string("127.0.0.1"), s->host);
+        CPPUNIT_ASSERT_EQUAL(3000, s->port);
+        CPPUNIT_ASSERT(s->engineIoTransport == EngineIoTransport::WEBSOCKET_OR_POLLING);
+        CPPUNIT_ASSERT(s->control.enabled);
+        CPPUNIT_ASSERT_EQUAL(3001, s->control.port);
+        CPPUNIT_ASSERT_EQUAL(size_t(2), s->namespaces.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("/feed"), s->namespaces[0].path);
+        CPPUNIT_ASSERT_EQUAL(std::string("DROP_OLDEST"), s->namespaces[0].overflowAction);
+        CPPUNIT_ASSERT(s->namespaces[0].topics == (std::vector<std::string>{"prices", "news"}));
+        CPPUNIT_ASSERT_EQUAL(std::string("/alerts"), s->namespaces[1].path);
+        CPPUNIT_ASSERT(s->namespaces[1].deliveryMode == DeliveryMode::AT_LEAST_ONCE);
+        CPPUNIT_ASSERT_EQUAL(3, s->namespaces[1].maxRetries);
+        CPPUNIT_ASSERT_EQUAL(kSrc + "/conf/streamfence.yaml", y.file);
+        // The examples must stay valid too.
+        Config tls = loadFile(kSrc + "/conf/examples/tls.yaml");
+        CPPUNIT_ASSERT(tls.servers.at(0).tls.has_value());
+        Config jwt = loadFile(kSrc + "/conf/examples/auth-jwt.yaml");
+        CPPUNIT_ASSERT_EQUAL(std::string("jwt"), jwt.servers.at(0).tokenValidator);
+        CPPUNIT_ASSERT(jwt.pluginOptions.count("jwt"));
+    }
+
+    void enumErrors() {
+        expectOnlyError(withServer("    transport: QUIC\n"),
+                        "streamfence.yaml:3:5: servers.s.transport: Invalid transport \"QUIC\" (expected: WS, WSS)");
+        expectOnlyError(withServer("    engineIoTransport: POLLING\n"),
+                        "streamfence.yaml:3:5: servers.s.engineIoTransport: Invalid engineIoTransport \"POLLING\" "
+                        "(expected: WEBSOCKET_ONLY, WEBSOCKET_OR_POLLING)");
+        expectOnlyError(withServer("    auth: BASIC\n"),
+                        "streamfence.yaml:3:5: servers.s.auth: Invalid auth \"BASIC\" (expected: NONE, TOKEN)");
+        // Enum values are case-sensitive as in streamfence-js, with a hint.
+        expectOnlyError(withServer("    transport: ws\n"),
+                        "streamfence.yaml:3:5: servers.s.transport: Invalid transport \"ws\" (expected: WS, WSS) (did you mean \"WS\"?)");
+        expectOnlyError(withNs("        deliveryMode: EXACTLY_ONCE\n"),
+                        "streamfence.yaml:6:9: servers.s.namespaces[0].deliveryMode: Invalid deliveryMode \"EXACTLY_ONCE\" "
+                        "for namespace /a (expected: BEST_EFFORT, AT_LEAST_ONCE)");
+        expectOnlyError("logLevel: verbose\n" + kMinimal,
+                        "streamfence.yaml:1:1: logLevel: Invalid logLevel \"verbose\" (expected: debug, info, warn, error)");
+        expectOnlyError(withServer("    tls: {certChainPemPath: c, privateKeyPemPath: k, protocol: TLSv1.1}\n"),
+                        "streamfence.yaml:3:55: servers.s.tls.protocol: Invalid protocol \"TLSv1.1\" (expected: TLSv1.2, TLSv1.3)");
+    }
+
+    void overflowActionAcceptsPluginNames() {
+        for (const auto& builtin : builtinOverflowActions()) {
+            Config c = yaml(withNs("        overflowAction: " + builtin + "\n"));
+            CPPUNIT_ASSERT_EQUAL(builtin, c.servers[0].namespaces[0].overflowAction);
+        }
+        Config c = yaml(withNs("        overflowAction: my-policy_2\n"));
+        CPPUNIT_ASSERT_EQUAL(std::string("my-policy_2"), c.servers[0].namespaces[0].overflowAction);
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:6:9: servers.s.namespaces[0].overflowAction"),
+                             c.servers[0].namespaces[0].overflowActionMark.str());
+        expectOnlyError(withNs("        overflowAction: \"drop it\"\n"),
+                        "streamfence.yaml:6:9: servers.s.namespaces[0].overflowAction: Invalid overflowAction \"drop it\" "
+                        "for namespace /a (expected: DROP_OLDEST, REJECT_NEW, COALESCE, SNAPSHOT_ONLY, SPILL_TO_DISK "
+                        "or an overflow-policy plugin name)");
+    }
+
+    void missingRequiredKeys() {
+        expectOnlyError("logLevel: info\n", "streamfence.yaml:1:1: missing required key \"servers\"");
+        expectOnlyError("", "streamfence.yaml:1:1: the config is empty (expected a map with a \"servers\" key)");
+        expectOnlyError("servers: {}\n", "streamfence.yaml:1:1: servers: at least one server must be defined");
+        expectOnlyError("servers:\n  s:\n    port: 1\n", "streamfence.yaml:2:3: servers.s: missing required key \"namespaces\"");
+        expectOnlyError("servers:\n  s:\n    namespaces: []\n",
+                        "streamfence.yaml:3:5: servers.s.namespaces: StreamFenceServer requires at least one namespace");
+        expectOnlyError("servers:\n  s:\n    namespaces:\n      - topics: [t]\n",
+                        "streamfence.yaml:4:9: servers.s.namespaces[0]: missing required key \"path\"");
+        expectOnlyError("servers:\n  s:\n    namespaces:\n      - path: /a\n",
+                        "streamfence.yaml:4:9: servers.s.namespaces[0]: missing required key \"topics\"");
+        expectOnlyError("servers:\n  s:\n    namespaces:\n      - path: /a\n        topics: []\n",
+                        "streamfence.yaml:5:9: servers.s.namespaces[0].topics: namespace must define at least one topic");
+    }
+
+    void tlsRules() {
+        expectOnlyError(withServer("    tls: {privateKeyPemPath: k.pem}\n"),
+                        "streamfence.yaml:3:5: servers.s.tls: missing required key \"certChainPemPath\"");
+        expectError(withServer("    tls:\n      certChainPemPath: \"\"\n      privateKeyPemPath: k\n"),
+                    "streamfence.yaml:4:7: servers.s.tls.certChainPemPath: certChainPemPath is required");
+        expectOnlyError(withServer("    tls: {certChainPemPath: c.pem}\n"),
+                        "streamfence.yaml:3:5: servers.s.tls: missing required key \"privateKeyPemPath\"");
+        expectOnlyError(withServer("    transport: WSS\n"),
+                        "streamfence.yaml:3:5: servers.s.transport: transport WSS requires a tls section "
+                        "(certChainPemPath, privateKeyPemPath)");
+        // Blank protocol means the default; an empty password means none.
+        Config c = yaml(withServer("    tls: {certChainPemPath: c, privateKeyPemPath: k, protocol: '', privateKeyPassword: ''}\n"));
+        CPPUNIT_ASSERT_EQUAL(std::string("TLSv1.3"), c.servers[0].tls->protocol);
+        CPPUNIT_ASSERT(c.servers[0].tls->privateKeyPassword.empty());
+        expectOnlyError(withServer("    tls: {certChainPemPath: c, privateKeyPemPath: k, watchIntervalMs: 0}\n"),
+                        "streamfence.yaml:3:55: servers.s.tls.watchIntervalMs: watchIntervalMs must be positive");
+    }
+
+    void unknownKeysWithHints() {
+        expectOnlyError(withServer("    pingIntervalMS: 100\n"),
+                        "streamfence.yaml:3:5: servers.s.pingIntervalMS: unknown key \"pingIntervalMS\" "
+                        "(did you mean \"pingIntervalMs\"?)");
+        expectOnlyError(withNs("        overflowActon: DROP_OLDEST\n"),
+                        "streamfence.yaml:6:9: servers.s.namespaces[0].overflowActon: unknown key \"overflowActon\" "
+                        "(did you mean \"overflowAction\"?)");
+        expectOnlyError("server:\n  s: {}\n",
+                        "streamfence.yaml:1:1: server: unknown key \"server\" (did you mean \"servers\"?)");
+        expectOnlyError(withServer("    tls: {certChainPemPath: c, privateKeyPemPath: k, passwd: x}\n"),
+                        "streamfence.yaml:3:55: servers.s.tls.passwd: unknown key \"passwd\" (expected one of: "
+                        "certChainPemPath, privateKeyPemPath, privateKeyPassword, protocol, watchIntervalMs)");
+        expectOnlyError(withServer("    control: {prot: 1}\n"),
+                        "streamfence.yaml:3:15: servers.s.control.prot: unknown key \"prot\" (did you mean \"port\"?)");
+        expectOnlyError(withServer("    cors: {origin: ['*']}\n"),
+                        "streamfence.yaml:3:12: servers.s.cors.origin: unknown key \"origin\" (did you mean \"origins\"?)");
+        expectOnlyError("metrics: {sink: [x]}\n" + kMinimal,
+                        "streamfence.yaml:1:11: metrics.sink: unknown key \"sink\" (did you mean \"sinks\"?)");
+        // JS silently ignored inboundAckPolicy; here it is an unknown key like any other.
+        auto errs = errorsOf(withNs("        inboundAckPolicy: ACK_ON_RECEIPT\n"));
+        CPPUNIT_ASSERT_EQUAL(size_t(1), errs.size());
+        CPPUNIT_ASSERT(errs[0].find("streamfence.yaml:6:9: servers.s.namespaces[0].inboundAckPolicy: unknown key") == 0);
+    }
+
+    void wrongTypes() {
+        expectOnlyError(withServer("    port: abc\n"),
+                        "streamfence.yaml:3:5: servers.s.port: expected an integer, got \"abc\"");
+        expectOnlyError(withServer("    port: \"3000\"\n"),
+                        "streamfence.yaml:3:5: servers.s.port: expected an integer, got \"3000\" (a quoted string; remove the quotes)");
+        expectOnlyError(withServer("    port: 30.5\n"),
+                        "streamfence.yaml:3:5: servers.s.port: expected an integer, got \"30.5\"");
+        expectOnlyError(withServer("    port:\n"),
+                        "streamfence.yaml:3:5: servers.s.port: expected an integer, got an empty value");
+        expectOnlyError(withNs("        coalesce: yes\n"),
+                        "streamfence.yaml:6:9: servers.s.namespaces[0].coalesce: expected a boolean (true or false), got \"yes\"");
+        expectOnlyError(withNs("        allowPolling: \"true\"\n"),
+                        "streamfence.yaml:6:9: servers.s.namespaces[0].allowPolling: expected a boolean (true or false), got \"true\"");
+        expectOnlyError("servers:\n  s:\n    namespaces:\n      - path: /a\n        topics: prices\n",
+                        "streamfence.yaml:5:9: servers.s.namespaces[0].topics: expected a list, got \"prices\"");
+        expectOnlyError("servers:\n  s:\n    namespaces:\n      - path: /a\n        topics: [a, {b: 1}]\n",
+                        "streamfence.yaml:5:21: servers.s.namespaces[0].topics[1]: expected a string, got a map");
+        expectOnlyError(withServer("    host: [a, b]\n"), "streamfence.yaml:3:5: servers.s.host: expected a string, got a list");
+        expectOnlyError("servers: [a]\n", "streamfence.yaml:1:1: servers: expected a map, got a list");
+        expectOnlyError("servers:\n  s: 3\n", "streamfence.yaml:2:3: servers.s: expected a map, got \"3\"");
+        expectOnlyError("servers:\n  s:\n    namespaces: {path: /a}\n",
+                        "streamfence.yaml:3:5: servers.s.namespaces: expected a list, got a map");
+        expectOnlyError("servers:\n  s:\n    namespaces: [x]\n",
+                        "streamfence.yaml:3:18: servers.s.namespaces[0]: expected a map, got \"x\"");
+        expectOnlyError("- a\n- b\n", "streamfence.yaml:1:1: expected a map, got a list");
+        expectOnlyError(withServer("    transport: [WS]\n"),
+                        "streamfence.yaml:3:5: servers.s.transport: expected a string, got a list");
+        expectOnlyError("plugins: {jwt: 5}\n" + kMinimal,
+                        "streamfence.yaml:1:12: plugins.jwt: expected a map of plugin options, got \"5\"");
+    }
+
+    void integerRanges() {
+        expectOnlyError(withServer("    port: 70000\n"), "streamfence.yaml:3:5: servers.s.port: out of range: 70000 (expected 0..65535)");
+        expectOnlyError(withServer("    port: -1\n"), "streamfence.yaml:3:5: servers.s.port: out of range: -1 (expected 0..65535)");
+        expectOnlyError(withServer("    ioThreads: 257\n"), "streamfence.yaml:3:5: servers.s.ioThreads: out of range: 257 (expected 0..256)");
+        expectOnlyError(withServer("    control: {port: 65536}\n"),
+                        "streamfence.yaml:3:15: servers.s.control.port: out of range: 65536 (expected 0..65535)");
+        expectOnlyError(withNs("        ackTimeoutMs: 3000000000\n"),
+                        "streamfence.yaml:6:9: servers.s.namespaces[0].ackTimeoutMs: out of range: 3000000000 (expected -2147483648..2147483647)");
+        expectOnlyError(withServer("    maxPayloadBytes: 99999999999999999999\n"),
+                        "streamfence.yaml:3:5: servers.s.maxPayloadBytes: out of range: 99999999999999999999 "
+                        "(expected -9223372036854775808..9223372036854775807)");
+        Config c = yaml(withServer("    port: 65535\n    ioThreads: 256\n"));
+        CPPUNIT_ASSERT_EQUAL(65535, c.servers[0].port);
+        CPPUNIT_ASSERT_EQUAL(256, c.servers[0].ioThreads);
+    }
+
+    void positiveLimits() {
+        expectOnlyError(withNs("        maxQueuedMessagesPerClient: 0\n"),
+                        "streamfence.yaml:6:9: servers.s.namespaces[0].maxQueuedMessagesPerClient: maxQueuedMessagesPerClient must be positive");
+        expectOnlyError(withNs("        maxQueuedBytesPerClient: -5\n"),
+                        "streamfence.yaml:6:9: servers.s.namespaces[0].maxQueuedBytesPerClient: maxQueuedBytesPerClient must be positive");
+        expectOnlyError(withNs("        ackTimeoutMs: 0\n"),
+                        "streamfence.yaml:6:9: servers.s.namespaces[0].ackTimeoutMs: ackTimeoutMs must be positive");
+        expectOnlyError(withNs("        maxRetries: -1\n"),
+                        "streamfence.yaml:6:9: servers.s.namespaces[0].maxRetries: maxRetries must be zero or positive");
+        expectOnlyError(withServer("    pingIntervalMs: 0\n"), "streamfence.yaml:3:5: servers.s.pingIntervalMs: pingIntervalMs must be positive");
+        expectOnlyError(withServer("    pingTimeoutMs: -1\n"), "streamfence.yaml:3:5: servers.s.pingTimeoutMs: pingTimeoutMs must be positive");
+        expectOnlyError(withServer("    maxPayloadBytes: 0\n"), "streamfence.yaml:3:5: servers.s.maxPayloadBytes: maxPayloadBytes must be positive");
+        expectOnlyError(withServer("    authRateLimit: {windowMs: 0}\n"),
+                        "streamfence.yaml:3:21: servers.s.authRateLimit.windowMs: windowMs must be positive");
+        expectOnlyError(withServer("    authRateLimit: {maxFailures: 0}\n"),
+                        "streamfence.yaml:3:21: servers.s.authRateLimit.maxFailures: maxFailures must be positive");
+        expectNoErrors(withNs("        maxRetries: 0\n"));
+    }
+
+    void atLeastOnceRules() {
+        const std::string alo = "        deliveryMode: AT_LEAST_ONCE\n";
+        expectNoErrors(withNs(alo + "        maxRetries: 1\n"));
+        expectNoErrors(withNs(alo + "        maxRetries: 1\n        overflowAction: SPILL_TO_DISK\n"));
+        expectOnlyError(withNs(alo + "        maxRetries: 1\n        overflowAction: DROP_OLDEST\n"),
+                        "streamfence.yaml:8:9: servers.s.namespaces[0].overflowAction: AT_LEAST_ONCE namespaces must use "
+                        "REJECT_NEW or SPILL_TO_DISK overflowAction");
+        expectOnlyError(withNs(alo + "        maxRetries: 1\n        coalesce: true\n"),
+                        "streamfence.yaml:8:9: servers.s.namespaces[0].coalesce: AT_LEAST_ONCE namespaces cannot enable coalescing");
+        expectOnlyError(withNs(alo + "        maxRetries: 0\n"),
+                        "streamfence.yaml:7:9: servers.s.namespaces[0].maxRetries: AT_LEAST_ONCE namespaces must allow at least one retry");
+        // The default maxRetries (0) fails, as in streamfence-js; the mark is the namespace.
+        expectOnlyError(withNs(alo),
+                        "streamfence.yaml:4:9: servers.s.namespaces[0].maxRetries: AT_LEAST_ONCE namespaces must allow "
+                        "at least one retry (maxRetries defaults to 0)");
+        expectOnlyError(withNs(alo + "        maxRetries: 1\n        maxQueuedMessagesPerClient: 2\n        maxInFlight: 3\n"),
+                        "streamfence.yaml:9:9: servers.s.namespaces[0].maxInFlight: maxInFlight must not exceed maxQueuedMessagesPerClient");
+        expectNoErrors(withNs(alo + "        maxRetries: 1\n        maxQueuedMessagesPerClient: 3\n        maxInFlight: 3\n"));
+        // The same settings are fine for BEST_EFFORT.
+        expectNoErrors(withNs("        overflowAction: DROP_OLDEST\n        coalesce: true\n        maxQueuedMessagesPerClient: 2\n        maxInFlight: 3\n"));
+        // All four at once are all reported.
+        auto errs = errorsOf(withNs(alo + "        overflowAction: COALESCE\n        coalesce: true\n"
+                                          "        maxQueuedMessagesPerClient: 1\n        maxInFlight: 2\n"));
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(errs), size_t(4), errs.size());
+    }
+
+    void maxInFlightNormalised() {
+        Config c = yaml(withNs("        maxInFlight: -5\n"));
+        CPPUNIT_ASSERT_EQUAL(1, c.servers[0].namespaces[0].maxInFlight);
+        c = yaml(withNs("        maxInFlight: 0\n"));
+        CPPUNIT_ASSERT_EQUAL(1, c.servers[0].namespaces[0].maxInFlight);
+        // Normalised first, then the AT_LEAST_ONCE rule: 0 -> 1 <= 1 passes.
+        expectNoErrors(withNs("        deliveryMode: AT_LEAST_ONCE\n        maxRetries: 1\n"
+                              "        maxQueuedMessagesPerClient: 1\n        maxInFlight: 0\n"));
+    }
+
+    void duplicatesAndBlankTopics() {
+        expectOnlyError("servers:\n  s:\n    namespaces:\n      - path: /a\n        topics: [t]\n"
+                        "      - path: /a\n        topics: [u]\n",
+                        "streamfence.yaml:6:9: servers.s.namespaces[1].path: Duplicate namespace path \"/a\" in server \"s\"");
+        // The same path on two different servers is fine.
+        expectNoErrors("servers:\n  s: {namespaces: [{path: /a, topics: [t]}]}\n  r: {namespaces: [{path: /a, topics: [t]}]}\n");
+        expectOnlyError("servers:\n  s:\n    namespaces:\n      - path: /a\n        topics: [t, u, t]\n",
+                        "streamfence.yaml:5:24: servers.s.namespaces[0].topics[2]: duplicate topic in namespace /a: t");
+        expectOnlyError("servers:\n  s:\n    namespaces:\n      - path: /a\n        topics: [t, \" \"]\n",
+                        "streamfence.yaml:5:21: servers.s.namespaces[0].topics[1]: topic names must not be blank in namespace /a");
+        expectOnlyError("servers:\n  s:\n    namespaces:\n      - path: a\n        topics: [t]\n",
+                        "streamfence.yaml:4:9: servers.s.namespaces[0].path: namespace path must start with '/'");
+    }
+
+    void authRules() {
+        expectOnlyError(withServer("    auth: TOKEN\n"),
+                        "streamfence.yaml:3:5: servers.s.auth: auth TOKEN requires tokenValidator (the name of a "
+                        "token-validator plugin, e.g. static or jwt)");
+        expectNoErrors(withServer("    auth: TOKEN\n    tokenValidator: static\n", "        authRequired: true\n"));
+        expectOnlyError(withNs("        authRequired: true\n"),
+                        "streamfence.yaml:6:9: servers.s.namespaces[0].authRequired: Auth cannot be required when auth "
+                        "is NONE (set auth: TOKEN and a tokenValidator on server \"s\", or remove authRequired)");
+        expectOnlyError(withServer("    tokenValidator: \"my validator\"\n"),
+                        "streamfence.yaml:3:5: servers.s.tokenValidator: invalid token-validator plugin name \"my validator\" "
+                        "(expected letters, digits, '_' or '-')");
+    }
+
+    void serverPathAndStrings() {
+        expectOnlyError(withServer("    path: /socket.io\n"),
+                        "streamfence.yaml:3:5: servers.s.path: path must start and end with '/' (e.g. /socket.io/)");
+        expectOnlyError(withServer("    path: socket.io/\n"),
+                        "streamfence.yaml:3:5: servers.s.path: path must start and end with '/' (e.g. /socket.io/)");
+        expectNoErrors(withServer("    path: /\n"));
+        expectOnlyError(withServer("    host: \"\"\n"), "streamfence.yaml:3:5: servers.s.host: host must not be blank");
+        expectOnlyError(withServer("    spillRootPath: \"\"\n"),
+                        "streamfence.yaml:3:5: servers.s.spillRootPath: spillRootPath must not be blank");
+        expectOnlyError(withServer("    cors: {origins: [\"\"]}\n"),
+                        "streamfence.yaml:3:22: servers.s.cors.origins[0]: origin must not be blank");
+        // Plain numbers are fine where a string is expected (e.g. a numeric token).
+        Config c = yaml(withServer("    control: {token: 12345}\n"));
+        CPPUNIT_ASSERT_EQUAL(std::string("12345"), c.servers[0].control.token);
+    }
+
+    void collectsAllErrors() {
+        const std::string text =
+            "servers:\n"
+            "  s:\n"
+            "    port: x\n"
+            "    transport: UDP\n"
+            "    namespaces:\n"
+            "      - path: feed\n"
+            "        topics: []\n";
+        try {
+            yaml(text);
+            CPPUNIT_FAIL("expected ConfigError");
+        } catch (const ConfigError& e) {
+            const std::vector<std::string> expected = {
+                "streamfence.yaml:3:5: servers.s.port: expected an integer, got \"x\"",
+                "streamfence.yaml:4:5: servers.s.transport: Invalid transport \"UDP\" (expected: WS, WSS)",
+                "streamfence.yaml:6:9: servers.s.namespaces[0].path: namespace path must start with '/'",
+                "streamfence.yaml:7:9: servers.s.namespaces[0].topics: namespace must define at least one topic",
+            };
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(e.messages()), expected.size(), e.messages().size());
+            for (size_t i = 0; i < expected.size(); ++i) CPPUNIT_ASSERT_EQUAL(expected[i], e.messages()[i]);
+            std::string joined = expected[0] + "\n" + expected[1] + "\n" + expected[2] + "\n" + expected[3];
+            CPPUNIT_ASSERT_EQUAL(joined, std::string(e.what()));
+            // ConfigError is a runtime_error for callers that do not care about the list.
+            const std::runtime_error& base = e;
+            CPPUNIT_ASSERT_EQUAL(joined, std::string(base.what()));
+        }
+    }
+
+    void duplicateKeys() {
+        expectOnlyError(withServer("    port: 1\n    port: 2\n"),
+                        "streamfence.yaml:4:5: servers.s.port: duplicate key \"port\" (first given at line 3)");
+        expectOnlyError("servers:\n  s: {namespaces: [{path: /a, topics: [t]}]}\n  s: {namespaces: [{path: /b, topics: [t]}]}\n",
+                        "streamfence.yaml:3:3: servers.s: duplicate key \"s\" (first given at line 2)");
+        expectOnlyError("{\"servers\": {\"s\": {\"port\": 1, \"port\": 2, \"namespaces\": [{\"path\": \"/a\", \"topics\": [\"t\"]}]}}}",
+                        "streamfence.yaml:1:31: servers.s.port: duplicate key \"port\" (first given at line 1)", Format::Json);
+    }
+
+    void parseErrorsCarryMarks() {
+        auto errs = errorsOf("servers:\n  s:\n    namespaces: [\n");
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(errs), size_t(1), errs.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:4:1: Failed to parse config file: end of sequence flow not found"), errs[0]);
+        errs = errorsOf("servers:\n  s: [a\n  b: c\n");
+        CPPUNIT_ASSERT_EQUAL(size_t(1), errs.size());
+        CPPUNIT_ASSERT(errs[0].find("streamfence.yaml:") == 0);
+        CPPUNIT_ASSERT(errs[0].find("Failed to parse config file: ") != std::string::npos);
+        expectOnlyError(kMinimal + "---\nservers: {}\n",
+                        "streamfence.yaml:7:1: only one YAML document is allowed in a config file");
+    }
+
+    void strictJson() {
+        const std::string good = "{\"servers\": {\"s\": {\"namespaces\": [{\"path\": \"/a\", \"topics\": [\"t\"]}]}}}";
+        expectNoErrors(good, Format::Json);
+        expectOnlyError("{\n  # comment\n  \"servers\": {}\n}",
+                        "streamfence.yaml:2:3: Failed to parse config file: invalid JSON: unexpected '#' (comments are "
+                        "not allowed in JSON), expected a key in double quotes",
+                        Format::Json);
+        expectOnlyError("{servers: {}}", "streamfence.yaml:1:2: Failed to parse config file: invalid JSON: unexpected 's', "
+                                         "expected a key in double quotes", Format::Json);
+        expectOnlyError("{\"servers\": 'x'}", "streamfence.yaml:1:13: Failed to parse config file: invalid JSON: unexpected "
+                                              "\"'\" (JSON strings use double quotes), expected a value", Format::Json);
+        expectOnlyError("{\"a\": [1, 2,]}", "streamfence.yaml:1:13: Failed to parse config file: invalid JSON: unexpected "
+                                           "']', expected a value", Format::Json);
+        expectOnlyError("servers:\n  s: {}\n", "streamfence.yaml:1:1: Failed to parse config file: invalid JSON: unexpected "
+                                              "'s', expected a value", Format::Json);
+        expectOnlyError("{\"a\": 1} x", "streamfence.yaml:1:10: Failed to parse config file: invalid JSON: unexpected 'x' "
+                                       "after the JSON document", Format::Json);
+        expectOnlyError("", "streamfence.yaml:1:1: Failed to parse config file: invalid JSON: empty JSON document", Format::Json);
+        // The same YAML-only syntax is fine in a YAML file.
+        expectNoErrors("{servers: {s: {namespaces: [{path: /a, topics: ['t']}]}}} # ok\n");
+        // Quoted numbers in JSON are strings, so they are type errors.
+        expectOnlyError("{\"servers\": {\"s\": {\"port\": \"80\", \"namespaces\": [{\"path\": \"/a\", \"topics\": [\"t\"]}]}}}",
+                        "streamfence.yaml:1:20: servers.s.port: expected an integer, got \"80\" (a quoted string; remove the quotes)",
+                        Format::Json);
+    }
+
+    void loadFileErrors() {
+        try {
+            loadFile("/tmp/streamfence.txt");
+            CPPUNIT_FAIL("expected ConfigError");
+        } catch (const ConfigError& e) {
+            CPPUNIT_ASSERT_EQUAL(std::string("Unsupported config file extension \".txt\" (expected .yaml, .yml, or .json): "
+                                             "/tmp/streamfence.txt"),
+                                 std::string(e.what()));
+        }
+        try {
+            loadFile("/tmp/dir.d/streamfence");
+            CPPUNIT_FAIL("expected ConfigError");
+        } catch (const ConfigError& e) {
+            CPPUNIT_ASSERT_EQUAL(std::string("Unsupported config file extension \"\" (expected .yaml, .yml, or .json): "
+                                             "/tmp/dir.d/streamfence"),
+                                 std::string(e.what()));
+        }
+        try {
+            loadFile("/nonexistent/streamfence.yml");
+            CPPUNIT_FAIL("expected ConfigError");
+        } catch (const ConfigError& e) {
+            CPPUNIT_ASSERT_EQUAL(std::string("Failed to read config file \"/nonexistent/streamfence.yml\": No such file or directory"),
+                                 std::string(e.what()));
+        }
+        // A directory with a config-like name is a read error, not a crash or an empty config.
+        char dirTemplate[] = "/tmp/sfcfgXXXXXX";
+        std::string dir = mkdtemp(dirTemplate);
+        std::string sub = dir + "/x.yaml";
+        CPPUNIT_ASSERT_EQUAL(0, mkdir(sub.c_str(), 0700));
+        try {
+            loadFile(sub);
+            CPPUNIT_FAIL("expected ConfigError");
+        } catch (const ConfigError& e) {
+            CPPUNIT_ASSERT_EQUAL("Failed to read config file \"" + sub + "\": Is a directory", std::string(e.what()));
+        }
+        rmdir(sub.c_str());
+        // Messages name the file as given; .JSON is strict JSON too.
+        std::string path = dir + "/c.JSON";
+        {
+            std::ofstream out(path);
+            out << "{\"servers\": {\"s\": {\"prot\": 1}}}";
+        }
+        try {
+            loadFile(path);
+            CPPUNIT_FAIL("expected ConfigError");
+        } catch (const ConfigError& e) {
+            CPPUNIT_ASSERT_EQUAL(size_t(2), e.messages().size());
+            CPPUNIT_ASSERT_EQUAL(path + ":1:20: servers.s.prot: unknown key \"prot\" (did you mean \"port\"?)", e.messages()[0]);
+            CPPUNIT_ASSERT_EQUAL(path + ":1:14: servers.s: missing required key \"namespaces\"", e.messages()[1]);
+        }
+        {
+            std::ofstream out(path);
+            out << "{\"servers\": {} # no\n}";
+        }
+        CPPUNIT_ASSERT_THROW(loadFile(path), ConfigError);
+        std::remove(path.c_str());
+        rmdir(dir.c_str());
+    }
+
+    void pluginOptionsFlattened() {
+        const std::string text =
+            "plugins:\n"
+            "  static:\n"
+            "    tokens:\n"
+            "      alice: s3cret\n"
+            "      bob: \"123\"\n"
+            "    list: [a, 2, true]\n"
+            "    nested: {deep: {x: 1.5}, nothing: ~}\n"
+            "    text: \"say \\\"hi\\\"\\n\"\n"
+            "  empty:\n" +
+            kMinimal;
+        Config c = yaml(text);
+        CPPUNIT_ASSERT_EQUAL(size_t(2), c.pluginOptions.size());
+        const PluginOptions& o = c.pluginOptions.at("static");
+        const std::vector<std::pair<std::string, std::string>> flat = {
+            {"tokens.alice", "s3cret"}, {"tokens.bob", "123"}, {"list.0", "a"}, {"list.1", "2"}, {"list.2", "true"},
+            {"nested.deep.x", "1.5"}, {"nested.nothing", ""}, {"text", "say \"hi\"\n"}};
+        CPPUNIT_ASSERT(o.flat == flat);
+        CPPUNIT_ASSERT_EQUAL(std::string(R"({"tokens":{"alice":"s3cret","bob":"123"},"list":["a",2,true],)"
+                                         R"("nested":{"deep":{"x":1.5},"nothing":null},"text":"say \"hi\"\n"})"),
+                             o.json);
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:2:3: plugins.static"), o.mark.str());
+        CPPUNIT_ASSERT_EQUAL(flat.size(), o.flatMarks.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:4:7: plugins.static.tokens.alice"), o.flatMarks[0].str());
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:6:12: plugins.static.list[0]"), o.flatMarks[2].str());
+        const PluginOptions& e = c.pluginOptions.at("empty");
+        CPPUNIT_ASSERT(e.flat.empty());
+        CPPUNIT_ASSERT_EQUAL(std::string("{}"), e.json);
+        expectOnlyError("plugins:\n  jwt: {a: 1, a: 2}\n" + kMinimal,
+                        "streamfence.yaml:2:16: plugins.jwt.a: duplicate key \"a\" (first given at line 2)");
+        expectOnlyError("plugins:\n  \"a b\": {}\n" + kMinimal,
+                        "streamfence.yaml:2:3: plugins.a b: invalid plugin name \"a b\" (expected letters, digits, '_' or '-')");
+    }
+
+    void metricsSinks() {
+        Config c = yaml("metrics:\n  sinks: [prometheus, statsd]\n" + kMinimal);
+        CPPUNIT_ASSERT(c.metricsSinks == (std::vector<std::string>{"prometheus", "statsd"}));
+        CPPUNIT_ASSERT_EQUAL(size_t(2), c.metricsSinkMarks.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:2:23: metrics.sinks[1]"), c.metricsSinkMarks[1].str());
+        c = yaml("metrics: {sinks: []}\n" + kMinimal);
+        CPPUNIT_ASSERT(c.metricsSinks.empty());
+        c = yaml(kMinimal);
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:1:1: metrics.sinks[0]"), c.metricsSinkMarks.at(0).str());
+        expectOnlyError("metrics: {sinks: [a, a]}\n" + kMinimal,
+                        "streamfence.yaml:1:22: metrics.sinks[1]: duplicate metrics sink \"a\"");
+        expectOnlyError("metrics: {sinks: prometheus}\n" + kMinimal,
+                        "streamfence.yaml:1:11: metrics.sinks: expected a list, got \"prometheus\"");
+    }
+
+    void pluginRefs() {
+        const std::string text =
+            "metrics: {sinks: [prometheus, statsd]}\n"                  // 1
+            "servers:\n"                                                // 2
+            "  feed:\n"                                                 // 3
+            "    auth: TOKEN\n"                                         // 4
+            "    tokenValidator: x\n"                                   // 5
+            "    namespaces:\n"                                         // 6
+            "      - path: /a\n"                                        // 7
+            "        topics: [t]\n"                                     // 8
+            "      - path: /b\n"                                        // 9
+            "        topics: [t]\n"                                     // 10
+            "        overflowAction: DROP_NEWEST\n"                     // 11
+            "      - path: /c\n"                                        // 12
+            "        topics: [t]\n"                                     // 13
+            "        overflowAction: SPILL_TO_DISK\n"                   // 14
+            "        spillBackend: hpkv\n"                              // 15
+            "      - path: /d\n"                                        // 16
+            "        topics: [t]\n"                                     // 17
+            "        overflowAction: REJECT_NEW\n"                      // 18
+            "        spillBackend: nowhere\n";                          // 19 (not SPILL_TO_DISK: not checked)
+        Config c = yaml(text);
+        std::set<std::string> installed = {"overflow-policy/REJECT_NEW", "overflow-policy/DROP_OLDEST",
+                                           "overflow-policy/SPILL_TO_DISK", "metrics-sink/prometheus",
+                                           "token-validator/static", "token-validator/jwt", "storage-backend/disk"};
+        auto isInstalled = [&](const std::string& kind, const std::string& name) {
+            return installed.count(kind + "/" + name) != 0;
+        };
+        auto list = [&](const std::string& kind) {
+            std::vector<std::string> out;
+            for (const auto& k : installed)
+                if (k.rfind(kind + "/", 0) == 0) out.push_back(k.substr(kind.size() + 1));
+            return out;
+        };
+        auto errs = checkPluginRefs(c, isInstalled, list);
+        const std::vector<std::string> expected = {
+            "streamfence.yaml:1:31: metrics.sinks[1]: no metrics-sink plugin named \"statsd\" is installed (installed: prometheus)",
+            "streamfence.yaml:5:5: servers.feed.tokenValidator: no token-validator plugin named \"x\" is installed (installed: jwt, static)",
+            "streamfence.yaml:11:9: servers.feed.namespaces[1].overflowAction: invalid value \"DROP_NEWEST\" (expected one of "
+            "DROP_OLDEST, REJECT_NEW, COALESCE, SNAPSHOT_ONLY, SPILL_TO_DISK or an installed overflow-policy plugin)",
+            "streamfence.yaml:15:9: servers.feed.namespaces[2].spillBackend: no storage-backend plugin named \"hpkv\" is "
+            "installed (installed: disk)",
+        };
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(errs), expected.size(), errs.size());
+        for (size_t i = 0; i < expected.size(); ++i) CPPUNIT_ASSERT_EQUAL(expected[i], errs[i]);
+
+        // Without a lister the messages carry no installed list.
+        errs = checkPluginRefs(c, isInstalled);
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:5:5: servers.feed.tokenValidator: no token-validator plugin "
+                                         "named \"x\" is installed"),
+                             errs.at(1));
+
+        // Once everything is installed, nothing is reported; user policy plugins resolve too.
+        installed.insert({"metrics-sink/statsd", "token-validator/x", "overflow-policy/DROP_NEWEST", "storage-backend/hpkv"});
+        CPPUNIT_ASSERT(checkPluginRefs(c, isInstalled, list).empty());
+
+        // A built-in policy whose plugin is missing, a default (unwritten) overflowAction and a hint.
+        Config d = yaml(withNs("") + "      - path: /b\n        topics: [t]\n        overflowAction: drop_oldest\n");
+        std::set<std::string> few = {"overflow-policy/DROP_OLDEST", "metrics-sink/prometheus"};
+        auto fewInstalled = [&](const std::string& kind, const std::string& name) { return few.count(kind + "/" + name) != 0; };
+        auto fewList = [&](const std::string& kind) {
+            std::vector<std::string> out;
+            for (const auto& k : few)
+                if (k.rfind(kind + "/", 0) == 0) out.push_back(k.substr(kind.size() + 1));
+            return out;
+        };
+        errs = checkPluginRefs(d, fewInstalled, fewList);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(errs), size_t(2), errs.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:4:9: servers.s.namespaces[0].overflowAction: no overflow-policy "
+                                         "plugin named \"REJECT_NEW\" is installed (installed: DROP_OLDEST)"),
+                             errs[0]);
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:8:9: servers.s.namespaces[1].overflowAction: invalid value "
+                                         "\"drop_oldest\" (expected one of DROP_OLDEST, REJECT_NEW, COALESCE, SNAPSHOT_ONLY, "
+                                         "SPILL_TO_DISK or an installed overflow-policy plugin) (did you mean \"DROP_OLDEST\"?)"),
+                             errs[1]);
+        // The default metrics sink is checked even though the file does not name it.
+        few.erase("metrics-sink/prometheus");
+        errs = checkPluginRefs(yaml(kMinimal), [](const std::string& k, const std::string&) { return k != kMetricsSink; });
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(errs), size_t(1), errs.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:1:1: metrics.sinks[0]: no metrics-sink plugin named "
+                                         "\"prometheus\" is installed"),
+                             errs[0]);
+    }
+
+    void selectAndFind() {
+        Config c = yaml("servers:\n  a: {namespaces: [{path: /a, topics: [t]}]}\n  b: {namespaces: [{path: /a, topics: [t]}]}\n");
+        CPPUNIT_ASSERT(findServer(c, "b") == &c.servers[1]);
+        CPPUNIT_ASSERT(findServer(c, "c") == nullptr);
+        auto all = selectServers(c, "");
+        CPPUNIT_ASSERT_EQUAL(size_t(2), all.size());
+        CPPUNIT_ASSERT(all[0] == &c.servers[0] && all[1] == &c.servers[1]);
+        auto one = selectServers(c, "b");
+        CPPUNIT_ASSERT_EQUAL(size_t(1), one.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("b"), one[0]->name);
+        try {
+            selectServers(c, "x");
+            CPPUNIT_FAIL("expected ConfigError");
+        } catch (const ConfigError& e) {
+            CPPUNIT_ASSERT_EQUAL(std::string("No server named \"x\" found in config (available: a, b)"), std::string(e.what()));
+        }
+    }
+
+    void sourceMarkStr() {
+        SourceMark m;
+        CPPUNIT_ASSERT_EQUAL(std::string(""), m.str());
+        m.keyPath = "servers.a.port";
+        CPPUNIT_ASSERT_EQUAL(std::string("servers.a.port"), m.str());
+        m.file = "f.yaml";
+        CPPUNIT_ASSERT_EQUAL(std::string("f.yaml: servers.a.port"), m.str());
+        m.line = 14;
+        m.column = 9;
+        CPPUNIT_ASSERT_EQUAL(std::string("f.yaml:14:9: servers.a.port"), m.str());
+        m.keyPath.clear();
+        CPPUNIT_ASSERT_EQUAL(std::string("f.yaml:14:9"), m.str());
+    }
+
+    void portClashes() {
+        expectOnlyError("servers:\n"
+                        "  a: {port: 3000, namespaces: [{path: /a, topics: [t]}]}\n"
+                        "  b: {host: 127.0.0.1, port: 3000, namespaces: [{path: /a, topics: [t]}]}\n",
+                        "streamfence.yaml:3:3: servers.b.port: port 3000 is already used by servers.a.port");
+        expectOnlyError(withServer("    port: 3000\n    control: {port: 3000}\n"),
+                        "streamfence.yaml:2:3: servers.s.control.port: port 3000 is already used by servers.s.port");
+        // Different specific hosts, or ephemeral ports, do not clash.
+        expectNoErrors("servers:\n"
+                       "  a: {host: 127.0.0.1, port: 3000, control: {port: 0}, namespaces: [{path: /a, topics: [t]}]}\n"
+                       "  b: {host: 127.0.0.2, port: 3000, namespaces: [{path: /a, topics: [t]}]}\n"
+                       "  c: {port: 0, namespaces: [{path: /a, topics: [t]}]}\n");
+    }
+
+    void garbageNeverCrashes() {
+        // Every prefix of the shipped configs either loads or throws ConfigError; nothing else.
+        for (const char* name : {"/conf/streamfence.yaml", "/conf/streamfence.json"}) {
+            const std::string full = readFile(kSrc + name);
+            const Format f = std::string(name).find(".json") != std::string::npos ? Format::Json : Format::Yaml;
+            CPPUNIT_ASSERT(!full.empty());
+            for (size_t n = 0; n <= full.size(); n += 7) {
+                try {
+                    loadString(full.substr(0, n), "x", f);
+                } catch (const ConfigError&) {
+                }
+            }
+        }
+        const std::vector<std::string> nasty = {
+            std::string(5000, '['), std::string(5000, '{'), "\x01\x02\xff", "servers: !!binary AAAA", "servers: &a [*a]",
+            "? [a]\n: b\n", "servers:\n  ? [x]\n  : {}\n", "servers: {s: {namespaces: [~, ~]}}", "\t\tservers:",
+            "servers: {s: {namespaces: [{path: /a, topics: [~]}]}}", std::string("a: \0b", 5)};
+        for (const auto& text : nasty) {
+            for (Format f : {Format::Yaml, Format::Json}) {
+                try {
+                    loadString(text, "x", f);
+                } catch (const ConfigError& e) {
+                    CPPUNIT_ASSERT(!e.messages().empty());
+                }
+            }
+        }
+        std::string deepJson = std::string(300, '[') + std::string(300, ']');
+        CPPUNIT_ASSERT_THROW(loadString(deepJson, "x", Format::Json), ConfigError);
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(ConfigLoaderTest);

@@ -257,7 +257,11 @@ typedef struct sf_metrics_sink_vtable {
      * static string owned by the plugin. */
     int (*render)(void* instance, const sf_metric_sample* samples, size_t count, sf_writer* out,
                   const char** content_type);
-    void* reserved[8];
+    /* Optional (NULL = use flush_interval_ms): the interval chosen by one instance, e.g. from
+     * its options. Called once after init. Took the first reserved slot, so the struct size
+     * is unchanged and plugins built before it read as NULL here. */
+    uint32_t (*instance_flush_interval_ms)(void* instance);
+    void* reserved[7];
 } sf_metrics_sink_vtable;
 
 /* ---------------------------------------------------------------- storage backend

@@ -215,6 +215,16 @@ public:
     }
     static constexpr uint32_t flushIntervalMs = 0;
     static constexpr bool renders = false;  // true if render() is implemented
+
+    // Per-instance interval (e.g. from an option), overriding the static flushIntervalMs.
+    // Call from the constructor.
+    void setFlushIntervalMs(uint32_t ms) { intervalOverride_ = ms; hasOverride_ = true; }
+    bool hasFlushIntervalOverride() const { return hasOverride_; }
+    uint32_t flushIntervalOverride() const { return intervalOverride_; }
+
+private:
+    uint32_t intervalOverride_ = 0;
+    bool hasOverride_ = false;
 };
 
 // ------------------------------------------------------------------ storage backend
@@ -393,6 +403,12 @@ int sinkRender(void* inst, const sf_metric_sample* s, size_t n, sf_writer* w, co
 }
 
 template <class Impl>
+uint32_t sinkFlushInterval(void* inst) {
+    const Impl& s = self<Impl>(inst);
+    return s.hasFlushIntervalOverride() ? s.flushIntervalOverride() : Impl::flushIntervalMs;
+}
+
+template <class Impl>
 struct StorageGlue {
     static int append(void* i, const sf_lane_key* k, const sf_record* r, sf_storage_done d, void* c) {
         try { return self<Impl>(i).append(LaneKey::from(k), Record::from(r), Completion(d, c)) ? SF_OK : SF_ERR; }
@@ -459,7 +475,7 @@ const sf_plugin_descriptor* tokenValidator(const char* n, const char* v, const c
 template <class Impl>
 const sf_plugin_descriptor* metricsSink(const char* n, const char* v, const char* d) {
     static const sf_metrics_sink_vtable vt = {sizeof(sf_metrics_sink_vtable), Impl::flushIntervalMs, &sinkFlush<Impl>,
-                                              Impl::renders ? &sinkRender<Impl> : nullptr, {}};
+                                              Impl::renders ? &sinkRender<Impl> : nullptr, &sinkFlushInterval<Impl>, {}};
     return describe<Impl>(SF_KIND_METRICS_SINK, &vt, n, v, d);
 }
 template <class Impl>

@@ -130,18 +130,18 @@ void WsSession::readLoop() {
                 continue;
             case WebSocket::FRAME_OP_TEXT:
             case WebSocket::FRAME_OP_BINARY:
-                if (inMessage) throw Poco::Net::WebSocketException("new message inside fragmented message", WebSocket::WS_ERR_HANDSHAKE_ACCEPT);
+                if (inMessage) throw Poco::Net::WebSocketException("new message inside fragmented message", WebSocket::WS_ERR_INCOMPLETE_FRAME);
                 message.assign(frame.begin(), frame.size());
                 inMessage = !fin;
                 break;
             case WebSocket::FRAME_OP_CONT:
-                if (!inMessage) throw Poco::Net::WebSocketException("unexpected continuation frame", WebSocket::WS_ERR_HANDSHAKE_ACCEPT);
+                if (!inMessage) throw Poco::Net::WebSocketException("unexpected continuation frame", WebSocket::WS_ERR_INCOMPLETE_FRAME);
                 message.append(frame.begin(), frame.size());
                 if (message.size() > kMaxMessageBytes) throw Poco::Net::WebSocketException("message too big", WebSocket::WS_ERR_PAYLOAD_TOO_BIG);
                 inMessage = !fin;
                 break;
             default:
-                throw Poco::Net::WebSocketException("unknown opcode", WebSocket::WS_ERR_HANDSHAKE_ACCEPT);
+                throw Poco::Net::WebSocketException("unknown opcode", WebSocket::WS_ERR_INCOMPLETE_FRAME);
         }
         if (!inMessage) handleMessage(message);
     }

@@ -19,7 +19,7 @@ namespace hpkv {
 
 struct App;
 
-class WsSession : public Subscriber, public std::enable_shared_from_this<WsSession> {
+class WsSession : public Subscriber {
 public:
     WsSession(App& app, Poco::Net::WebSocket ws, SessionContext ctx, std::vector<std::string> patterns, std::string kind);
     ~WsSession() override;

@@ -1,0 +1,196 @@
+#include "admin/control_server.hpp"
+
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+
+#include <streamfence/plugin.hpp>  // constantTimeEquals
+
+#include "common/json.hpp"
+#include "common/log.hpp"
+
+namespace sf::admin {
+namespace {
+
+using Poco::Net::HTTPResponse;
+using Poco::Net::HTTPServerRequest;
+using Poco::Net::HTTPServerResponse;
+
+void reply(HTTPServerResponse& res, int status, const std::string& body,
+           const std::string& type = "application/json") {
+    res.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));
+    res.setContentType(type);
+    res.setContentLength(static_cast<std::streamsize>(body.size()));
+    res.send() << body;
+}
+
+std::string errorBody(const std::string& msg) {
+    return "{\"error\":" + json::quote(msg) + "}";
+}
+
+// One message of a publish request, validated: {namespace, topic, payload, clientId?}.
+PublishOutcome publishOne(const json::Value& m, const ControlHooks& hooks) {
+    if (!m.isObject()) return {400, "each message must be a JSON object"};
+    const json::Value* ns = m.find("namespace");
+    const json::Value* topic = m.find("topic");
+    const json::Value* payload = m.find("payload");
+    const json::Value* client = m.find("clientId");
+    if (!ns || !ns->isString() || ns->asString().empty() || ns->asString()[0] != '/')
+        return {400, "\"namespace\" must be a string starting with '/'"};
+    if (!topic || !topic->isString() || topic->asString().empty()) return {400, "\"topic\" must be a non-empty string"};
+    if (!payload) return {400, "\"payload\" is required"};
+    if (client && !client->isString()) return {400, "\"clientId\" must be a string"};
+    return hooks.publish(ns->asString(), topic->asString(), payload->dump(), client ? client->asString() : "");
+}
+
+class Handler : public Poco::Net::HTTPRequestHandler {
+public:
+    Handler(const ControlHooks& h, const config::ControlConfig& c, const std::string& server)
+        : hooks_(h), cfg_(c), server_(server) {}
+
+    void handleRequest(HTTPServerRequest& req, HTTPServerResponse& res) override {
+        try {
+            route(req, res);
+        } catch (const std::exception& e) {
+            log::warn("control_request_failed", {{"server", server_}, {"uri", req.getURI()}, {"error", e.what()}});
+            if (!res.sent()) reply(res, 500, errorBody("internal error"));
+        }
+    }
+
+private:
+    const ControlHooks& hooks_;
+    const config::ControlConfig& cfg_;
+    const std::string& server_;
+
+    bool authorized(HTTPServerRequest& req) {
+        if (cfg_.token.empty()) return true;
+        const std::string& h = req.get("Authorization", "");
+        const std::string prefix = "Bearer ";
+        if (h.size() <= prefix.size() || h.compare(0, prefix.size(), prefix) != 0) return false;
+        return streamfence::constantTimeEquals(std::string_view(h).substr(prefix.size()), cfg_.token);
+    }
+
+    void route(HTTPServerRequest& req, HTTPServerResponse& res) {
+        std::string path = req.getURI();
+        if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
+        const std::string& method = req.getMethod();
+        if (path == "/health") {
+            // Health stays open without a token: load balancers probe it.
+            if (method != "GET" && method != "HEAD") return methodNotAllowed(res, "GET");
+            return reply(res, 200, hooks_.healthJson ? hooks_.healthJson() : "{\"status\":\"UP\"}");
+        }
+        if (path != "/metrics" && path != "/v1/publish") return reply(res, 404, errorBody("not found: " + path));
+        if (!authorized(req)) {
+            res.set("WWW-Authenticate", "Bearer");
+            return reply(res, 401, errorBody("missing or wrong bearer token"));
+        }
+        if (path == "/metrics") {
+            if (method != "GET") return methodNotAllowed(res, "GET");
+            std::string body, type;
+            if (!hooks_.metrics || !hooks_.metrics(body, type))
+                return reply(res, 503, errorBody("no metrics sink renders /metrics (configure metrics.sinks: [prometheus])"));
+            return reply(res, 200, body, type);
+        }
+        if (method != "POST") return methodNotAllowed(res, "POST");
+        publish(req, res);
+    }
+
+    void methodNotAllowed(HTTPServerResponse& res, const char* allow) {
+        res.set("Allow", allow);
+        reply(res, 405, errorBody(std::string("method not allowed (use ") + allow + ")"));
+    }
+
+    void publish(HTTPServerRequest& req, HTTPServerResponse& res) {
+        if (req.hasContentLength() && req.getContentLength64() > static_cast<Poco::Int64>(ControlServer::kMaxBodyBytes))
+            return reply(res, 413, errorBody("body larger than " + std::to_string(ControlServer::kMaxBodyBytes) + " bytes"));
+        std::string body;
+        std::istream& in = req.stream();
+        char buf[16384];
+        while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+            body.append(buf, static_cast<size_t>(in.gcount()));
+            if (body.size() > ControlServer::kMaxBodyBytes)
+                return reply(res, 413, errorBody("body larger than " + std::to_string(ControlServer::kMaxBodyBytes) + " bytes"));
+        }
+        json::Value doc;
+        std::string err;
+        if (!json::tryParse(body, doc, err)) return reply(res, 400, errorBody("malformed JSON: " + err));
+        if (doc.isArray()) {
+            // A batch: one status per message, in order; the request itself succeeded.
+            std::string out = "{\"results\":[";
+            size_t ok = 0;
+            for (size_t i = 0; i < doc.asArray().size(); ++i) {
+                PublishOutcome r = publishOne(doc.asArray()[i], hooks_);
+                if (r.status == 200) ++ok;
+                if (i) out.push_back(',');
+                out += "{\"status\":" + std::to_string(r.status);
+                if (!r.error.empty()) out += ",\"error\":" + json::quote(r.error);
+                out.push_back('}');
+            }
+            out += "],\"published\":" + std::to_string(ok) + "}";
+            return reply(res, 200, out);
+        }
+        PublishOutcome r = publishOne(doc, hooks_);
+        if (r.status != 200) return reply(res, r.status, errorBody(r.error));
+        reply(res, 200, "{\"status\":200}");
+    }
+};
+
+class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+public:
+    Factory(const ControlHooks& h, const config::ControlConfig& c, const std::string& s) : h_(h), c_(c), s_(s) {}
+    Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override { return new Handler(h_, c_, s_); }
+
+private:
+    const ControlHooks& h_;
+    const config::ControlConfig& c_;
+    const std::string& s_;
+};
+
+}  // namespace
+
+struct ControlServer::Impl {
+    config::ControlConfig cfg;
+    std::string server;
+    ControlHooks hooks;
+    std::unique_ptr<Poco::Net::HTTPServer> http;
+    int port = 0;
+};
+
+ControlServer::ControlServer(const config::ControlConfig& cfg, std::string serverName, ControlHooks hooks)
+    : impl_(std::make_unique<Impl>()) {
+    impl_->cfg = cfg;
+    impl_->server = std::move(serverName);
+    impl_->hooks = std::move(hooks);
+}
+
+ControlServer::~ControlServer() { stop(); }
+
+void ControlServer::start() {
+    Poco::Net::ServerSocket sock(Poco::Net::SocketAddress(impl_->cfg.host, static_cast<Poco::UInt16>(impl_->cfg.port)), 64);
+    impl_->port = sock.address().port();
+    auto* params = new Poco::Net::HTTPServerParams;
+    params->setMaxThreads(4);
+    params->setMaxQueued(256);
+    params->setKeepAlive(true);
+    impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(impl_->hooks, impl_->cfg, impl_->server), sock, params);
+    impl_->http->start();
+    log::info("control_listening",
+              {{"server", impl_->server}, {"host", impl_->cfg.host}, {"port", std::to_string(impl_->port)},
+               {"auth", impl_->cfg.token.empty() ? "none" : "bearer"}});
+}
+
+void ControlServer::stop() {
+    if (impl_ && impl_->http) {
+        impl_->http->stopAll(true);
+        impl_->http.reset();
+    }
+}
+
+int ControlServer::port() const { return impl_->port; }
+
+}  // namespace sf::admin

@@ -1,0 +1,43 @@
+// The control listener of one server: POST /v1/publish, GET /health, GET /metrics.
+// Low rate, so Poco's threaded HTTPServer is fine here; the hot path never touches it.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+
+namespace sf::admin {
+
+// What a publish attempt came to; `status` is the HTTP status for that message.
+struct PublishOutcome {
+    int status = 200;     // 200 published, 400 malformed, 404 unknown namespace/topic/client
+    std::string error;    // empty when status == 200
+};
+
+struct ControlHooks {
+    // clientId empty = publish to every subscriber; else publishTo that client.
+    std::function<PublishOutcome(const std::string& ns, const std::string& topic, const std::string& payloadJson,
+                                 const std::string& clientId)>
+        publish;
+    std::function<std::string()> healthJson;                                 // body of GET /health
+    std::function<bool(std::string& body, std::string& contentType)> metrics;  // GET /metrics
+};
+
+class ControlServer {
+public:
+    ControlServer(const config::ControlConfig& cfg, std::string serverName, ControlHooks hooks);
+    ~ControlServer();
+    void start();  // logs event=control_listening server=<name> host=<h> port=<p>
+    void stop();
+    int port() const;
+
+    // Largest request body accepted (a batch of messages); larger → 413.
+    static constexpr size_t kMaxBodyBytes = 16u << 20;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sf::admin

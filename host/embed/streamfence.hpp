@@ -1,0 +1,126 @@
+// The embeddable API: run a StreamFence server inside your own program.
+//
+//   auto server = sf::StreamFenceServerBuilder::fromYaml("streamfence.yaml", "feed").build();
+//   server->onMessage("/chat", "messages", [](const sf::ClientMessage& m) { ... });
+//   server->start();
+//   server->publish("/feed", "prices", R"({"symbol":"ACME","price":12.5})");
+//
+// streamfenced itself is built on exactly this class.
+#pragma once
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace sf {
+
+namespace plugins {
+class Registry;
+}
+
+struct ServerInfo {
+    std::string name;
+    std::string host;
+    int port = 0;         // bound port (after start)
+    int controlPort = 0;  // 0 when the control listener is off
+};
+
+// A client's `publish` event, handed to onMessage handlers (on a worker of the server;
+// keep handlers short or hand the work off).
+struct ClientMessage {
+    std::string ns, topic, clientId, principal;
+    std::string payloadJson;
+};
+
+// Every callback is optional; they run on server threads, so keep them quick.
+class ServerListener {
+public:
+    virtual ~ServerListener() = default;
+    virtual void onServerStarting(const ServerInfo&) {}
+    virtual void onServerStarted(const ServerInfo&) {}
+    virtual void onServerStopping(const ServerInfo&) {}
+    virtual void onServerStopped(const ServerInfo&) {}
+    virtual void onClientConnected(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*remote*/) {}
+    virtual void onClientDisconnected(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*reason*/) {}
+    virtual void onSubscribed(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*topic*/) {}
+    virtual void onUnsubscribed(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*topic*/) {}
+    virtual void onPublishAccepted(const std::string& /*ns*/, const std::string& /*topic*/, const std::string& /*clientId*/) {}
+    virtual void onPublishRejected(const std::string& /*ns*/, const std::string& /*topic*/, const std::string& /*clientId*/,
+                                   const std::string& /*code*/, const std::string& /*reason*/) {}
+    virtual void onQueueOverflow(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*topic*/,
+                                 const std::string& /*reason*/) {}
+    virtual void onAuthRejected(const std::string& /*ns*/, const std::string& /*remote*/, const std::string& /*reason*/) {}
+    virtual void onRetry(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*topic*/,
+                         const std::string& /*messageId*/, int /*attempt*/) {}
+    virtual void onRetryExhausted(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*topic*/,
+                                  const std::string& /*messageId*/) {}
+};
+
+struct UnknownTopicError : std::invalid_argument {
+    using std::invalid_argument::invalid_argument;
+};
+
+class StreamFenceServer {
+public:
+    // One server of a loaded config. The registry may be shared by several servers.
+    StreamFenceServer(config::Config config, std::string serverName, std::shared_ptr<plugins::Registry> registry);
+    ~StreamFenceServer();
+    StreamFenceServer(const StreamFenceServer&) = delete;
+    StreamFenceServer& operator=(const StreamFenceServer&) = delete;
+
+    void addListener(std::shared_ptr<ServerListener> l);  // before start()
+    void onMessage(const std::string& ns, const std::string& topic, std::function<void(const ClientMessage&)> handler);
+
+    void start();  // throws on failure (port in use, plugin missing, bad TLS files)
+    void stop();   // idempotent
+    bool running() const;
+
+    // Publish to every subscriber of ns/topic. payloadJson must be valid JSON.
+    // Throws UnknownTopicError for an unknown namespace/topic; a no-op when not running.
+    void publish(const std::string& ns, const std::string& topic, const std::string& payloadJson);
+    // Publish to one client (socket id of the namespace). False when the client is unknown
+    // or not subscribed; throws UnknownTopicError for an unknown namespace/topic.
+    bool publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
+                   const std::string& payloadJson);
+
+    bool reloadTls(std::string& error);  // SIGHUP
+    ServerInfo info() const;
+    const config::ServerConfig& config() const;
+    // Prometheus text of this server's metrics ("" when no sink renders).
+    std::string scrapeMetrics() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Builder: from a config file, or from code.
+class StreamFenceServerBuilder {
+public:
+    static StreamFenceServerBuilder fromYaml(const std::string& path, const std::string& serverName = "");
+    static StreamFenceServerBuilder fromJson(const std::string& path, const std::string& serverName = "");
+    StreamFenceServerBuilder();  // host 0.0.0.0, port 0, WS, no namespaces
+
+    StreamFenceServerBuilder& name(const std::string& n);
+    StreamFenceServerBuilder& host(const std::string& h);
+    StreamFenceServerBuilder& port(int p);
+    StreamFenceServerBuilder& namespaceSpec(config::NamespaceConfig ns);
+    StreamFenceServerBuilder& control(config::ControlConfig c);
+    StreamFenceServerBuilder& pluginDir(const std::string& dir);
+    StreamFenceServerBuilder& pluginOptions(const std::string& plugin, config::PluginOptions o);
+    StreamFenceServerBuilder& listener(std::shared_ptr<ServerListener> l);
+    // Direct access for anything else (ping settings, TLS, auth...).
+    config::ServerConfig& server();
+
+    std::unique_ptr<StreamFenceServer> build();  // validates; throws config::ConfigError
+
+private:
+    config::Config cfg_;
+    std::string serverName_;
+    std::vector<std::shared_ptr<ServerListener>> listeners_;
+};
+
+}  // namespace sf

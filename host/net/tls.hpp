@@ -1,0 +1,54 @@
+// Server-side TLS configuration on top of OpenSSL (Poco 1.11's non-blocking TLS is broken,
+// see toolchain.md §4). The certificate/key pair is not installed on the SSL_CTX: a cert
+// callback hands each new handshake the pair current at that moment, so reload() is an
+// atomic pointer swap and a bad pair never replaces a good one.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+struct ssl_ctx_st;  // SSL_CTX, without pulling OpenSSL headers into every includer
+
+namespace sf::net {
+
+class EventLoop;
+
+class TlsContext {
+public:
+    // Loads and verifies the pair (leaf + chain from certChainPemPath, key matching the
+    // leaf; privateKeyPassword for an encrypted key, "" for none). minProtocol is
+    // "TLSv1.2" or "TLSv1.3". Throws std::runtime_error naming the file on failure.
+    TlsContext(const std::string& certChainPemPath, const std::string& privateKeyPemPath,
+               const std::string& privateKeyPassword = "", const std::string& minProtocol = "TLSv1.2");
+    ~TlsContext();
+    TlsContext(const TlsContext&) = delete;
+    TlsContext& operator=(const TlsContext&) = delete;
+
+    // Thread-safe. Re-reads the configured files; on success new handshakes get the new
+    // pair (open connections are untouched). On failure the old pair keeps serving,
+    // `error` says why (also logged) and false is returned.
+    bool reload(std::string& error);
+    // Same, from other files (they become the configured paths on success).
+    bool reload(const std::string& certChainPemPath, const std::string& privateKeyPemPath,
+                const std::string& privateKeyPassword, std::string& error);
+
+    // Thread-safe. Checks mtime/size/inode of both files every intervalMs on `loop` and
+    // reloads once they changed and then stayed unchanged for one interval (so a cert
+    // written before its key is not loaded half-way). A failed reload is retried only
+    // after the files change again. Calling it again replaces the previous watch.
+    void watchFiles(EventLoop& loop, uint64_t intervalMs);
+    void stopWatching();  // thread-safe; the timer ends at its next tick
+
+    std::string currentSubjectCN() const;  // CN of the leaf new handshakes get
+    uint64_t reloadCount() const;          // successful reloads since construction
+    const char* minProtocol() const;       // "TLSv1.2" / "TLSv1.3"
+
+    ssl_ctx_st* sslCtx() const;  // for TlsConnection; owned by this object
+
+    struct Impl;
+
+private:
+    std::shared_ptr<Impl> impl_;  // shared so the file-watch timer can hold a weak_ptr
+};
+
+}  // namespace sf::net

@@ -1,0 +1,6 @@
+getent group streamfence >/dev/null || groupadd -r streamfence
+getent passwd streamfence >/dev/null || useradd -r -g streamfence -d /var/lib/streamfence -s /sbin/nologin -c "StreamFence server" streamfence
+mkdir -p /var/lib/streamfence/spill
+chown -R streamfence:streamfence /var/lib/streamfence
+chmod 0750 /var/lib/streamfence
+if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null 2>&1 || :; fi
