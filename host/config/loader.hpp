@@ -30,6 +30,11 @@ Config loadFile(const std::string& path);
 // fileNameForMessages is used in every message and stored as Config::file.
 Config loadString(const std::string& text, const std::string& fileNameForMessages, Format format);
 
+// The semantic rules loadString applies, for a Config built in code (the embed builder).
+// Returns one "keypath: message" per problem (with "file:line:col: " when the marks in the
+// structs say where); empty means valid. Treats maxInFlight <= 0 as 1, like the loader.
+std::vector<std::string> validate(const Config& config);
+
 // nullptr when there is no server with that name.
 const ServerConfig* findServer(const Config& config, const std::string& name);
 

@@ -23,6 +23,7 @@ void Errors::add(const YAML::Mark& m, const std::string& keyPath, const std::str
 }
 
 void Errors::add(const SourceMark& m, const std::string& message) {
+    failed_.insert(m.keyPath);
     std::string prefix = m.str();
     list_.push_back(prefix.empty() ? message : prefix + ": " + message);
 }
@@ -98,6 +99,7 @@ MapView::MapView(Errors& errors, const YAML::Node& node, const YAML::Mark& fallb
 }
 
 void MapView::collect(const YAML::Node& node, const std::vector<std::string>* allowed) {
+    errors_.recordMark(path_, mark_);
     if (!node.IsDefined() || node.IsNull()) return;
     if (!node.IsMap()) {
         errors_.add(mark_, path_, "expected a map, got " + describeNode(node));
@@ -105,7 +107,8 @@ void MapView::collect(const YAML::Node& node, const std::vector<std::string>* al
         return;
     }
     for (auto it = node.begin(); it != node.end(); ++it) {
-        const YAML::Node& k = it->first;
+        // Copies, not references: yaml-cpp's operator-> hands out a temporary proxy.
+        const YAML::Node k = it->first;
         if (!k.IsScalar()) {
             errors_.add(k.Mark(), path_, "expected a plain key, got " + describeNode(k));
             ok_ = false;
@@ -127,7 +130,8 @@ void MapView::collect(const YAML::Node& node, const std::vector<std::string>* al
             continue;
         }
         keyMarks_[key] = k.Mark();
-        values_[key] = it->second;
+        errors_.recordMark(childPath(path_, key), k.Mark());
+        values_.emplace(key, it->second);
         order_.push_back(key);
     }
 }
@@ -212,7 +216,7 @@ bool readStringList(const MapView& m, const std::string& key, std::vector<std::s
     bool ok = true;
     size_t i = 0;
     for (auto it = n.begin(); it != n.end(); ++it, ++i) {
-        const YAML::Node& item = *it;
+        const YAML::Node item = *it;
         // A null item has no useful mark of its own; fall back to the list's key.
         YAML::Mark mk = item.IsNull() ? m.markOf(key) : item.Mark();
         if (isNullScalar(item)) {
@@ -225,8 +229,12 @@ bool readStringList(const MapView& m, const std::string& key, std::vector<std::s
             items.push_back(item.Scalar());
         }
         itemMarks.push_back(mk);
+        m.errors().recordMark(indexPath(m.pathOf(key), i), mk);
     }
-    if (!ok) return false;
+    if (!ok) {
+        m.errors().markFailed(m.pathOf(key));
+        return false;
+    }
     out = std::move(items);
     if (marks) *marks = std::move(itemMarks);
     return true;

@@ -9,11 +9,15 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 namespace sf::config {
 
+// Parse-pass state: the errors so far, where every key path was written (for the later
+// validation pass, which only sees plain structs) and which key paths already failed
+// (so validation does not pile a second message onto a value that was unreadable).
 class Errors {
 public:
     explicit Errors(std::string file) : file_(std::move(file)) {}
@@ -21,11 +25,19 @@ public:
     SourceMark mark(const YAML::Mark& m, const std::string& keyPath) const;
     void add(const YAML::Mark& m, const std::string& keyPath, const std::string& message);
     void add(const SourceMark& m, const std::string& message);
+    void addAll(const std::vector<std::string>& messages) { list_.insert(list_.end(), messages.begin(), messages.end()); }
     const std::vector<std::string>& list() const { return list_; }
+
+    void recordMark(const std::string& keyPath, const YAML::Mark& m) { marks_.emplace(keyPath, mark(m, keyPath)); }
+    void markFailed(const std::string& keyPath) { failed_.insert(keyPath); }
+    const std::map<std::string, SourceMark>& marks() const { return marks_; }
+    const std::set<std::string>& failed() const { return failed_; }
 
 private:
     std::string file_;
     std::vector<std::string> list_;
+    std::map<std::string, SourceMark> marks_;
+    std::set<std::string> failed_;
 };
 
 std::string childPath(const std::string& parent, const std::string& key);

@@ -39,14 +39,19 @@ std::string peerAddressOf(int fd) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return "";
+    return formatSockaddr(&ss);
+}
+
+std::string formatSockaddr(const void* sa) {
     char ip[INET6_ADDRSTRLEN] = {0};
-    if (ss.ss_family == AF_INET) {
-        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    int family = static_cast<const sockaddr*>(sa)->sa_family;
+    if (family == AF_INET) {
+        auto* a = static_cast<const sockaddr_in*>(sa);
         ::inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
         return std::string(ip) + ":" + std::to_string(ntohs(a->sin_port));
     }
-    if (ss.ss_family == AF_INET6) {
-        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    if (family == AF_INET6) {
+        auto* a = static_cast<const sockaddr_in6*>(sa);
         ::inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
         return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
     }

@@ -115,5 +115,7 @@ uint64_t nextConnectionId();
 
 // "ip:port" of a socket's peer, "" if unknown.
 std::string peerAddressOf(int fd);
+// "ip:port" ("[v6]:port") of a sockaddr_in/sockaddr_in6 (passed as sockaddr*).
+std::string formatSockaddr(const void* sa);
 
 }  // namespace sf::net

@@ -19,7 +19,6 @@ public:
     ~TlsConnection() override;
 
     bool isTls() const override { return true; }
-    size_t bufferedBytes() const override;
     bool handshakeDone() const { return handshakeDone_; }
 
     static constexpr uint64_t kHandshakeTimeoutMs = 10000;
@@ -41,13 +40,13 @@ private:
     };
     void drainWbio();
     void fail(const char* what, int sslErr);
-    void armHandshakeTimer();
 
     std::shared_ptr<TlsContext> ctx_;
     ssl_st* ssl_ = nullptr;
     void* rbio_ = nullptr;  // BIO*, owned by ssl_
     void* wbio_ = nullptr;
     bool handshakeDone_ = false;
+    bool failed_ = false;  // after a fatal TLS error SSL_shutdown must not be called
     std::deque<Slice> plain_;
     size_t plainBytes_ = 0;
     TimerId hsTimer_ = 0;

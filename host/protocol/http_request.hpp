@@ -36,7 +36,8 @@ public:
     };
     enum class Status { NeedMore, Done, Error };
 
-    explicit RequestParser(Limits l = {}) : limits_(l) {}
+    RequestParser() : limits_(Limits{}) {}
+    explicit RequestParser(Limits l) : limits_(l) {}
 
     // Feed bytes; `consumed` is how many were taken. Done: request() is complete and any
     // bytes after it (pipelining, websocket frames) were not consumed. Error: errorStatus()

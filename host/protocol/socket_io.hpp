@@ -30,7 +30,10 @@ struct CodecLimits {
 };
 
 // Decode the text part. False with `error` set on any violation (the caller closes the client).
-bool decodePacket(std::string_view text, Packet& out, std::string& error, const CodecLimits& lim = {});
+bool decodePacket(std::string_view text, Packet& out, std::string& error, const CodecLimits& lim);
+inline bool decodePacket(std::string_view text, Packet& out, std::string& error) {
+    return decodePacket(text, out, error, CodecLimits{});
+}
 
 // Replace placeholders in p.data by the attachments. False on a bad placeholder.
 bool reconstruct(Packet& p, std::vector<std::string>& buffers, std::string& error);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace sf::config;
@@ -174,6 +175,8 @@ class ConfigLoaderTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(sourceMarkStr);
     CPPUNIT_TEST(portClashes);
     CPPUNIT_TEST(garbageNeverCrashes);
+    CPPUNIT_TEST(validateBuiltInCode);
+    CPPUNIT_TEST(noFollowUpErrors);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -356,8 +359,8 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("b"), a.servers[1].name);
         CPPUNIT_ASSERT_EQUAL(std::string(R"({"issuer":"me","algorithms":["RS256","ES256"],"leeway":30,"nested":{"on":true,"none":null}})"),
                              b.pluginOptions.at("jwt").json);
-        // JSON marks are real too: "b" is on line 6, its opening quote at column 5.
-        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.json:6:5: servers.b"), b.servers[1].mark.str());
+        // JSON marks are real too: "b" is on line 7, its opening quote at column 5.
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.json:7:5: servers.b"), b.servers[1].mark.str());
     }
 
     void shippedConfigsLoad() {
@@ -404,7 +407,7 @@ public:
         expectOnlyError("logLevel: verbose\n" + kMinimal,
                         "streamfence.yaml:1:1: logLevel: Invalid logLevel \"verbose\" (expected: debug, info, warn, error)");
         expectOnlyError(withServer("    tls: {certChainPemPath: c, privateKeyPemPath: k, protocol: TLSv1.1}\n"),
-                        "streamfence.yaml:3:55: servers.s.tls.protocol: Invalid protocol \"TLSv1.1\" (expected: TLSv1.2, TLSv1.3)");
+                        "streamfence.yaml:3:54: servers.s.tls.protocol: Invalid protocol \"TLSv1.1\" (expected: TLSv1.2, TLSv1.3) (did you mean \"TLSv1.2\"?)");
     }
 
     void overflowActionAcceptsPluginNames() {
@@ -439,11 +442,11 @@ public:
 
     void tlsRules() {
         expectOnlyError(withServer("    tls: {privateKeyPemPath: k.pem}\n"),
-                        "streamfence.yaml:3:5: servers.s.tls: missing required key \"certChainPemPath\"");
+                        "streamfence.yaml:3:5: servers.s.tls.certChainPemPath: certChainPemPath is required");
         expectError(withServer("    tls:\n      certChainPemPath: \"\"\n      privateKeyPemPath: k\n"),
                     "streamfence.yaml:4:7: servers.s.tls.certChainPemPath: certChainPemPath is required");
         expectOnlyError(withServer("    tls: {certChainPemPath: c.pem}\n"),
-                        "streamfence.yaml:3:5: servers.s.tls: missing required key \"privateKeyPemPath\"");
+                        "streamfence.yaml:3:5: servers.s.tls.privateKeyPemPath: privateKeyPemPath is required");
         expectOnlyError(withServer("    transport: WSS\n"),
                         "streamfence.yaml:3:5: servers.s.transport: transport WSS requires a tls section "
                         "(certChainPemPath, privateKeyPemPath)");
@@ -452,7 +455,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("TLSv1.3"), c.servers[0].tls->protocol);
         CPPUNIT_ASSERT(c.servers[0].tls->privateKeyPassword.empty());
         expectOnlyError(withServer("    tls: {certChainPemPath: c, privateKeyPemPath: k, watchIntervalMs: 0}\n"),
-                        "streamfence.yaml:3:55: servers.s.tls.watchIntervalMs: watchIntervalMs must be positive");
+                        "streamfence.yaml:3:54: servers.s.tls.watchIntervalMs: watchIntervalMs must be positive");
     }
 
     void unknownKeysWithHints() {
@@ -462,10 +465,10 @@ public:
         expectOnlyError(withNs("        overflowActon: DROP_OLDEST\n"),
                         "streamfence.yaml:6:9: servers.s.namespaces[0].overflowActon: unknown key \"overflowActon\" "
                         "(did you mean \"overflowAction\"?)");
-        expectOnlyError("server:\n  s: {}\n",
+        expectError("server:\n  s: {}\n",
                         "streamfence.yaml:1:1: server: unknown key \"server\" (did you mean \"servers\"?)");
         expectOnlyError(withServer("    tls: {certChainPemPath: c, privateKeyPemPath: k, passwd: x}\n"),
-                        "streamfence.yaml:3:55: servers.s.tls.passwd: unknown key \"passwd\" (expected one of: "
+                        "streamfence.yaml:3:54: servers.s.tls.passwd: unknown key \"passwd\" (expected one of: "
                         "certChainPemPath, privateKeyPemPath, privateKeyPassword, protocol, watchIntervalMs)");
         expectOnlyError(withServer("    control: {prot: 1}\n"),
                         "streamfence.yaml:3:15: servers.s.control.prot: unknown key \"prot\" (did you mean \"port\"?)");
@@ -507,7 +510,7 @@ public:
         expectOnlyError(withServer("    transport: [WS]\n"),
                         "streamfence.yaml:3:5: servers.s.transport: expected a string, got a list");
         expectOnlyError("plugins: {jwt: 5}\n" + kMinimal,
-                        "streamfence.yaml:1:12: plugins.jwt: expected a map of plugin options, got \"5\"");
+                        "streamfence.yaml:1:11: plugins.jwt: expected a map of plugin options, got \"5\"");
     }
 
     void integerRanges() {
@@ -789,7 +792,7 @@ public:
         CPPUNIT_ASSERT(e.flat.empty());
         CPPUNIT_ASSERT_EQUAL(std::string("{}"), e.json);
         expectOnlyError("plugins:\n  jwt: {a: 1, a: 2}\n" + kMinimal,
-                        "streamfence.yaml:2:16: plugins.jwt.a: duplicate key \"a\" (first given at line 2)");
+                        "streamfence.yaml:2:15: plugins.jwt.a: duplicate key \"a\" (first given at line 2)");
         expectOnlyError("plugins:\n  \"a b\": {}\n" + kMinimal,
                         "streamfence.yaml:2:3: plugins.a b: invalid plugin name \"a b\" (expected letters, digits, '_' or '-')");
     }
@@ -929,9 +932,9 @@ public:
         expectOnlyError("servers:\n"
                         "  a: {port: 3000, namespaces: [{path: /a, topics: [t]}]}\n"
                         "  b: {host: 127.0.0.1, port: 3000, namespaces: [{path: /a, topics: [t]}]}\n",
-                        "streamfence.yaml:3:3: servers.b.port: port 3000 is already used by servers.a.port");
+                        "streamfence.yaml:3:24: servers.b.port: port 3000 is already used by servers.a.port");
         expectOnlyError(withServer("    port: 3000\n    control: {port: 3000}\n"),
-                        "streamfence.yaml:2:3: servers.s.control.port: port 3000 is already used by servers.s.port");
+                        "streamfence.yaml:4:15: servers.s.control.port: port 3000 is already used by servers.s.port");
         // Different specific hosts, or ephemeral ports, do not clash.
         expectNoErrors("servers:\n"
                        "  a: {host: 127.0.0.1, port: 3000, control: {port: 0}, namespaces: [{path: /a, topics: [t]}]}\n"
@@ -967,6 +970,66 @@ public:
         }
         std::string deepJson = std::string(300, '[') + std::string(300, ']');
         CPPUNIT_ASSERT_THROW(loadString(deepJson, "x", Format::Json), ConfigError);
+    }
+
+    void validateBuiltInCode() {
+        // What the embed builder does: plain structs, no file. Messages carry key paths only.
+        Config c;
+        CPPUNIT_ASSERT_EQUAL(std::string("servers: at least one server must be defined"), validate(c).at(0));
+        ServerConfig s;
+        s.name = "emb";
+        NamespaceConfig ns;
+        ns.path = "/x";
+        ns.topics = {"t"};
+        s.namespaces.push_back(ns);
+        c.servers.push_back(s);
+        CPPUNIT_ASSERT(validate(c).empty());
+        NamespaceConfig& n = c.servers[0].namespaces[0];
+        n.deliveryMode = DeliveryMode::AT_LEAST_ONCE;
+        n.maxRetries = 2;
+        n.maxQueuedMessagesPerClient = 1;
+        n.maxInFlight = 0;  // treated as 1, so within the queue limit
+        CPPUNIT_ASSERT(validate(c).empty());
+        n.maxInFlight = 2;
+        n.overflowAction = "DROP_OLDEST";
+        c.servers[0].port = 70000;
+        c.servers[0].transport = Transport::WSS;
+        const std::vector<std::string> expected = {
+            "servers.emb.transport: transport WSS requires a tls section (certChainPemPath, privateKeyPemPath)",
+            "servers.emb.namespaces[0].overflowAction: AT_LEAST_ONCE namespaces must use REJECT_NEW or SPILL_TO_DISK overflowAction",
+            "servers.emb.namespaces[0].maxInFlight: maxInFlight must not exceed maxQueuedMessagesPerClient",
+        };
+        c.servers[0].port = 1;
+        auto errs = validate(c);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(errs), expected.size(), errs.size());
+        for (size_t i = 0; i < expected.size(); ++i) CPPUNIT_ASSERT_EQUAL(expected[i], errs[i]);
+        c.servers[0].port = 70000;
+        CPPUNIT_ASSERT_EQUAL(std::string("servers.emb.port: out of range: 70000 (expected 0..65535)"), validate(c).at(0));
+        // A loaded config edited in code keeps the marks it has.
+        Config loaded = yaml(kMinimal);
+        loaded.servers[0].namespaces[0].path = "x";
+        errs = validate(loaded);
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(errs), size_t(1), errs.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:4:9: servers.s.namespaces[0].path: namespace path must start with '/'"), errs[0]);
+    }
+
+    void noFollowUpErrors() {
+        // A value that could not be read is reported once, not again by the rules using it.
+        expectOnlyError(withNs("        deliveryMode: AT_LEAST_ONCE\n        maxRetries: many\n"),
+                        "streamfence.yaml:7:9: servers.s.namespaces[0].maxRetries: expected an integer, got \"many\"");
+        expectOnlyError(withServer("    transport: WSS\n    tls: [a]\n"),
+                        "streamfence.yaml:4:5: servers.s.tls: expected a map, got a list");
+        expectOnlyError(withServer("    auth: TOKEN\n    tokenValidator: [a]\n"),
+                        "streamfence.yaml:4:5: servers.s.tokenValidator: expected a string, got a list");
+        expectOnlyError("servers:\n  s:\n", "streamfence.yaml:2:3: servers.s: missing required key \"namespaces\"");
+        // Key paths stay aligned with the file when an earlier entry was unreadable.
+        expectOnlyError("servers:\n  s:\n    namespaces:\n      - 5\n      - path: /a\n        topics: [t]\n",
+                        "streamfence.yaml:4:9: servers.s.namespaces[0]: expected a map, got \"5\"");
+        auto errs = errorsOf("servers:\n  s:\n    namespaces:\n      - 5\n      - path: /a\n        topics: [t, \"\"]\n");
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(dump(errs), size_t(2), errs.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("streamfence.yaml:6:21: servers.s.namespaces[1].topics[1]: topic names must not be "
+                                         "blank in namespace /a"),
+                             errs[1]);
     }
 };
 

@@ -81,7 +81,9 @@ int main(int argc, char** argv) {
         auto* params = new Poco::Net::HTTPServerParams;
         params->setMaxQueued(1000);
         params->setMaxThreads(opt.maxThreads);
-        params->setKeepAlive(true);
+        // Plain HTTP here is only /ping and /token/websocket; closing after each
+        // response means no idle keep-alive connections hold up shutdown.
+        params->setKeepAlive(false);
         server = std::make_unique<Poco::Net::HTTPServer>(new RequestHandlerFactory(app), pool, socket, params);
         server->start();
     } catch (const std::exception& e) {
@@ -106,9 +108,11 @@ int main(int argc, char** argv) {
     app.stopping = true;
     server->stop();
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-    while (app.activeSessions > 0 && std::chrono::steady_clock::now() < deadline)
+    while ((app.activeSessions > 0 || server->currentConnections() > 0) && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    server->stopAll(true);
+    // Only force stragglers (a peer that ignores our close frame): Poco's
+    // stopAll(true) races with connections finishing on their own.
+    if (server->currentConnections() > 0) server->stopAll(true);
     pool.joinAll();
     sf::log::info("stopped", {});
     return 0;

@@ -6,6 +6,8 @@
 #include <Poco/Buffer.h>
 #include <Poco/Net/NetException.h>
 
+#include <chrono>
+#include <poll.h>
 #include <sys/socket.h>
 
 namespace hpkv {
@@ -89,7 +91,14 @@ void WsSession::senderLoop() {
 }
 
 void WsSession::handleMessage(const std::string& text) {
-    std::string reply = handleRequest(ctx_, text);
+    std::string reply;
+    try {
+        reply = handleRequest(ctx_, text);
+    } catch (const std::exception& e) {
+        // A bug must cost one request, not the connection.
+        sf::log::error("request_failed", {{"conn", std::to_string(id_)}, {"error", e.what()}});
+        reply = "{\"code\":500,\"error\":\"Internal server error\"}";
+    }
     if (sf::log::enabled(sf::log::Level::Debug))
         sf::log::debug("ws_request", {{"conn", std::to_string(id_)}, {"request", text.substr(0, 200)}, {"reply", reply.substr(0, 200)}});
     enqueue(std::move(reply), WebSocket::FRAME_TEXT);
@@ -147,16 +156,35 @@ void WsSession::readLoop() {
     }
 }
 
+void WsSession::drainUnread() {
+    // After a protocol error the rest of the offending frame is still unread;
+    // closing now would reset the connection and the peer would never see our
+    // close code. Discard input (bounded in time and bytes) until the peer hangs up.
+    const int fd = ws_.impl()->sockfd();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    std::size_t total = 0;
+    char buf[65536];
+    while (std::chrono::steady_clock::now() < deadline && total < (64u << 20)) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) continue;
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        total += static_cast<std::size_t>(n);
+    }
+}
+
 void WsSession::run() {
     ++app_.activeSessions;
     sf::log::debug("ws_open", {{"conn", std::to_string(id_)}, {"kind", kind_}});
     sender_ = std::thread([this] { senderLoop(); });
+    bool drainAfterClose = false;
     try {
         readLoop();
     } catch (const Poco::Net::WebSocketException& e) {
         sf::log::debug("ws_protocol_error", {{"conn", std::to_string(id_)}, {"error", e.displayText()}});
         Poco::UInt16 code = e.code() == WebSocket::WS_ERR_PAYLOAD_TOO_BIG ? WebSocket::WS_PAYLOAD_TOO_BIG : WebSocket::WS_PROTOCOL_ERROR;
         enqueue(closePayload(code, ""), WebSocket::FRAME_FLAG_FIN | WebSocket::FRAME_OP_CLOSE);
+        drainAfterClose = true;
     } catch (const std::exception& e) {
         // Timeouts mid-frame, resets, etc.: the connection is unusable.
         sf::log::debug("ws_read_failed", {{"conn", std::to_string(id_)}, {"error", e.what()}});
@@ -171,6 +199,7 @@ void WsSession::run() {
         cv_.notify_all();
     }
     sender_.join();
+    if (drainAfterClose) drainUnread();
     try {
         ws_.close();
     } catch (const std::exception&) {

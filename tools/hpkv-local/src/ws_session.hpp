@@ -39,6 +39,7 @@ private:
     void senderLoop();
     void readLoop();
     void handleMessage(const std::string& text);
+    void drainUnread();
 
     App& app_;
     Poco::Net::WebSocket ws_;

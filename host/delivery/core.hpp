@@ -1,0 +1,133 @@
+// Internal state shared by everything in delivery/ for one server: the namespaces with their
+// plugins and metric handles, the per-loop shards, the client directory, the auth gate.
+// Not part of the public API (delivery.hpp is). Kept alive by shared_ptr from Delivery,
+// the namespace handlers and every Session, so late loop callbacks never dangle.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+#include "delivery/lane.hpp"
+#include "delivery/listener.hpp"
+#include "delivery/metrics.hpp"
+#include "delivery/overflow_policy.hpp"
+#include "delivery/rate_limiter.hpp"
+#include "delivery/spill_storage.hpp"
+#include "delivery/token_validator.hpp"
+#include "delivery/worker_pool.hpp"
+#include "net/event_loop.hpp"
+#include "protocol/sio_api.hpp"
+
+namespace sf::delivery {
+
+class LoopShard;
+using MessageHandler = std::function<void(const ClientMessage&)>;
+
+struct NamespaceRuntime {
+    size_t index = 0;
+    config::NamespaceConfig cfg;
+    bool ackRequired = false;  // AT_LEAST_ONCE
+    bool authRequired = false; // auth: TOKEN and the namespace's authRequired
+    LaneLimits limits;
+    uint32_t maxInFlight = 1;
+    uint64_t ackTimeoutMs = 1000;
+    uint32_t maxRetries = 0;
+    std::unordered_map<std::string, size_t> topicIndex;
+    std::unique_ptr<OverflowPolicy> policy;
+    std::shared_ptr<SpillStorage> storage;  // null: the lane cannot spill
+    Metrics::NamespaceCounters* nsMetrics = nullptr;
+    std::vector<Metrics::TopicCounters*> topicMetrics;  // by topic index
+
+    // onMessage handlers by topic index: copy-on-write, read without a lock held.
+    mutable std::mutex handlersMu;
+    std::vector<std::shared_ptr<const std::vector<MessageHandler>>> handlers;
+
+    const std::string& path() const { return cfg.path; }
+    const std::string& topic(size_t i) const { return cfg.topics[i]; }
+    long findTopic(const std::string& t) const {
+        auto it = topicIndex.find(t);
+        return it == topicIndex.end() ? -1 : static_cast<long>(it->second);
+    }
+};
+
+struct DeliveryOptions {
+    size_t socketHighWaterBytes = 256 * 1024;  // a lane stops pushing frames above this
+    size_t authWorkers = 2;                    // threads for validators flagged MAY_BLOCK
+    uint64_t gaugeRefreshMs = 250;             // lane depth/bytes gauges refresh period
+};
+
+class Core : public std::enable_shared_from_this<Core> {
+public:
+    Core(const config::ServerConfig& cfg, Metrics& metrics, DeliveryOptions opts);
+
+    config::ServerConfig cfg;
+    Metrics& metrics;
+    DeliveryOptions opts;
+    std::vector<std::unique_ptr<NamespaceRuntime>> namespaces;
+    std::unordered_map<std::string, size_t> nsIndex;
+    std::vector<std::unique_ptr<LoopShard>> shards;
+    std::unordered_map<const net::EventLoop*, LoopShard*> shardByLoop;  // read-only after construction
+    std::atomic<uint64_t> messageCounter{0};
+    AuthRateLimiter limiter;
+    std::unique_ptr<TokenValidator> validator;  // declared before pool: the pool joins first
+    std::unique_ptr<WorkerPool> pool;
+
+    LoopShard* shardFor(const net::EventLoop& loop) const;
+    NamespaceRuntime* findNamespace(const std::string& path) const;
+    std::string nextMessageId();
+
+    // Validate on the calling loop, or on the worker pool when the validator may block;
+    // cb runs on `loop` either way (synchronously in the first case).
+    void validate(net::EventLoop& loop, std::string token, const NamespaceRuntime& ns, std::string topic,
+                  const char* action, std::string remote, std::function<void(TokenCheck)> cb);
+
+    // Publish a parsed payload to every subscriber: compact JSON, coalesce key, next
+    // messageId, published metrics, fan-out (any thread).
+    void publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload);
+    // Fan a message out to every loop that has subscribers of the topic (any thread).
+    void fanOut(NamespaceRuntime& ns, size_t topic, const MessagePtr& m);
+    // Build the shared message (payload already compact JSON) with a given messageId.
+    MessagePtr buildMessageWithId(const NamespaceRuntime& ns, size_t topic, std::string payloadJson, std::string key,
+                                  std::string messageId) const;
+
+    // Listeners: copy-on-write list, snapshot read per notification.
+    void addListener(std::shared_ptr<Listener> l);
+    template <class F>
+    void notify(F&& f) const {
+        auto ls = std::atomic_load(&listeners_);
+        if (!ls) return;
+        for (auto& l : *ls) {
+            try {
+                f(*l);
+            } catch (...) {
+                // A listener must not break delivery.
+            }
+        }
+    }
+
+    // Client directory (clientId -> owning loop, subscribed topics) for publishTo.
+    void registerClient(size_t ns, const std::string& id, LoopShard* shard);
+    void unregisterClient(size_t ns, const std::string& id);
+    void markSubscribed(size_t ns, const std::string& id, size_t topic, bool on);
+    // nullptr when unknown; *subscribed tells whether it subscribed to topic.
+    LoopShard* lookupClient(size_t ns, const std::string& id, size_t topic, bool* subscribed) const;
+    size_t clientCount() const;
+
+private:
+    std::shared_ptr<const std::vector<std::shared_ptr<Listener>>> listeners_;
+    std::mutex listenersMu_;
+    struct ClientEntry {
+        LoopShard* shard = nullptr;
+        std::vector<char> topics;
+    };
+    mutable std::mutex clientsMu_;
+    std::vector<std::unordered_map<std::string, ClientEntry>> clients_;  // by namespace index
+};
+
+}  // namespace sf::delivery

@@ -1,0 +1,102 @@
+// StreamFence delivery control for one server: the public API the embed layer wires.
+//
+//   sf::delivery::Metrics metrics;                       // outlives the Delivery
+//   auto resolver = sf::delivery::PluginResolver::fromRegistry(registry, config, serverCfg);
+//   sf::delivery::Delivery d(serverCfg, resolver, metrics, {&loop0, &loop1});
+//   sio layer: for each ns: setHandler(ns.path, d.handlerFor(ns.path));
+//   d.publish("/feed", "prices", R"({"p":1})");          // any thread
+//
+// Threads: publish/publishTo/onMessage/addListener are thread-safe. Handlers and listener
+// callbacks run on event-loop threads. The loops must outlive the Delivery and keep
+// running until shutdown() returned (storage and validator completions are posted to them).
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "delivery/core.hpp"
+#include "delivery/listener.hpp"
+#include "delivery/metrics.hpp"
+#include "net/event_loop.hpp"
+#include "plugins/registry.hpp"
+#include "protocol/sio_api.hpp"
+
+namespace sf::delivery {
+
+enum class PublishStatus {
+    Ok,                // handed to the owning loop(s)
+    UnknownNamespace,
+    UnknownTopic,
+    UnknownClient,     // publishTo: no such socket id in the namespace
+    NotSubscribed,     // publishTo: the client is not subscribed to the topic
+    InvalidPayload,    // not valid JSON
+};
+const char* toString(PublishStatus s);
+
+// Where the Delivery gets its plugin instances. Each function may be empty.
+struct PluginResolver {
+    // Required for every namespace (the overflowAction's policy plugin).
+    std::function<plugins::PluginInstancePtr(const config::NamespaceConfig&)> overflowPolicy;
+    // Called for every namespace; return null when it has no spill storage. The standard
+    // resolver returns the namespace's spillBackend for overflowAction SPILL_TO_DISK.
+    std::function<plugins::PluginInstancePtr(const config::NamespaceConfig&)> storageBackend;
+    // Called once when auth is TOKEN.
+    std::function<plugins::PluginInstancePtr()> tokenValidator;
+
+    // Direct adapters (tests, in-process policies): used instead of the functions above
+    // when set.
+    std::function<std::unique_ptr<OverflowPolicy>(const config::NamespaceConfig&)> makePolicy;
+    std::function<std::shared_ptr<SpillStorage>(const config::NamespaceConfig&)> makeStorage;
+    std::function<std::unique_ptr<TokenValidator>()> makeValidator;
+
+    // The standard mapping on a loaded registry: policy = instantiate(OVERFLOW_POLICY,
+    // ns.overflowAction), storage = instantiate(STORAGE_BACKEND, ns.spillBackend) for
+    // SPILL_TO_DISK namespaces (one instance per backend name, shared by the server; its
+    // options get "spillRootPath" added when absent), validator = instantiate(TOKEN_VALIDATOR,
+    // server.tokenValidator). Options come from config.pluginOptions[name]; instance names
+    // are "<server>:<ns>" (policies) or "<server>" (storage, validator).
+    static PluginResolver fromRegistry(plugins::Registry& registry, const config::Config& config,
+                                       const config::ServerConfig& server);
+};
+
+class Delivery {
+public:
+    // Throws plugins::PluginError when a plugin cannot be resolved or has a wrong vtable.
+    Delivery(const config::ServerConfig& cfg, const PluginResolver& resolver, Metrics& metrics,
+             std::vector<net::EventLoop*> loops, DeliveryOptions options = {});
+    ~Delivery();
+    Delivery(const Delivery&) = delete;
+    Delivery& operator=(const Delivery&) = delete;
+
+    // The Socket.IO handler of a configured namespace (nullptr when not configured).
+    std::shared_ptr<sio::NamespaceHandler> handlerFor(const std::string& path) const;
+
+    // Publish to every subscriber of ns/topic. Counts published once per call (even with no
+    // subscriber) and consumes one messageId.
+    PublishStatus publish(const std::string& ns, const std::string& topic, const std::string& payloadJson);
+    // Publish to one client (its namespace socket id). Not counted when the client is
+    // unknown or not subscribed.
+    PublishStatus publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
+                            const std::string& payloadJson);
+    // Handlers for client `publish` events (auth passed, before fan-out), on the loop thread.
+    PublishStatus onMessage(const std::string& ns, const std::string& topic, std::function<void(const ClientMessage&)> handler);
+
+    void addListener(std::shared_ptr<Listener> l);
+
+    // Drop every session's lanes (clearing their spill) and cancel their timers. Call from a
+    // non-loop thread while the loops still run (e.g. before stopping them); waits for each
+    // loop up to timeoutMs. Publishes after this still work for new connections.
+    void shutdown(uint64_t timeoutMs = 2000);
+
+    size_t connectedClients() const;
+    Metrics& metrics();
+    const config::ServerConfig& config() const;
+
+private:
+    std::shared_ptr<Core> core_;
+    std::vector<std::shared_ptr<sio::NamespaceHandler>> handlers_;
+};
+
+}  // namespace sf::delivery

@@ -1,0 +1,31 @@
+// One published message as the lanes hold it: immutable and shared by every lane it is
+// queued in, with its Socket.IO frame encoded once (fan-out never copies per subscriber).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "protocol/sio_api.hpp"
+
+namespace sf::delivery {
+
+struct OutMessage {
+    std::string payload;    // compact JSON text of the payload
+    uint64_t bytes = 0;     // UTF-8 length of payload (reference §3): what counts toward limits
+    std::string key;        // coalesce key: coalesceKey field of the payload, else the topic
+    std::string messageId;  // "msg-<n>"; on the wire only for AT_LEAST_ONCE
+    sio::FramePtr frame;    // the event frame: [topic, payload] or [topic, payload, metadata]
+};
+using MessagePtr = std::shared_ptr<const OutMessage>;
+
+// Build the shared message. ackRequired selects the AT_LEAST_ONCE shape with metadata
+// {"namespace","topic","messageId","ackRequired":true} in that key order.
+MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string payloadJson, std::string key,
+                       std::string messageId, bool ackRequired);
+
+// The coalesce key of a payload: the top-level field `coalesceKey` when it is a string or a
+// number (its text), else the topic.
+std::string coalesceKeyOf(const json::Value& payload, const std::string& coalesceKey, std::string_view topic);
+
+}  // namespace sf::delivery

@@ -1,0 +1,73 @@
+// The streamfence_* counters and gauges of one server (reference §11 names and labels),
+// recorded on the hot path with relaxed atomics and merged into a MetricSnapshot for sinks.
+// Per-topic handles are created once (at Delivery construction) and cached, so recording
+// never takes a lock; only queue_overflow_total{reason} and the lane gauges use a small
+// per-topic mutex (overflow is off the fast path; gauges are refreshed a few times a second).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/metric_sample.hpp"
+
+namespace sf::delivery {
+
+class Metrics {
+public:
+    struct NamespaceCounters {
+        std::string ns;
+        std::atomic<uint64_t> connections{0}, disconnections{0}, authRejected{0}, authRateLimited{0};
+        std::atomic<int64_t> active{0};
+    };
+
+    struct TopicCounters {
+        std::string ns, topic;
+        std::atomic<uint64_t> published{0}, publishedBytes{0}, received{0}, receivedBytes{0};
+        std::atomic<uint64_t> retries{0}, retriesExhausted{0}, dropped{0}, coalesced{0}, spilled{0};
+        std::atomic<int64_t> inflight{0};
+
+        void overflow(std::string_view reason);
+        uint64_t overflowCount(std::string_view reason) const;
+        // Lane gauges: each reporter (one per event loop) publishes the max over its lanes;
+        // the snapshot shows the max over reporters.
+        void reportLaneMax(const void* reporter, uint64_t depth, uint64_t bytes);
+        std::pair<uint64_t, uint64_t> laneMax() const;
+
+    private:
+        friend class Metrics;
+        mutable std::mutex mu_;
+        std::map<std::string, uint64_t, std::less<>> overflow_;
+        std::map<const void*, std::pair<uint64_t, uint64_t>> laneMax_;
+    };
+
+    Metrics() = default;
+    Metrics(const Metrics&) = delete;
+    Metrics& operator=(const Metrics&) = delete;
+
+    // Stable references, created on first use (thread-safe). Cache them.
+    NamespaceCounters& ns(const std::string& ns);
+    TopicCounters& topic(const std::string& ns, const std::string& topic);
+
+    // Every metric, every known label set (zeros included, so a scrape shows the full
+    // schema); overflow only for reasons seen. Sorted by name, then labels.
+    MetricSnapshot snapshot() const;
+
+    // The 14 counter names, in reference order (for tests and docs).
+    static const std::vector<std::string>& counterNames();
+
+private:
+    mutable std::mutex mu_;
+    std::deque<NamespaceCounters> namespaces_;  // deque: references stay valid
+    std::deque<TopicCounters> topics_;
+    std::map<std::string, NamespaceCounters*> nsIndex_;
+    std::map<std::pair<std::string, std::string>, TopicCounters*> topicIndex_;
+};
+
+}  // namespace sf::delivery

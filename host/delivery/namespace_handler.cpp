@@ -1,0 +1,360 @@
+#include "delivery/namespace_handler.hpp"
+
+#include <cctype>
+
+#include "common/log.hpp"
+#include "delivery/loop_shard.hpp"
+#include "delivery/session.hpp"
+
+namespace sf::delivery {
+
+namespace {
+
+using json::Value;
+using Obj = json::Value::Object;
+
+constexpr const char* kUnknownTopic = "UNKNOWN_TOPIC";
+constexpr const char* kAuthRejected = "AUTH_REJECTED";
+constexpr const char* kAuthExpired = "AUTH_EXPIRED";
+constexpr const char* kTransportRejected = "TRANSPORT_REJECTED";
+constexpr const char* kInvalidPayload = "INVALID_PAYLOAD";
+constexpr const char* kRateLimited = "RATE_LIMITED";
+
+void fail(Session& s, const sio::AckFn& ack, const std::string& code, const std::string& message) {
+    if (ack) {
+        ack(sio::Args{Value(Obj{{"ok", Value(false)}, {"code", Value(code)}, {"message", Value(message)}})});
+        return;
+    }
+    if (s.socket) s.socket->emit("error", sio::Args{Value(Obj{{"code", Value(code)}, {"message", Value(message)}})});
+}
+
+void succeed(Session& s, const sio::AckFn& ack, const char* confirmEvent, const std::string& topic) {
+    if (ack) {
+        ack(sio::Args{Value(Obj{{"ok", Value(true)}})});
+        return;
+    }
+    if (confirmEvent && s.socket) s.socket->emit(confirmEvent, sio::Args{Value(Obj{{"topic", Value(topic)}})});
+}
+
+bool blank(const std::string& s) {
+    for (char c : s)
+        if (!std::isspace(static_cast<unsigned char>(c))) return false;
+    return true;
+}
+
+// The `topic` of an event payload; false (with the message for INVALID_PAYLOAD) otherwise.
+bool readTopic(const Value& p, const char* event, std::string& topic, std::string& error) {
+    if (!p.isObject()) {
+        error = std::string(event) + " payload must be an object";
+        return false;
+    }
+    const Value* t = p.find("topic");
+    if (!t || !t->isString() || blank(t->asString())) {
+        error = "topic must be a non-empty string";
+        return false;
+    }
+    if (const Value* tok = p.find("token")) {
+        if (!tok->isString() && !tok->isNull()) {
+            error = "token must be a string";
+            return false;
+        }
+    }
+    topic = t->asString();
+    return true;
+}
+
+bool containsBinary(const Value& v) {
+    if (v.isBinary()) return true;
+    if (v.isArray())
+        for (auto& e : v.asArray())
+            if (containsBinary(e)) return true;
+    if (v.isObject())
+        for (auto& kv : v.asObject())
+            if (containsBinary(kv.second)) return true;
+    return false;
+}
+
+Value connectError(const std::string& code, const std::string& reason) {
+    return Value(Obj{{"message", Value(code + ": " + reason)}, {"data", Value(Obj{{"code", Value(code)}, {"message", Value(reason)}})}});
+}
+
+uint64_t delayUntil(int64_t wallMs) {
+    int64_t now = static_cast<int64_t>(wallClockMs());
+    return wallMs > now ? static_cast<uint64_t>(wallMs - now) : 0;
+}
+
+}  // namespace
+
+DeliveryNamespaceHandler::DeliveryNamespaceHandler(std::shared_ptr<Core> core, NamespaceRuntime& ns)
+    : core_(std::move(core)), ns_(ns) {}
+
+// ------------------------------------------------------------------ connect / disconnect
+
+void DeliveryNamespaceHandler::onConnect(const sio::SocketPtr& s, std::function<void(bool, json::Value)> done) {
+    if (!core_->shardFor(s->loop())) {
+        log::error("delivery_unknown_loop", {{"namespace", ns_.path()}, {"loop", s->loop().name()}});
+        done(false, Value(Obj{{"message", Value("Server not ready")}}));
+        return;
+    }
+    if (!ns_.authRequired) {
+        accept(s, "", TokenCheck{true, 0, "", ""}, done);
+        return;
+    }
+    const std::string remote = s->remoteAddress();
+    const std::string ip = AuthRateLimiter::ipOf(remote);
+    if (core_->limiter.isLimited(ip, net::monotonicMs())) {
+        ns_.nsMetrics->authRateLimited.fetch_add(1, std::memory_order_relaxed);
+        core_->notify([&](Listener& l) { l.onAuthRejected(ns_.path(), remote, kRateLimited); });
+        done(false, connectError(kRateLimited, "Too many authentication failures"));
+        return;
+    }
+    auto rejectConnect = [core = core_, &ns = ns_, remote, ip, done](const std::string& reason) {
+        core->limiter.recordFailure(ip, net::monotonicMs());
+        ns.nsMetrics->authRejected.fetch_add(1, std::memory_order_relaxed);
+        core->notify([&](Listener& l) { l.onAuthRejected(ns.path(), remote, reason); });
+        done(false, connectError(kAuthRejected, reason));
+    };
+    std::string token = connectToken(*s);
+    if (token.empty()) {
+        rejectConnect("Missing token");
+        return;
+    }
+    auto self = shared_from_this();
+    core_->validate(s->loop(), token, ns_, "", "connect", remote, [self, s, token, done, rejectConnect](TokenCheck r) {
+        if (r.accepted && r.expiresAtMs > 0 && delayUntil(r.expiresAtMs) == 0) {
+            r.accepted = false;
+            r.reason = "Token expired";
+        }
+        if (!r.accepted) rejectConnect(r.reason);
+        else self->accept(s, token, r, done);
+    });
+}
+
+void DeliveryNamespaceHandler::accept(const sio::SocketPtr& s, const std::string& token, const TokenCheck& check,
+                                      const std::function<void(bool, json::Value)>& done) {
+    LoopShard* shard = core_->shardFor(s->loop());
+    auto session = std::make_shared<Session>(core_, ns_, *shard, *s);
+    session->connectToken = token;
+    session->principal = check.principal;
+    s->userData = session;
+    shard->addSession(session.get());
+    core_->registerClient(ns_.index, session->id, shard);
+    ns_.nsMetrics->connections.fetch_add(1, std::memory_order_relaxed);
+    ns_.nsMetrics->active.fetch_add(1, std::memory_order_relaxed);
+    if (check.expiresAtMs > 0) {
+        // No "valid forever" sockets: the connect token's expiry ends the connection.
+        std::weak_ptr<Session> weak = session;
+        session->expiryTimer = shard->loop().addTimer(delayUntil(check.expiresAtMs), [weak] {
+            auto ss = weak.lock();
+            if (!ss || ss->closed || !ss->socket) return;
+            ss->expiryTimer = 0;
+            ss->socket->emit("error", sio::Args{Value(Obj{{"code", Value(kAuthExpired)}, {"message", Value("Token expired")}})});
+            ss->socket->disconnect();
+        });
+    }
+    core_->notify([&](Listener& l) { l.onClientConnected(ns_.path(), session->id, session->remote); });
+    done(true, Value::object());
+}
+
+void DeliveryNamespaceHandler::onDisconnect(const sio::SocketPtr& s, const std::string& reason) {
+    auto session = std::static_pointer_cast<Session>(s->userData);
+    if (!session) return;  // never accepted
+    s->userData.reset();
+    if (session->closed) return;
+    session->close(reason);
+    ns_.nsMetrics->disconnections.fetch_add(1, std::memory_order_relaxed);
+    ns_.nsMetrics->active.fetch_sub(1, std::memory_order_relaxed);
+    core_->notify([&](Listener& l) { l.onClientDisconnected(ns_.path(), session->id, reason); });
+}
+
+void DeliveryNamespaceHandler::onDrain(const sio::SocketPtr& s) {
+    auto session = std::static_pointer_cast<Session>(s->userData);
+    if (session && !session->closed) session->pumpAll();
+}
+
+// ------------------------------------------------------------------ events
+
+void DeliveryNamespaceHandler::onEvent(const sio::SocketPtr& s, const std::string& event, sio::Args& args, sio::AckFn ack) {
+    auto session = std::static_pointer_cast<Session>(s->userData);
+    if (!session || session->closed) return;
+    Value payload = args.empty() ? Value() : std::move(args[0]);
+    if (session->busy) {
+        // An async token check is pending: keep this event behind it.
+        auto self = shared_from_this();
+        session->deferred.push_back([self, session, event, payload = std::move(payload), ack] {
+            self->handle(session, event, payload, ack);
+        });
+        return;
+    }
+    handle(session, event, payload, ack);
+}
+
+void DeliveryNamespaceHandler::handle(const std::shared_ptr<Session>& session, const std::string& event,
+                                      const json::Value& payload, const sio::AckFn& ack) {
+    if (event == "subscribe") onSubscribe(session, payload, ack);
+    else if (event == "unsubscribe") onUnsubscribe(session, payload, ack);
+    else if (event == "ack") onAck(session, payload, ack);
+    else if (event == "publish") onPublish(session, payload, ack);
+    else log::debug("client_event_ignored", {{"namespace", ns_.path()}, {"client", session->id}, {"event", event}});
+}
+
+void DeliveryNamespaceHandler::authorize(const std::shared_ptr<Session>& session, const json::Value& p,
+                                         const std::string& topic, const char* action, const sio::AckFn& ack,
+                                         std::function<void(const TokenCheck&, bool fromPayload)> then) {
+    if (!ns_.authRequired) {
+        then(TokenCheck{true, 0, session->principal, ""}, false);
+        return;
+    }
+    const bool isPublish = std::string(action) == "publish";
+    auto reject = [self = shared_from_this(), session, ack, topic, isPublish](const char* code, const std::string& reason) {
+        fail(*session, ack, code, reason);
+        if (isPublish)
+            self->core_->notify([&](Listener& l) { l.onPublishRejected(self->ns_.path(), topic, session->id, code, reason); });
+    };
+    const std::string ip = AuthRateLimiter::ipOf(session->remote);
+    if (core_->limiter.isLimited(ip, net::monotonicMs())) {
+        ns_.nsMetrics->authRateLimited.fetch_add(1, std::memory_order_relaxed);
+        core_->notify([&](Listener& l) { l.onAuthRejected(ns_.path(), session->remote, kRateLimited); });
+        reject(kRateLimited, "Too many authentication failures");
+        return;
+    }
+    auto failed = [self = shared_from_this(), session, ip, reject](const std::string& reason) {
+        self->core_->limiter.recordFailure(ip, net::monotonicMs());
+        self->ns_.nsMetrics->authRejected.fetch_add(1, std::memory_order_relaxed);
+        self->core_->notify([&](Listener& l) { l.onAuthRejected(self->ns_.path(), session->remote, reason); });
+        reject(kAuthRejected, reason);
+    };
+    std::string ptoken = payloadToken(p);
+    const bool fromPayload = !ptoken.empty();
+    std::string token = fromPayload ? ptoken : session->connectToken;
+    if (token.empty()) {
+        failed("Missing token");
+        return;
+    }
+    session->busy = true;
+    core_->validate(session->shard.loop(), token, ns_, topic, action, session->remote,
+                    [session, fromPayload, failed, then = std::move(then)](TokenCheck r) {
+                        session->busy = false;
+                        if (session->closed) return;
+                        if (r.accepted && r.expiresAtMs > 0 && delayUntil(r.expiresAtMs) == 0) {
+                            r.accepted = false;
+                            r.reason = "Token expired";
+                        }
+                        if (!r.accepted) failed(r.reason);
+                        else then(r, fromPayload);
+                        session->runDeferred();
+                    });
+}
+
+void DeliveryNamespaceHandler::onSubscribe(const std::shared_ptr<Session>& session, const json::Value& p, const sio::AckFn& ack) {
+    std::string topic, err;
+    if (!readTopic(p, "subscribe", topic, err)) return fail(*session, ack, kInvalidPayload, err);
+    long idx = ns_.findTopic(topic);
+    if (idx < 0) return fail(*session, ack, kUnknownTopic, "Unknown topic: " + topic);
+    if (!ns_.cfg.allowPolling && !(session->socket && session->socket->isWebsocket()))
+        return fail(*session, ack, kTransportRejected, "Topic requires websocket-capable transport");
+    auto self = shared_from_this();
+    authorize(session, p, topic, "subscribe", ack, [self, session, idx, topic, ack](const TokenCheck& check, bool fromPayload) {
+        const size_t t = static_cast<size_t>(idx);
+        const bool isNew = session->subscription(t) == nullptr;
+        Subscription& sub = session->subscribe(t);
+        if (sub.expiryTimer) {
+            session->shard.loop().cancelTimer(sub.expiryTimer);
+            sub.expiryTimer = 0;
+        }
+        // A payload token authorizes this subscription only until it expires; the connect
+        // token's expiry is handled by the connection itself.
+        if (fromPayload && check.expiresAtMs > 0) self->armSubscriptionExpiry(*session, t, check.expiresAtMs);
+        if (isNew) self->core_->notify([&](Listener& l) { l.onSubscribed(self->ns_.path(), session->id, topic); });
+        succeed(*session, ack, "subscribed", topic);
+    });
+}
+
+void DeliveryNamespaceHandler::armSubscriptionExpiry(Session& session, size_t topic, int64_t expiresAtMs) {
+    Subscription* sub = session.subscription(topic);
+    if (!sub) return;
+    std::weak_ptr<Session> weak = session.shared_from_this();
+    auto self = shared_from_this();
+    sub->expiryTimer = session.shard.loop().addTimer(delayUntil(expiresAtMs), [weak, self, topic] {
+        auto s = weak.lock();
+        if (!s || s->closed) return;
+        Subscription* sb = s->subscription(topic);
+        if (!sb) return;
+        sb->expiryTimer = 0;
+        const std::string& name = self->ns_.topic(topic);
+        if (s->socket) {
+            s->socket->emit("error", sio::Args{Value(Obj{{"code", Value(kAuthExpired)}, {"message", Value("Token expired for topic: " + name)}})});
+            s->socket->emit("unsubscribed", sio::Args{Value(Obj{{"topic", Value(name)}})});
+        }
+        s->unsubscribe(topic);
+        self->core_->notify([&](Listener& l) { l.onUnsubscribed(self->ns_.path(), s->id, name); });
+    });
+}
+
+void DeliveryNamespaceHandler::onUnsubscribe(const std::shared_ptr<Session>& session, const json::Value& p, const sio::AckFn& ack) {
+    std::string topic, err;
+    if (!readTopic(p, "unsubscribe", topic, err)) return fail(*session, ack, kInvalidPayload, err);
+    long idx = ns_.findTopic(topic);
+    if (idx < 0) return fail(*session, ack, kUnknownTopic, "Unknown topic: " + topic);
+    if (session->unsubscribe(static_cast<size_t>(idx)))
+        core_->notify([&](Listener& l) { l.onUnsubscribed(ns_.path(), session->id, topic); });
+    succeed(*session, ack, "unsubscribed", topic);  // idempotent: not subscribed is fine
+}
+
+void DeliveryNamespaceHandler::onAck(const std::shared_ptr<Session>& session, const json::Value& p, const sio::AckFn& ack) {
+    std::string topic, err;
+    if (!readTopic(p, "ack", topic, err)) return fail(*session, ack, kInvalidPayload, err);
+    const Value* id = p.find("messageId");
+    if (!id || !id->isString() || id->asString().empty())
+        return fail(*session, ack, kInvalidPayload, "messageId must be a non-empty string");
+    long idx = ns_.findTopic(topic);
+    if (idx < 0) return fail(*session, ack, kUnknownTopic, "Unknown topic: " + topic);
+    // Unknown, unsent or already acked ids are ignored: nothing counted, nothing answered
+    // but the (optional) ack callback.
+    if (Subscription* sub = session->subscription(static_cast<size_t>(idx))) sub->ack(id->asString());
+    succeed(*session, ack, nullptr, topic);
+}
+
+void DeliveryNamespaceHandler::onPublish(const std::shared_ptr<Session>& session, const json::Value& p, const sio::AckFn& ack) {
+    std::string topic, err;
+    if (!readTopic(p, "publish", topic, err)) return fail(*session, ack, kInvalidPayload, err);
+    auto rejected = [&](const char* code, const std::string& reason) {
+        fail(*session, ack, code, reason);
+        core_->notify([&](Listener& l) { l.onPublishRejected(ns_.path(), topic, session->id, code, reason); });
+    };
+    const Value* payload = p.find("payload");
+    if (!payload) return rejected(kInvalidPayload, "payload is required");
+    if (containsBinary(*payload)) return rejected(kInvalidPayload, "binary payloads are not supported");
+    long idx = ns_.findTopic(topic);
+    if (idx < 0) return rejected(kUnknownTopic, "Unknown topic: " + topic);
+    auto self = shared_from_this();
+    authorize(session, p, topic, "publish", ack,
+              [self, session, idx, topic, ack, body = *payload](const TokenCheck& check, bool) {
+                  NamespaceRuntime& ns = self->ns_;
+                  const size_t t = static_cast<size_t>(idx);
+                  ClientMessage msg{ns.path(), topic, session->id, check.principal.empty() ? session->principal : check.principal,
+                                    body.dump()};
+                  Metrics::TopicCounters& m = *ns.topicMetrics[t];
+                  m.received.fetch_add(1, std::memory_order_relaxed);
+                  m.receivedBytes.fetch_add(msg.payloadJson.size(), std::memory_order_relaxed);
+                  std::shared_ptr<const std::vector<MessageHandler>> handlers;
+                  {
+                      std::lock_guard<std::mutex> lk(ns.handlersMu);
+                      handlers = ns.handlers[t];
+                  }
+                  if (handlers) {
+                      for (auto& h : *handlers) {
+                          try {
+                              h(msg);
+                          } catch (const std::exception& e) {
+                              log::warn("on_message_handler_failed", {{"namespace", ns.path()}, {"topic", topic}, {"error", e.what()}});
+                          }
+                      }
+                  }
+                  self->core_->publishParsed(ns, t, body);
+                  self->core_->notify([&](Listener& l) { l.onPublishAccepted(ns.path(), topic, session->id); });
+                  succeed(*session, ack, nullptr, topic);
+              });
+}
+
+}  // namespace sf::delivery

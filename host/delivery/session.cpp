@@ -1,0 +1,297 @@
+#include "delivery/session.hpp"
+
+#include <algorithm>
+
+#include "common/log.hpp"
+#include "delivery/loop_shard.hpp"
+
+namespace sf::delivery {
+
+// ------------------------------------------------------------------ Subscription
+
+Subscription::Subscription(Session& session, size_t topic)
+    : session_(session),
+      ns_(session.ns),
+      topic_(topic),
+      metrics_(*session.ns.topicMetrics[topic]),
+      lane_(session.ns.path(), session.ns.topic(topic), session.ns.limits, session.ns.policy.get(),
+            session.ns.storage != nullptr),
+      alive_(std::make_shared<bool>(true)) {}
+
+Subscription::~Subscription() {
+    alive_.reset();  // late timer/storage callbacks see this gone
+    net::EventLoop& loop = session_.shard.loop();
+    for (size_t i = 0; i < lane_.size(); ++i)
+        if (lane_.at(i).inFlight && lane_.at(i).timer) loop.cancelTimer(lane_.at(i).timer);
+    metrics_.inflight.fetch_sub(lane_.inFlight(), std::memory_order_relaxed);
+    if (expiryTimer) loop.cancelTimer(expiryTimer);
+    if (spill_.retryTimer) loop.cancelTimer(spill_.retryTimer);
+    if (spill_.everSpilled && ns_.storage) {
+        // Completes after any append still under way (per-lane order), so nothing is left.
+        SpillKey k = spillKey();
+        int rc = ns_.storage->clear(loop, k, [k](int status, std::vector<SpillRecord>, std::string err) {
+            if (status != SF_OK)
+                log::warn("spill_clear_failed", {{"namespace", k.ns}, {"client", k.client}, {"topic", k.topic}, {"error", err}});
+        });
+        if (rc != SF_OK)
+            log::warn("spill_clear_refused", {{"namespace", k.ns}, {"client", k.client}, {"topic", k.topic}, {"code", std::to_string(rc)}});
+    }
+    session_.shard.remove(ns_.index, this);
+}
+
+SpillKey Subscription::spillKey() const {
+    return SpillKey{session_.core->cfg.name, ns_.path(), session_.id, ns_.topic(topic_)};
+}
+
+void Subscription::overflow(const std::string& reason) {
+    metrics_.overflow(reason);
+    const std::string& id = session_.id;
+    session_.core->notify([&](Listener& l) { l.onQueueOverflow(ns_.path(), id, ns_.topic(topic_), reason); });
+}
+
+void Subscription::deliver(const MessagePtr& m) {
+    EnqueueOutcome out = lane_.enqueue(m, spill_.pending > 0);
+    if (out.dropped) metrics_.dropped.fetch_add(1, std::memory_order_relaxed);  // per enqueue (reference §6)
+    switch (out.verdict) {
+        case EnqueueVerdict::Accepted:
+            break;
+        case EnqueueVerdict::Coalesced:
+            metrics_.coalesced.fetch_add(1, std::memory_order_relaxed);
+            break;
+        case EnqueueVerdict::Rejected:
+            overflow(out.reason);
+            return;
+        case EnqueueVerdict::Spill:
+            spill(m, out.reason);
+            break;
+    }
+    pump();
+}
+
+void Subscription::spill(const MessagePtr& m, const std::string& reason) {
+    SpillRecord r;
+    r.data = m->payload;
+    r.event = ns_.topic(topic_);
+    r.messageId = m->messageId;
+    r.key = m->key;
+    r.bytes = m->bytes;
+    std::weak_ptr<bool> alive = alive_;
+    ++spill_.pending;
+    ++spill_.appendsIssued;
+    spill_.everSpilled = true;
+    int rc = ns_.storage->append(session_.shard.loop(), spillKey(), r,
+                                 [this, alive](int status, std::vector<SpillRecord>, std::string err) {
+                                     if (alive.expired()) return;
+                                     if (status == SF_OK) {
+                                         pump();  // memory may have room for it already
+                                         return;
+                                     }
+                                     // Accepted by the plugin, failed later: the message is lost; say so.
+                                     if (spill_.pending) --spill_.pending;
+                                     log::warn("spill_append_failed", {{"namespace", ns_.path()}, {"topic", ns_.topic(topic_)},
+                                                                       {"client", session_.id}, {"error", err}});
+                                     overflow(status == SF_ERR_FULL ? "spill quota exceeded" : "spill storage error");
+                                 });
+    if (rc != SF_OK) {
+        --spill_.pending;
+        --spill_.appendsIssued;
+        overflow(rc == SF_ERR_FULL ? "spill quota exceeded" : "spill storage unavailable");
+        return;
+    }
+    metrics_.spilled.fetch_add(1, std::memory_order_relaxed);
+    overflow(reason);  // spilled also counts as overflow, reason "spilled to disk" (reference §6)
+}
+
+void Subscription::maybeRefill() {
+    if (!ns_.storage || spill_.pending == 0 || spill_.reading) return;
+    if (lane_.size() >= lane_.limits().maxMessages) return;
+    uint32_t room = static_cast<uint32_t>(lane_.limits().maxMessages - lane_.size());
+    uint32_t asked = std::min<uint32_t>(room, 256);
+    uint64_t appendsAtRead = spill_.appendsIssued;
+    std::weak_ptr<bool> alive = alive_;
+    spill_.reading = true;
+    int rc = ns_.storage->readOldest(session_.shard.loop(), spillKey(), asked,
+                                     [this, alive, asked, appendsAtRead](int status, std::vector<SpillRecord> recs, std::string err) {
+                                         if (alive.expired()) return;
+                                         onRead(status, std::move(recs), err, asked, appendsAtRead);
+                                     });
+    if (rc != SF_OK) {
+        spill_.reading = false;
+        onRead(rc, {}, "read_oldest refused", asked, appendsAtRead);
+    }
+}
+
+void Subscription::onRead(int status, std::vector<SpillRecord> recs, const std::string& error, uint32_t asked,
+                          uint64_t appendsAtRead) {
+    net::EventLoop& loop = session_.shard.loop();
+    if (status != SF_OK) {
+        spill_.reading = false;
+        log::warn("spill_read_failed", {{"namespace", ns_.path()}, {"topic", ns_.topic(topic_)}, {"client", session_.id}, {"error", error}});
+        // Try again shortly rather than spinning on a failing backend.
+        if (!spill_.retryTimer) {
+            std::weak_ptr<bool> alive = alive_;
+            spill_.retryTimer = loop.addTimer(500, [this, alive] {
+                if (alive.expired()) return;
+                spill_.retryTimer = 0;
+                maybeRefill();
+            });
+        }
+        return;
+    }
+    // Fewer than asked: the storage holds exactly these (corrupt records it skipped are
+    // gone for us), plus whatever was appended after the read was issued.
+    if (recs.size() < asked) spill_.pending = recs.size() + (spill_.appendsIssued - appendsAtRead);
+    uint32_t taken = 0;
+    for (auto& r : recs) {
+        if (!lane_.fits(r.data.size())) break;
+        LaneEntry e;
+        e.msg = session_.core->buildMessageWithId(ns_, topic_, std::move(r.data), std::move(r.key), std::move(r.messageId));
+        e.retries = r.retryCount;
+        lane_.append(std::move(e));
+        ++taken;
+    }
+    if (taken == 0) {
+        spill_.reading = false;
+        return;
+    }
+    std::weak_ptr<bool> alive = alive_;
+    int rc = ns_.storage->removeOldest(loop, spillKey(), taken, [this, alive, taken](int st, std::vector<SpillRecord>, std::string err) {
+        if (alive.expired()) return;
+        spill_.reading = false;
+        spill_.pending = spill_.pending > taken ? spill_.pending - taken : 0;
+        if (st != SF_OK) {
+            // They are in memory already; a failed remove would redeliver them later.
+            log::error("spill_remove_failed", {{"namespace", ns_.path()}, {"topic", ns_.topic(topic_)}, {"client", session_.id}, {"error", err}});
+        }
+        pump();
+    });
+    if (rc != SF_OK) {
+        spill_.reading = false;
+        spill_.pending = spill_.pending > taken ? spill_.pending - taken : 0;
+        log::error("spill_remove_refused", {{"namespace", ns_.path()}, {"topic", ns_.topic(topic_)}, {"client", session_.id}});
+    }
+    pump();
+}
+
+void Subscription::pump() {
+    sio::Socket* s = session_.socket;
+    if (!s || session_.closed) return;
+    const size_t high = session_.core->opts.socketHighWaterBytes;
+    std::weak_ptr<bool> alive = alive_;
+    if (ns_.ackRequired) {
+        net::EventLoop& loop = session_.shard.loop();
+        while (lane_.inFlight() < ns_.maxInFlight && s->bufferedBytes() < high) {
+            long i = lane_.firstSendable();
+            if (i < 0) break;
+            LaneEntry& e = lane_.at(static_cast<size_t>(i));
+            std::string id = e.msg->messageId;
+            net::TimerId t = loop.addTimer(ns_.ackTimeoutMs, [this, alive, id] {
+                if (!alive.expired()) onAckTimeout(id);
+            });
+            lane_.markInFlight(static_cast<size_t>(i), t);
+            metrics_.inflight.fetch_add(1, std::memory_order_relaxed);
+            sio::FramePtr f = e.msg->frame;
+            s->sendFrame(f);
+            if (alive.expired()) return;  // the send closed the socket
+        }
+    } else {
+        while (!lane_.empty() && s->bufferedBytes() < high) {
+            LaneEntry e = lane_.take(0);  // BEST_EFFORT leaves the lane when handed over
+            s->sendFrame(e.msg->frame);
+            if (alive.expired()) return;
+        }
+    }
+    maybeRefill();
+}
+
+void Subscription::onAckTimeout(const std::string& messageId) {
+    long i = lane_.find(messageId);
+    if (i < 0 || !lane_.at(static_cast<size_t>(i)).inFlight) return;
+    LaneEntry& e = lane_.at(static_cast<size_t>(i));
+    e.timer = 0;  // fired
+    const std::string& topic = ns_.topic(topic_);
+    if (e.retries < ns_.maxRetries) {
+        int attempt = static_cast<int>(++e.retries);
+        lane_.clearInFlight(static_cast<size_t>(i));
+        metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
+        metrics_.retries.fetch_add(1, std::memory_order_relaxed);
+        session_.core->notify([&](Listener& l) { l.onRetry(ns_.path(), session_.id, topic, messageId, attempt); });
+    } else {
+        lane_.take(static_cast<size_t>(i));  // exhausted: frees the slot
+        metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
+        metrics_.retriesExhausted.fetch_add(1, std::memory_order_relaxed);
+        session_.core->notify([&](Listener& l) { l.onRetryExhausted(ns_.path(), session_.id, topic, messageId); });
+    }
+    pump();  // re-sends the same frame (oldest sendable) or the next message
+}
+
+bool Subscription::ack(const std::string& messageId) {
+    long i = lane_.find(messageId);
+    if (i < 0) return false;
+    LaneEntry& e = lane_.at(static_cast<size_t>(i));
+    if (e.sends == 0) return false;  // never sent: an ack cannot skip a message (Java semantics)
+    if (e.inFlight) {
+        if (e.timer) session_.shard.loop().cancelTimer(e.timer);
+        metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
+    }
+    lane_.take(static_cast<size_t>(i));
+    pump();
+    return true;
+}
+
+// ------------------------------------------------------------------ Session
+
+Session::Session(std::shared_ptr<Core> c, NamespaceRuntime& n, LoopShard& sh, sio::Socket& s)
+    : core(std::move(c)), ns(n), shard(sh), socket(&s), id(s.id()), remote(s.remoteAddress()) {
+    subs.resize(ns.cfg.topics.size());
+}
+
+Session::~Session() { close("session destroyed"); }
+
+void Session::runDeferred() {
+    while (!busy && !deferred.empty() && !closed) {
+        auto fn = std::move(deferred.front());
+        deferred.pop_front();
+        fn();
+    }
+}
+
+Subscription& Session::subscribe(size_t topic) {
+    if (!subs[topic]) {
+        subs[topic] = std::make_unique<Subscription>(*this, topic);
+        shard.add(ns.index, subs[topic].get());
+        core->markSubscribed(ns.index, id, topic, true);
+    }
+    return *subs[topic];
+}
+
+bool Session::unsubscribe(size_t topic) {
+    if (topic >= subs.size() || !subs[topic]) return false;
+    auto sub = std::move(subs[topic]);
+    sub.reset();  // destructor: timers, spill clear, topic index
+    core->markSubscribed(ns.index, id, topic, false);
+    return true;
+}
+
+void Session::pumpAll() {
+    for (auto& s : subs) {
+        if (closed) return;
+        if (s) s->pump();
+    }
+}
+
+void Session::close(const std::string& /*reason*/) {
+    if (closed) return;
+    closed = true;
+    deferred.clear();
+    if (expiryTimer) {
+        shard.loop().cancelTimer(expiryTimer);
+        expiryTimer = 0;
+    }
+    for (auto& s : subs) s.reset();
+    shard.removeSession(this);
+    core->unregisterClient(ns.index, id);
+    socket = nullptr;
+}
+
+}  // namespace sf::delivery

@@ -1,0 +1,98 @@
+// One client socket in one namespace (Session) and its subscriptions (Subscription = the
+// lane runner of one client x topic: pushes frames under socket backpressure, ack
+// deadlines on loop timers, retries of the same frame, spill to and refill from the
+// storage backend). Everything here runs on the socket's loop thread.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "delivery/core.hpp"
+#include "delivery/lane.hpp"
+
+namespace sf::delivery {
+
+class Session;
+
+class Subscription {
+public:
+    Subscription(Session& session, size_t topic);
+    ~Subscription();  // cancels ack timers, clears the lane's spill, leaves the topic index
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+
+    // Fan-out entry point: policy, spill, then push what the socket can take.
+    void deliver(const MessagePtr& m);
+    // Push queued frames while the socket's buffer is below the high-water mark; refill
+    // from spill when memory has room.
+    void pump();
+    // Client ack. Removes the entry if it was sent at least once (in flight or waiting for
+    // its re-send); ids never sent or unknown are ignored. True when something was removed.
+    bool ack(const std::string& messageId);
+
+    Lane& lane() { return lane_; }
+    size_t topic() const { return topic_; }
+    uint64_t spilledPending() const { return spill_.pending; }
+    bool refilling() const { return spill_.reading; }
+
+    size_t listIndex = 0;           // position in the shard's subscriber list
+    net::TimerId expiryTimer = 0;   // token expiry when a payload token authorized it
+
+private:
+    struct SpillState {
+        uint64_t pending = 0;       // records in storage or on their way there
+        uint64_t appendsIssued = 0;
+        bool reading = false;       // a read_oldest/remove_oldest cycle is under way
+        bool everSpilled = false;
+        net::TimerId retryTimer = 0;
+    };
+
+    void spill(const MessagePtr& m, const std::string& reason);
+    void maybeRefill();
+    void onRead(int status, std::vector<SpillRecord> recs, const std::string& error, uint32_t asked, uint64_t appendsAtRead);
+    void onAckTimeout(const std::string& messageId);
+    void overflow(const std::string& reason);
+    SpillKey spillKey() const;
+
+    Session& session_;
+    NamespaceRuntime& ns_;
+    size_t topic_;
+    Metrics::TopicCounters& metrics_;
+    Lane lane_;
+    SpillState spill_;
+    std::shared_ptr<bool> alive_;  // callbacks hold a weak_ptr: expired = this is gone
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(std::shared_ptr<Core> core, NamespaceRuntime& ns, LoopShard& shard, sio::Socket& socket);
+    ~Session();
+
+    std::shared_ptr<Core> core;
+    NamespaceRuntime& ns;
+    LoopShard& shard;
+    sio::Socket* socket;   // valid until close()
+    std::string id, remote;
+    std::string connectToken, principal;
+    net::TimerId expiryTimer = 0;  // connect-time token expiry
+    bool closed = false;
+
+    // Events arriving while an asynchronous token check is pending wait here, so a
+    // client's events are handled in the order it sent them.
+    bool busy = false;
+    std::deque<std::function<void()>> deferred;
+    void runDeferred();
+
+    Subscription* subscription(size_t topic) { return topic < subs.size() ? subs[topic].get() : nullptr; }
+    Subscription& subscribe(size_t topic);  // idempotent
+    bool unsubscribe(size_t topic);         // drops the lane and its spill; false if not subscribed
+    void pumpAll();                         // socket drained
+    void close(const std::string& reason);  // disconnect: everything dropped
+
+    std::vector<std::unique_ptr<Subscription>> subs;  // by topic index
+};
+
+}  // namespace sf::delivery

@@ -1,0 +1,104 @@
+#include "delivery/spill_storage.hpp"
+
+namespace sf::delivery {
+
+namespace {
+
+struct Op {
+    net::EventLoop* loop;
+    SpillStorage::Done done;
+};
+
+std::string_view sv(sf_str s) { return std::string_view(s.ptr ? s.ptr : "", s.len); }
+
+// Runs on any plugin thread: copy what was borrowed, then hop to the lane's loop.
+void trampoline(void* cookie, int status, const sf_record* records, size_t count, const char* error) {
+    Op* op = static_cast<Op*>(cookie);
+    std::vector<SpillRecord> recs;
+    recs.reserve(count);
+    for (size_t i = 0; i < count && records; ++i) {
+        const sf_record& r = records[i];
+        SpillRecord out;
+        out.data.assign(sv(r.data));
+        out.event.assign(sv(r.event));
+        out.messageId.assign(sv(r.message_id));
+        out.key.assign(sv(r.key));
+        out.bytes = r.bytes;
+        out.retryCount = r.retry_count;
+        recs.push_back(std::move(out));
+    }
+    std::string err = error ? error : "";
+    op->loop->post([op, status, recs = std::move(recs), err = std::move(err)]() mutable {
+        std::unique_ptr<Op> own(op);
+        own->done(status, std::move(recs), std::move(err));
+    });
+}
+
+struct KeyView {
+    sf_lane_key k{};
+    explicit KeyView(const SpillKey& s) {
+        k.struct_size = sizeof k;
+        k.server = sf_str{s.server.data(), s.server.size()};
+        k.ns = sf_str{s.ns.data(), s.ns.size()};
+        k.client = sf_str{s.client.data(), s.client.size()};
+        k.topic = sf_str{s.topic.data(), s.topic.size()};
+    }
+};
+
+template <class F>
+int issue(net::EventLoop& loop, SpillStorage::Done done, F call) {
+    auto* op = new Op{&loop, std::move(done)};
+    int rc = call(op);
+    if (rc != SF_OK) delete op;  // refused: no callback will come
+    return rc;
+}
+
+}  // namespace
+
+SpillStorage::SpillStorage(plugins::PluginInstancePtr inst) : vt_(nullptr), instance_(nullptr), keepAlive_(inst) {
+    if (!inst) throw plugins::PluginError("storage backend: no plugin instance");
+    if (inst->descriptor().kind != SF_KIND_STORAGE_BACKEND)
+        throw plugins::PluginError("plugin " + inst->name() + " is not a storage-backend plugin");
+    vt_ = inst->vtable<sf_storage_backend_vtable>();
+    if (!vt_ || !vt_->append || !vt_->read_oldest || !vt_->remove_oldest || !vt_->clear)
+        throw plugins::PluginError("storage-backend plugin " + inst->name() + " lacks append/read_oldest/remove_oldest/clear");
+    instance_ = inst->handle();
+    name_ = inst->name();
+}
+
+SpillStorage::SpillStorage(const sf_storage_backend_vtable* vt, void* instance, std::string name,
+                           std::shared_ptr<void> keepAlive)
+    : vt_(vt), instance_(instance), name_(std::move(name)), keepAlive_(std::move(keepAlive)) {
+    if (!vt_ || !vt_->append || !vt_->read_oldest || !vt_->remove_oldest || !vt_->clear)
+        throw plugins::PluginError("storage backend " + name_ + " lacks append/read_oldest/remove_oldest/clear");
+}
+
+int SpillStorage::append(net::EventLoop& loop, const SpillKey& k, const SpillRecord& r, Done done) const {
+    KeyView kv(k);
+    sf_record rec{};
+    rec.struct_size = sizeof rec;
+    rec.retry_count = r.retryCount;
+    rec.data = sf_str{r.data.data(), r.data.size()};
+    rec.event = sf_str{r.event.data(), r.event.size()};
+    rec.message_id = sf_str{r.messageId.data(), r.messageId.size()};
+    rec.bytes = r.bytes;
+    rec.key = sf_str{r.key.data(), r.key.size()};
+    return issue(loop, std::move(done), [&](Op* op) { return vt_->append(instance_, &kv.k, &rec, &trampoline, op); });
+}
+
+int SpillStorage::readOldest(net::EventLoop& loop, const SpillKey& k, uint32_t max, Done done) const {
+    KeyView kv(k);
+    return issue(loop, std::move(done), [&](Op* op) { return vt_->read_oldest(instance_, &kv.k, max, &trampoline, op); });
+}
+
+int SpillStorage::removeOldest(net::EventLoop& loop, const SpillKey& k, uint32_t n, Done done) const {
+    KeyView kv(k);
+    return issue(loop, std::move(done), [&](Op* op) { return vt_->remove_oldest(instance_, &kv.k, n, &trampoline, op); });
+}
+
+int SpillStorage::clear(net::EventLoop& loop, const SpillKey& k, Done done) const {
+    KeyView kv(k);
+    return issue(loop, std::move(done), [&](Op* op) { return vt_->clear(instance_, &kv.k, &trampoline, op); });
+}
+
+}  // namespace sf::delivery

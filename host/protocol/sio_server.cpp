@@ -1,0 +1,474 @@
+#include "protocol/sio_server.hpp"
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+
+#include "common/log.hpp"
+#include "net/event_loop.hpp"
+#include "net/listener.hpp"
+#include "net/tls.hpp"
+#include "protocol/engine_io.hpp"
+#include "protocol/socket_io.hpp"
+
+namespace sf::sio {
+
+namespace {
+class Client;
+}
+
+struct SioServer::Impl {
+    config::ServerConfig cfg;
+    std::map<std::string, std::shared_ptr<NamespaceHandler>> nsps;
+    uint64_t connectTimeoutMs = 45000;
+    CodecLimits limits;
+    std::vector<std::unique_ptr<net::EventLoop>> loops;
+    std::unique_ptr<eio::EngineServer> engine;
+    std::unique_ptr<net::Listener> listener;
+    std::shared_ptr<net::TlsContext> tls;
+    bool started = false;
+    bool stopped = false;
+};
+
+namespace {
+
+class SocketImpl;
+
+// One engine.io session speaking Socket.IO: the namespace sockets multiplexed on it and
+// the binary packet being reassembled. Lives on the session's loop.
+class Client final : public eio::SessionHandler, public std::enable_shared_from_this<Client> {
+public:
+    Client(std::shared_ptr<SioServer::Impl> srv, eio::SessionPtr s) : srv_(std::move(srv)), session_(std::move(s)) {}
+
+    void start();
+    void onMessage(eio::Session& s, std::string&& data, bool binary) override;
+    void onClose(eio::Session& s, const std::string& reason) override;
+    void onDrain(eio::Session& s) override;
+
+    // Used by sockets.
+    void sendPacket(const Packet& p);
+    void socketLeft(const std::string& nsp);
+    const eio::SessionPtr& session() const { return session_; }
+    bool open() const { return !closed_; }
+    void fail(const std::string& why);
+
+private:
+    void dispatch(Packet& p);
+
+    std::shared_ptr<SioServer::Impl> srv_;
+    eio::SessionPtr session_;
+    std::unordered_map<std::string, std::shared_ptr<SocketImpl>> sockets_;
+    bool closed_ = false;
+    bool everConnected_ = false;
+    net::TimerId connectTimer_ = 0;
+    // Binary packet under reassembly.
+    std::optional<Packet> pending_;
+    std::vector<std::string> buffers_;
+    size_t bufferBytes_ = 0;
+};
+
+class SocketImpl final : public Socket, public std::enable_shared_from_this<SocketImpl> {
+public:
+    SocketImpl(const std::shared_ptr<Client>& c, std::string nsp, json::Value auth, std::shared_ptr<NamespaceHandler> h)
+        : client_(c), session_(c->session()), id_(eio::randomId()), nsp_(std::move(nsp)), auth_(std::move(auth)),
+          handler_(std::move(h)) {}
+
+    enum class St { Pending, Connected, Closed };
+
+    const std::string& id() const override { return id_; }
+    const std::string& nsp() const override { return nsp_; }
+    const std::string& sessionId() const override { return session_->id(); }
+    const std::string& remoteAddress() const override { return session_->remoteAddress(); }
+    bool isWebsocket() const override { return session_->isWebsocket(); }
+    bool connected() const override { return st_ == St::Connected; }
+    const json::Value& auth() const override { return auth_; }
+    std::string header(std::string_view lowerName) const override {
+        const std::string* h = session_->handshake().header(lowerName);
+        return h ? *h : std::string();
+    }
+    std::string query(std::string_view name) const override {
+        const std::string* q = session_->handshake().queryParam(name);
+        return q ? *q : std::string();
+    }
+
+    void emit(const std::string& event, Args args) override { emitImpl(event, std::move(args), std::nullopt); }
+    void emitWithAck(const std::string& event, Args args, uint64_t timeoutMs,
+                     std::function<void(bool, Args)> cb) override {
+        if (st_ != St::Connected) {
+            if (cb) cb(true, {});
+            return;
+        }
+        uint64_t id = nextAck_++;
+        std::weak_ptr<SocketImpl> wk = shared_from_this();
+        net::TimerId t = session_->loop().addTimer(timeoutMs, [wk, id] {
+            auto s = wk.lock();
+            if (!s) return;
+            auto it = s->acks_.find(id);
+            if (it == s->acks_.end()) return;
+            auto fn = std::move(it->second.cb);
+            s->acks_.erase(it);
+            if (fn) fn(true, {});
+        });
+        acks_[id] = PendingAck{std::move(cb), t};
+        emitImpl(event, std::move(args), id);
+    }
+    void sendFrame(const FramePtr& f) override {
+        if (st_ == St::Connected && f) session_->sendPrepared(f->eioPacket, f->wsFrame);
+    }
+    size_t bufferedBytes() const override { return session_->bufferedBytes(); }
+    void disconnect() override {
+        if (st_ != St::Connected) return;
+        Packet p;
+        p.type = PacketType::Disconnect;
+        p.nsp = nsp_;
+        if (auto c = client_.lock()) c->sendPacket(p);
+        left("server namespace disconnect");
+    }
+    net::EventLoop& loop() override { return session_->loop(); }
+
+    // Client side of things.
+    void connect(const std::shared_ptr<Client>& c) {
+        std::weak_ptr<SocketImpl> wk = shared_from_this();
+        handler_->onConnect(shared_from_this(), [wk](bool ok, json::Value err) {
+            auto s = wk.lock();
+            if (!s || s->st_ != St::Pending) return;
+            auto cl = s->client_.lock();
+            if (!cl || !cl->open()) return;
+            Packet p;
+            p.nsp = s->nsp_;
+            p.hasData = true;
+            if (ok) {
+                s->st_ = St::Connected;
+                p.type = PacketType::Connect;
+                p.data = json::Value::object();
+                p.data.set("sid", s->id_);
+                cl->sendPacket(p);
+            } else {
+                p.type = PacketType::ConnectError;
+                p.data = err.isObject() || err.isString() ? std::move(err) : json::Value("Not authorized");
+                if (p.data.isObject() && !p.data.find("message")) p.data.set("message", "Not authorized");
+                cl->sendPacket(p);
+                s->st_ = St::Closed;
+                cl->socketLeft(s->nsp_);
+            }
+        });
+        (void)c;
+    }
+    void onEvent(Packet& p) {
+        if (st_ != St::Connected) return;  // async CONNECT not answered yet: dropped
+        auto& arr = p.data.asArray();
+        std::string event = arr[0].isString() ? arr[0].asString() : arr[0].asString();  // number: its text
+        Args args(std::make_move_iterator(arr.begin() + 1), std::make_move_iterator(arr.end()));
+        AckFn ack;
+        if (p.ackId) {
+            std::weak_ptr<SocketImpl> wk = shared_from_this();
+            uint64_t id = *p.ackId;
+            auto once = std::make_shared<bool>(false);
+            ack = [wk, id, once](Args reply) {
+                auto s = wk.lock();
+                if (!s || *once || s->st_ != St::Connected) return;
+                *once = true;
+                Packet a;
+                a.type = PacketType::Ack;
+                a.nsp = s->nsp_;
+                a.ackId = id;
+                a.hasData = true;
+                a.data = json::Value(std::move(reply));
+                if (auto c = s->client_.lock()) c->sendPacket(a);
+            };
+        }
+        auto self = shared_from_this();
+        handler_->onEvent(self, event, args, std::move(ack));
+    }
+    void onAck(Packet& p) {
+        auto it = acks_.find(*p.ackId);
+        if (it == acks_.end()) return;  // late or unknown: ignored, like Node
+        auto fn = std::move(it->second.cb);
+        session_->loop().cancelTimer(it->second.timer);
+        acks_.erase(it);
+        if (fn) fn(false, std::move(p.data.asArray()));
+    }
+    // Leaves the namespace (any reason); the handler hears it once.
+    void left(const std::string& reason) {
+        bool wasConnected = st_ == St::Connected;
+        if (st_ == St::Closed) return;
+        st_ = St::Closed;
+        auto self = shared_from_this();
+        for (auto& kv : acks_) session_->loop().cancelTimer(kv.second.timer);
+        auto acks = std::move(acks_);
+        acks_.clear();
+        if (wasConnected) handler_->onDisconnect(self, reason);
+        for (auto& kv : acks)
+            if (kv.second.cb) kv.second.cb(true, {});
+        if (auto c = client_.lock()) c->socketLeft(nsp_);
+    }
+    void drain() {
+        if (st_ == St::Connected) handler_->onDrain(shared_from_this());
+    }
+    St state() const { return st_; }
+
+private:
+    struct PendingAck {
+        std::function<void(bool, Args)> cb;
+        net::TimerId timer = 0;
+    };
+    void emitImpl(const std::string& event, Args args, std::optional<uint64_t> ackId) {
+        if (st_ != St::Connected) return;
+        Packet p;
+        p.type = PacketType::Event;
+        p.nsp = nsp_;
+        p.ackId = ackId;
+        p.hasData = true;
+        Args all;
+        all.reserve(args.size() + 1);
+        all.emplace_back(event);
+        for (auto& a : args) all.push_back(std::move(a));
+        p.data = json::Value(std::move(all));
+        if (auto c = client_.lock()) c->sendPacket(p);
+    }
+
+    std::weak_ptr<Client> client_;
+    eio::SessionPtr session_;
+    std::string id_;
+    std::string nsp_;
+    json::Value auth_;
+    std::shared_ptr<NamespaceHandler> handler_;
+    St st_ = St::Pending;
+    uint64_t nextAck_ = 0;
+    std::unordered_map<uint64_t, PendingAck> acks_;
+};
+
+void Client::start() {
+    std::weak_ptr<Client> wk = shared_from_this();
+    connectTimer_ = session_->loop().addTimer(srv_->connectTimeoutMs, [wk] {
+        auto c = wk.lock();
+        if (!c) return;
+        c->connectTimer_ = 0;
+        if (!c->everConnected_ && !c->closed_) {
+            log::debug("sio_connect_timeout", {{"sid", c->session_->id()}});
+            c->session_->close("connect timeout");
+        }
+    });
+}
+
+void Client::fail(const std::string& why) {
+    if (closed_) return;
+    log::info("sio_protocol_error", {{"sid", session_->id()}, {"remote", session_->remoteAddress()}, {"reason", why}});
+    session_->close("parse error");
+}
+
+void Client::sendPacket(const Packet& p) {
+    if (closed_) return;
+    std::vector<std::string> bufs;
+    std::string text = encodePacket(p, bufs);
+    session_->sendText(text);
+    for (auto& b : bufs) session_->sendBinary(b);
+}
+
+void Client::socketLeft(const std::string& nsp) { sockets_.erase(nsp); }
+
+void Client::onMessage(eio::Session&, std::string&& data, bool binary) {
+    if (closed_) return;
+    auto keep = shared_from_this();
+    if (binary) {
+        if (!pending_) return fail("unexpected binary attachment");
+        bufferBytes_ += data.size();
+        if (bufferBytes_ > srv_->limits.maxAttachmentBytes) return fail("attachments too large");
+        buffers_.push_back(std::move(data));
+        if (buffers_.size() < pending_->attachments) return;
+        Packet p = std::move(*pending_);
+        pending_.reset();
+        std::string err;
+        bool ok = reconstruct(p, buffers_, err);
+        buffers_.clear();
+        bufferBytes_ = 0;
+        if (!ok) return fail(err);
+        dispatch(p);
+        return;
+    }
+    if (pending_) return fail("text packet while reassembling a binary packet");
+    Packet p;
+    std::string err;
+    if (!decodePacket(data, p, err, srv_->limits)) return fail(err);
+    if ((p.type == PacketType::BinaryEvent || p.type == PacketType::BinaryAck) && p.attachments > 0) {
+        pending_ = std::move(p);
+        return;
+    }
+    dispatch(p);
+}
+
+void Client::dispatch(Packet& p) {
+    auto it = sockets_.find(p.nsp);
+    switch (p.type) {
+        case PacketType::Connect: {
+            if (it != sockets_.end()) return fail("duplicate connect to " + p.nsp);
+            auto h = srv_->nsps.find(p.nsp);
+            if (h == srv_->nsps.end()) {
+                Packet e;
+                e.type = PacketType::ConnectError;
+                e.nsp = p.nsp;
+                e.hasData = true;
+                e.data = json::Value::object();
+                e.data.set("message", "Invalid namespace");
+                sendPacket(e);
+                return;
+            }
+            if (sockets_.size() >= 64) return fail("too many namespaces");
+            everConnected_ = true;  // Node clears connectTimeout on the first CONNECT
+            if (connectTimer_) {
+                session_->loop().cancelTimer(connectTimer_);
+                connectTimer_ = 0;
+            }
+            auto s = std::make_shared<SocketImpl>(shared_from_this(), p.nsp,
+                                                  p.hasData ? std::move(p.data) : json::Value::object(), h->second);
+            sockets_[p.nsp] = s;
+            s->connect(shared_from_this());
+            return;
+        }
+        case PacketType::Disconnect:
+            if (it != sockets_.end()) it->second->left("client namespace disconnect");
+            return;
+        case PacketType::Event:
+        case PacketType::BinaryEvent:
+            if (it == sockets_.end()) return fail("event for a namespace not joined: " + p.nsp);
+            it->second->onEvent(p);
+            return;
+        case PacketType::Ack:
+        case PacketType::BinaryAck:
+            if (it == sockets_.end()) return fail("ack for a namespace not joined: " + p.nsp);
+            if (!p.ackId) return fail("ack without id");
+            it->second->onAck(p);
+            return;
+        case PacketType::ConnectError: return fail("CONNECT_ERROR from a client");
+    }
+}
+
+void Client::onClose(eio::Session&, const std::string& reason) {
+    if (closed_) return;
+    closed_ = true;
+    auto keep = shared_from_this();
+    if (connectTimer_) session_->loop().cancelTimer(connectTimer_);
+    connectTimer_ = 0;
+    pending_.reset();
+    buffers_.clear();
+    auto all = std::move(sockets_);
+    sockets_.clear();
+    for (auto& kv : all) kv.second->left(reason);
+}
+
+void Client::onDrain(eio::Session&) {
+    auto keep = shared_from_this();
+    std::vector<std::shared_ptr<SocketImpl>> v;
+    for (auto& kv : sockets_) v.push_back(kv.second);
+    for (auto& s : v) s->drain();
+}
+
+}  // namespace
+
+SioServer::SioServer(config::ServerConfig cfg) : impl_(std::make_shared<Impl>()) { impl_->cfg = std::move(cfg); }
+
+SioServer::~SioServer() { stop(); }
+
+void SioServer::addNamespace(const std::string& path, std::shared_ptr<NamespaceHandler> h) {
+    if (impl_->started) throw std::logic_error("addNamespace after start");
+    impl_->nsps[path] = std::move(h);
+}
+
+void SioServer::setConnectTimeoutMs(uint64_t ms) { impl_->connectTimeoutMs = ms; }
+
+void SioServer::start() {
+    Impl& m = *impl_;
+    if (m.started) return;
+    const auto& c = m.cfg;
+    eio::Options o;
+    o.path = c.path.empty() ? "/socket.io/" : c.path;
+    if (o.path.back() != '/') o.path.push_back('/');
+    o.pingIntervalMs = static_cast<uint64_t>(c.pingIntervalMs);
+    o.pingTimeoutMs = static_cast<uint64_t>(c.pingTimeoutMs);
+    o.maxPayload = static_cast<size_t>(c.maxPayloadBytes);
+    o.allowPolling = c.engineIoTransport == config::EngineIoTransport::WEBSOCKET_OR_POLLING;
+    o.corsOrigins = c.corsOrigins;
+    m.limits.maxAttachmentBytes = std::max<size_t>(o.maxPayload * 16, 1 << 20);
+
+    if (c.transport == config::Transport::WSS) {
+        if (!c.tls) throw std::runtime_error("server " + c.name + ": transport WSS needs a tls section");
+        m.tls = std::make_shared<net::TlsContext>(c.tls->certChainPemPath, c.tls->privateKeyPemPath,
+                                                  c.tls->privateKeyPassword, c.tls->protocol);
+    }
+    int n = c.ioThreads > 0 ? c.ioThreads : static_cast<int>(std::thread::hardware_concurrency());
+    if (n <= 0) n = 1;
+    for (int i = 0; i < n; ++i) m.loops.push_back(std::make_unique<net::EventLoop>(c.name + "-io" + std::to_string(i)));
+
+    std::weak_ptr<Impl> wk = impl_;
+    m.engine = std::make_unique<eio::EngineServer>(o, [wk](const eio::SessionPtr& s) {
+        auto srv = wk.lock();
+        if (!srv) return;
+        auto cl = std::make_shared<Client>(srv, s);
+        s->setHandler(cl);
+        cl->start();
+    });
+    for (auto& l : m.loops) l->start();
+    std::vector<net::EventLoop*> io;
+    for (auto& l : m.loops) io.push_back(l.get());
+    eio::EngineServer* eng = m.engine.get();
+    try {
+        m.listener = std::make_unique<net::Listener>(
+            *io[0], io, c.host, c.port,
+            [eng](const std::shared_ptr<net::Connection>& conn) { return eng->makeHandler(conn); }, m.tls);
+    } catch (...) {
+        for (auto& l : m.loops) l->stop();
+        for (auto& l : m.loops) l->join();
+        m.loops.clear();
+        throw;
+    }
+    m.listener->start();
+    if (m.tls && c.tls && c.tls->watchIntervalMs > 0)
+        m.tls->watchFiles(*io[0], static_cast<uint64_t>(c.tls->watchIntervalMs));
+    m.started = true;
+    log::info("listening", {{"server", c.name},
+                            {"host", c.host},
+                            {"port", std::to_string(m.listener->port())},
+                            {"transport", m.tls ? "wss" : "ws"}});
+}
+
+int SioServer::port() const { return impl_->listener ? impl_->listener->port() : 0; }
+
+std::vector<net::EventLoop*> SioServer::loops() {
+    std::vector<net::EventLoop*> v;
+    for (auto& l : impl_->loops) v.push_back(l.get());
+    return v;
+}
+
+bool SioServer::reloadTls(std::string& err) {
+    if (!impl_->tls) {
+        err = "server " + impl_->cfg.name + " is not a TLS server";
+        return false;
+    }
+    return impl_->tls->reload(err);
+}
+
+void SioServer::stop() {
+    Impl& m = *impl_;
+    if (!m.started || m.stopped) return;
+    m.stopped = true;
+    if (m.tls) m.tls->stopWatching();
+    m.listener->stop();
+    m.listener.reset();
+    m.engine->closeAll("server shutting down");
+    // Give the loops a moment to flush the close frames / answers, bounded.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    while (m.engine->sessionCount() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (auto& l : m.loops) l->stop();
+    for (auto& l : m.loops) l->join();
+}
+
+size_t SioServer::sessionCount() const { return impl_->engine ? impl_->engine->sessionCount() : 0; }
+
+const config::ServerConfig& SioServer::config() const { return impl_->cfg; }
+
+}  // namespace sf::sio

@@ -1,0 +1,203 @@
+// "jwt": JSON Web Tokens signed with HS256 (option secret) or RS256 (option publicKeyPem or
+// publicKeyPemPath: a PEM public key or certificate). Checks exp / nbf (leewaySeconds),
+// aud (audience), iss (issuer) and, with topicsClaim, that the token allows the topic.
+// OpenSSL directly (no Poco) keeps the plugin small and every rejection reason ours.
+#include <streamfence/plugin.hpp>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "json_lite.hpp"
+
+using namespace streamfence;
+
+namespace {
+
+// base64url without padding (RFC 7515 §2); false on any other character.
+bool b64urlDecode(std::string_view in, std::string& out) {
+    out.clear();
+    uint32_t acc = 0;
+    int bits = 0;
+    for (char c : in) {
+        int v;
+        if (c >= 'A' && c <= 'Z') v = c - 'A';
+        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9') v = c - '0' + 52;
+        else if (c == '-') v = 62;
+        else if (c == '_') v = 63;
+        else return false;
+        acc = (acc << 6) | static_cast<uint32_t>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += static_cast<char>((acc >> bits) & 0xFF);
+        }
+    }
+    return bits < 6;  // a single leftover sextet is not valid base64
+}
+
+struct PkeyFree { void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); } };
+using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+Pkey loadPublicKey(const std::string& pem) {
+    std::unique_ptr<BIO, int (*)(BIO*)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+    if (!bio) throw std::runtime_error("out of memory");
+    Pkey key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+    if (!key) {  // maybe a certificate
+        std::unique_ptr<BIO, int (*)(BIO*)> b2(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+        if (X509* cert = PEM_read_bio_X509(b2.get(), nullptr, nullptr, nullptr)) {
+            key.reset(X509_get_pubkey(cert));
+            X509_free(cert);
+        }
+    }
+    if (!key) throw std::invalid_argument("publicKeyPem: not a PEM public key or certificate");
+    if (!EVP_PKEY_is_a(key.get(), "RSA")) throw std::invalid_argument("publicKeyPem: not an RSA key (RS256 needs one)");
+    return key;
+}
+
+bool allowedTopic(const jsonlite::Value* claim, std::string_view topic) {
+    auto match = [&](const jsonlite::Value& v) {
+        if (v.type != jsonlite::Value::String) return false;
+        const std::string& p = v.s;
+        if (!p.empty() && p.back() == '*') return topic.substr(0, p.size() - 1) == std::string_view(p).substr(0, p.size() - 1);
+        return topic == p;
+    };
+    if (!claim) return false;
+    if (claim->type == jsonlite::Value::String) return match(*claim);
+    if (claim->type != jsonlite::Value::Array) return false;
+    for (const auto& v : claim->a)
+        if (match(v)) return true;
+    return false;
+}
+
+}  // namespace
+
+class JwtValidator : public TokenValidator {
+public:
+    JwtValidator(const Host& host, const Options& o) : host_(host) {
+        secret_ = o.get("secret");
+        std::string pem = o.get("publicKeyPem");
+        if (pem.empty() && o.has("publicKeyPemPath")) {
+            std::ifstream f(o.get("publicKeyPemPath"), std::ios::binary);
+            if (!f) throw std::invalid_argument("publicKeyPemPath: cannot read " + o.get("publicKeyPemPath"));
+            std::ostringstream ss;
+            ss << f.rdbuf();
+            pem = ss.str();
+        }
+        if (!pem.empty()) key_ = loadPublicKey(pem);
+        if (secret_.empty() && !key_)
+            throw std::invalid_argument("configure secret (HS256) or publicKeyPem / publicKeyPemPath (RS256)");
+        if (!secret_.empty() && secret_.size() < 32)
+            host_.warn("jwt_weak_secret", "HS256 secret shorter than 32 bytes");
+        audience_ = o.get("audience");
+        issuer_ = o.get("issuer");
+        topicsClaim_ = o.get("topicsClaim");
+        leewaySeconds_ = o.getInt("leewaySeconds", 0);
+        if (leewaySeconds_ < 0) throw std::invalid_argument("option leewaySeconds: must be >= 0");
+    }
+
+    TokenResult validate(const TokenRequest& rq) override {
+        if (rq.token.empty()) return TokenResult::reject("Missing token");
+        std::string_view tok = rq.token;
+        size_t d1 = tok.find('.');
+        size_t d2 = d1 == std::string_view::npos ? d1 : tok.find('.', d1 + 1);
+        if (d2 == std::string_view::npos || tok.find('.', d2 + 1) != std::string_view::npos)
+            return TokenResult::reject("malformed token");
+        std::string headerJson, payloadJson, sig, err;
+        jsonlite::Value header, claims;
+        if (!b64urlDecode(tok.substr(0, d1), headerJson) || !jsonlite::parse(headerJson, header, err) ||
+            header.type != jsonlite::Value::Object)
+            return TokenResult::reject("malformed token header");
+        const jsonlite::Value* alg = header.get("alg");
+        if (!alg || alg->type != jsonlite::Value::String) return TokenResult::reject("malformed token header");
+        if (header.get("crit")) return TokenResult::reject("unsupported crit header");
+        std::string a = alg->s;
+        for (auto& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (a == "none") return TokenResult::reject("alg none not allowed");
+        if (!b64urlDecode(tok.substr(d2 + 1), sig)) return TokenResult::reject("malformed token signature");
+
+        // Only the algorithm of a configured key: an RS256 public key is never used as an
+        // HMAC secret (the classic algorithm-confusion attack).
+        std::string_view signingInput = tok.substr(0, d2);
+        bool ok;
+        if (alg->s == "HS256" && !secret_.empty()) ok = verifyHs256(signingInput, sig);
+        else if (alg->s == "RS256" && key_) ok = verifyRs256(signingInput, sig);
+        else return TokenResult::reject("algorithm not allowed: " + alg->s);
+        if (!ok) return TokenResult::reject("invalid signature");
+
+        if (!b64urlDecode(tok.substr(d1 + 1, d2 - d1 - 1), payloadJson) || !jsonlite::parse(payloadJson, claims, err) ||
+            claims.type != jsonlite::Value::Object)
+            return TokenResult::reject("malformed token claims");
+
+        double now = static_cast<double>(wallMs()) / 1000.0;
+        int64_t expiresAtMs = 0;
+        if (const jsonlite::Value* exp = claims.get("exp")) {
+            if (exp->type != jsonlite::Value::Number || !std::isfinite(exp->n)) return TokenResult::reject("malformed exp claim");
+            if (now >= exp->n + static_cast<double>(leewaySeconds_)) return TokenResult::reject("token expired");
+            expiresAtMs = static_cast<int64_t>(exp->n * 1000.0);
+        }
+        if (const jsonlite::Value* nbf = claims.get("nbf")) {
+            if (nbf->type != jsonlite::Value::Number || !std::isfinite(nbf->n)) return TokenResult::reject("malformed nbf claim");
+            if (now + static_cast<double>(leewaySeconds_) < nbf->n) return TokenResult::reject("token not yet valid");
+        }
+        if (!audience_.empty() && !hasAudience(claims.get("aud"))) return TokenResult::reject("audience mismatch");
+        if (!issuer_.empty()) {
+            const jsonlite::Value* iss = claims.get("iss");
+            if (!iss || iss->type != jsonlite::Value::String || iss->s != issuer_) return TokenResult::reject("issuer mismatch");
+        }
+        if (!topicsClaim_.empty() && !rq.topic.empty() && !allowedTopic(claims.get(topicsClaim_), rq.topic))
+            return TokenResult::reject("topic not allowed by token");
+        const jsonlite::Value* sub = claims.get("sub");
+        return TokenResult::accept(sub && sub->type == jsonlite::Value::String ? sub->s : std::string(), expiresAtMs);
+    }
+
+private:
+    uint64_t wallMs() const {
+        if (uint64_t ms = host_.wallMs()) return ms;
+        using namespace std::chrono;
+        return static_cast<uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+    }
+
+    bool verifyHs256(std::string_view input, const std::string& sig) const {
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        if (!HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+                  reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len))
+            return false;
+        return sig.size() == len && CRYPTO_memcmp(mac, sig.data(), len) == 0;
+    }
+
+    bool verifyRs256(std::string_view input, const std::string& sig) const {
+        std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+        if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()) != 1) return false;
+        return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                                reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+    }
+
+    bool hasAudience(const jsonlite::Value* aud) const {
+        if (!aud) return false;
+        if (aud->type == jsonlite::Value::String) return aud->s == audience_;
+        if (aud->type == jsonlite::Value::Array)
+            for (const auto& v : aud->a)
+                if (v.type == jsonlite::Value::String && v.s == audience_) return true;
+        return false;
+    }
+
+    Host host_;
+    std::string secret_;
+    Pkey key_;
+    std::string audience_, issuer_, topicsClaim_;
+    long long leewaySeconds_ = 0;
+};
+
+STREAMFENCE_TOKEN_VALIDATOR(JwtValidator, "jwt", "1.0.0", "JWT (HS256 / RS256) with exp, nbf, aud, iss and topic claims")
