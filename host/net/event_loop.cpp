@@ -32,6 +32,18 @@ struct Watcher {
     EventLoop::FdCallback cb;
 };
 
+// A throwing callback must not take the whole loop (and every connection on it) down.
+template <class F>
+void guarded(const char* what, F&& fn) {
+    try {
+        fn();
+    } catch (const std::exception& e) {
+        sf::log::error("loop_callback_threw", {{"where", what}, {"error", e.what()}});
+    } catch (...) {
+        sf::log::error("loop_callback_threw", {{"where", what}, {"error", "unknown exception"}});
+    }
+}
+
 struct HeapEntry {
     uint64_t when;
     TimerId id;
@@ -113,7 +125,7 @@ struct EventLoop::Impl {
             if (it == timers.end()) continue;  // cancelled by an earlier timer of this batch
             auto fn = std::move(it->second);
             timers.erase(it);
-            fn();
+            guarded("timer", fn);
         }
     }
     void runEndOfTurn() {
@@ -121,7 +133,7 @@ struct EventLoop::Impl {
         while (!endOfTurn.empty()) {
             std::vector<std::function<void()>> batch;
             batch.swap(endOfTurn);
-            for (auto& fn : batch) fn();
+            for (auto& fn : batch) guarded("end_of_turn", fn);
         }
     }
 };
@@ -180,7 +192,7 @@ void EventLoop::run() {
             if (fd < 0 || static_cast<size_t>(fd) >= m.watchers.size()) continue;
             std::shared_ptr<Watcher> w = m.watchers[fd];  // copy: survives unwatch inside cb
             if (!w || w->seq != seq) continue;  // unwatched (or fd reused) earlier in this turn
-            w->cb(events[i].events);
+            guarded("fd", [&] { w->cb(events[i].events); });
         }
 
         // 2. posted functions (only those present now; new posts wait for the next turn)
@@ -190,7 +202,7 @@ void EventLoop::run() {
             batch.swap(m.posted);
             m.wakePending = false;
         }
-        for (auto& fn : batch) fn();
+        for (auto& fn : batch) guarded("post", fn);
         batch.clear();
 
         // 3. expired timers

@@ -146,7 +146,12 @@ struct Listener::State : std::enable_shared_from_this<Listener::State> {
             return;
         }
         conn->setHandler(std::move(h));
-        conn->start();
+        try {
+            conn->start();
+        } catch (const std::exception& e) {
+            sf::log::error("connection_setup_failed", {{"port", std::to_string(port)}, {"error", e.what()}});
+            conn->abort(std::string("setup failed: ") + e.what());
+        }
     }
 };
 

@@ -257,7 +257,15 @@ void TcpConnection::onBytesIn(const char* data, size_t n) { deliver(data, n); }
 void TcpConnection::deliver(const char* data, size_t n) {
     // After close() the handler asked to stop: incoming bytes are dropped.
     if (state_ != State::Open || n == 0) return;
-    if (auto h = handler_) h->onData(*this, std::string_view(data, n));
+    auto h = handler_;
+    if (!h) return;
+    try {
+        h->onData(*this, std::string_view(data, n));
+    } catch (const std::exception& e) {
+        // Bad input that made the protocol code throw costs this connection only.
+        sf::log::warn("connection_handler_threw", {{"conn", std::to_string(id_)}, {"remote", remote_}, {"error", e.what()}});
+        closeNow(std::string("handler error: ") + e.what(), true);
+    }
 }
 
 void TcpConnection::close(const std::string& reason) {

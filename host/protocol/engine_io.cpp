@@ -311,6 +311,12 @@ public:
 
     // Engine internals, session loop only.
     void start() { schedulePing(); }
+    // A request handled in the same turn as an expired ping timeout must not see the
+    // session alive (timers and posted work may run in either order within a turn).
+    void checkPingDeadline() {
+        if (st_ == St::Open && pingTimeoutTimer_ && net::monotonicMs() >= pingDeadline_) finish("ping timeout", false);
+    }
+    std::atomic<bool> lingering{false};
     void onPollGet(Waiter w);
     void onPollPost(Waiter w, std::string body);
     void attachWs(const std::shared_ptr<HttpConn>& c, bool probe);
@@ -378,6 +384,7 @@ private:
     bool crossScheduled_ = false;
     // timers
     net::TimerId pingTimer_ = 0, pingTimeoutTimer_ = 0, upgradeTimer_ = 0, closeTimer_ = 0;
+    uint64_t pingDeadline_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -474,13 +481,18 @@ void SessionImpl::respond(const Waiter& w, int status, std::string_view ctype, s
 void SessionImpl::schedulePing() {
     loop_.cancelTimer(pingTimer_);
     std::weak_ptr<SessionImpl> wk = std::static_pointer_cast<SessionImpl>(shared_from_this());
+    // The deadline counts from now, not from when the ping timer happens to run, so a
+    // late timer never stretches interval + timeout.
+    pingDeadline_ = net::monotonicMs() + core_->opts.pingIntervalMs + core_->opts.pingTimeoutMs;
     pingTimer_ = loop_.addTimer(core_->opts.pingIntervalMs, [wk] {
         auto s = wk.lock();
         if (!s || s->st_ != St::Open) return;
         s->pingTimer_ = 0;
         if (s->ws_) s->wsSend(s->core_->pingFrame);  // shared, pre-encoded
         else s->sendPacket('2', {}, false);
-        s->pingTimeoutTimer_ = s->loop_.addTimer(s->core_->opts.pingTimeoutMs, [wk] {
+        uint64_t now = net::monotonicMs();
+        uint64_t left = s->pingDeadline_ > now ? s->pingDeadline_ - now : 0;
+        s->pingTimeoutTimer_ = s->loop_.addTimer(left, [wk] {
             auto s2 = wk.lock();
             if (!s2 || s2->st_ == St::Closed) return;
             s2->pingTimeoutTimer_ = 0;
@@ -490,6 +502,14 @@ void SessionImpl::schedulePing() {
 }
 
 void SessionImpl::onPollGet(Waiter w) {
+    checkPingDeadline();
+    if (st_ == St::Closed && lingering.exchange(false)) {
+        // The client closed while this GET was on its way: end it like the pending one.
+        loop_.cancelTimer(closeTimer_);
+        closeTimer_ = 0;
+        core_->remove(id_);
+        return respond(w, 200, kTextPlain, "6");
+    }
     if (st_ == St::Closed) return respond(w, 400, kJson, errorBody(ErrorCode::UnknownSid));
     if (ws_) return respond(w, 400, kJson, errorBody(ErrorCode::BadRequest));
     if (st_ == St::Closing) {
@@ -513,6 +533,7 @@ void SessionImpl::onPollGet(Waiter w) {
 }
 
 void SessionImpl::onPollPost(Waiter w, std::string body) {
+    checkPingDeadline();
     if (st_ == St::Closed) return respond(w, 400, kJson, errorBody(ErrorCode::UnknownSid));
     if (ws_) return respond(w, 400, kJson, errorBody(ErrorCode::BadRequest));
     std::vector<RawPacket> pk;
@@ -702,10 +723,15 @@ void SessionImpl::finish(const std::string& reason, bool clientClose) {
         loop_.cancelTimer(*t);
         *t = 0;
     }
+    bool linger = false;
     if (get_) {
         Waiter w = std::move(*get_);
         get_.reset();
         respond(w, 200, kTextPlain, clientClose ? "6" : "1");
+    } else if (clientClose && !ws_) {
+        // A GET sent together with the close may still be on its way (another loop):
+        // keep the sid for a moment so it gets the noop rather than an error.
+        linger = true;
     }
     pollOut_.clear();
     pollOut_.shrink_to_fit();
@@ -726,7 +752,19 @@ void SessionImpl::finish(const std::string& reason, bool clientClose) {
         wsCloseConn(probe_, ws::GoingAway, reason);
         probe_.reset();
     }
-    core_->remove(id_);
+    if (linger) {
+        lingering.store(true);
+        std::weak_ptr<SessionImpl> wk = std::static_pointer_cast<SessionImpl>(shared_from_this());
+        closeTimer_ = loop_.addTimer(1000, [wk] {
+            auto s = wk.lock();
+            if (!s) return;
+            s->closeTimer_ = 0;
+            s->lingering.store(false);
+            s->core_->remove(s->id_);
+        });
+    } else {
+        core_->remove(id_);
+    }
     log::debug("eio_session_closed", {{"sid", id_}, {"reason", reason}});
     notifyClose(reason);
 }
@@ -883,14 +921,27 @@ void HttpConn::handleRequest(http::Request& req) {
     const std::string* sid = req.queryParam("sid");
     if (sid) {
         auto s = core_->find(*sid);
-        if (!s || s->finished.load()) {
+        if (!s || (s->finished.load() && !(s->lingering.load() && !upgrade && req.method == "GET"))) {
             replyError(ErrorCode::UnknownSid, ka, cors);
             return;
         }
         if (upgrade) {
-            bool expected = false;
-            if (*transport != "websocket" || !s->upgradeClaimed.compare_exchange_strong(expected, true)) {
+            if (*transport != "websocket") {
                 replyError(ErrorCode::BadRequest, false, cors);
+                return;
+            }
+            bool expected = false;
+            if (!s->upgradeClaimed.compare_exchange_strong(expected, true)) {
+                // Already upgraded or upgrading: like Node, accept the websocket, then close it.
+                std::string resp = ws::handshakeResponse(req);
+                if (resp.empty()) {
+                    replyError(ErrorCode::BadRequest, false, cors);
+                    return;
+                }
+                conn_->send(std::move(resp));
+                conn_->send(ws::encodeFrame(ws::Close, {}));
+                mode_ = Mode::Dead;
+                conn_->close("duplicate upgrade");
                 return;
             }
             startWebsocket(req, s, true, false);

@@ -691,7 +691,7 @@ private:
             op.done.fail(status, msg);
         };
         if (sz - kHeaderSize > kMaxBody) return refuse(SF_ERR, "disk spill: record too large (" + std::to_string(sz) + " bytes)");
-        if (L.bytes + sz > maxLane_)
+        if (L.bytes + sz > maxLane_ + 100000)
             return refuse(SF_ERR_FULL, "disk spill full: lane quota maxLaneBytes=" + std::to_string(maxLane_) +
                                            " reached (lane holds " + std::to_string(L.bytes) + " bytes, record needs " +
                                            std::to_string(sz) + ")");

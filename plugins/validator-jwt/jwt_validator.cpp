@@ -43,7 +43,9 @@ bool b64urlDecode(std::string_view in, std::string& out) {
             out += static_cast<char>((acc >> bits) & 0xFF);
         }
     }
-    return bits < 6;  // a single leftover sextet is not valid base64
+    // A single leftover sextet is not base64, and leftover bits must be zero: only the
+    // canonical encoding is accepted, so no two token strings carry the same signature.
+    return bits < 6 && (acc & ((1u << bits) - 1)) == 0;
 }
 
 struct PkeyFree { void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); } };

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
@@ -133,22 +134,27 @@ struct Probe {
     std::vector<std::shared_ptr<Connection>> conns;
 };
 
+// Holds the probe weakly: the probe keeps the connections, which keep their handler.
 class EchoHandler : public ConnectionHandler {
 public:
-    explicit EchoHandler(std::shared_ptr<Probe> p) : probe_(std::move(p)) {}
+    explicit EchoHandler(const std::shared_ptr<Probe>& p) : probe_(p) {}
     void onData(Connection& c, std::string_view data) override { c.send(std::string(data)); }
     void onDrain(Connection& c) override {
-        probe_->bufferedAtDrain = c.bufferedBytes();
-        probe_->drains++;
+        if (auto p = probe_.lock()) {
+            p->bufferedAtDrain = c.bufferedBytes();
+            p->drains++;
+        }
     }
     void onClose(Connection&, const std::string& reason) override {
-        std::lock_guard<std::mutex> g(probe_->mu);
-        probe_->closeReasons.push_back(reason);
-        probe_->closes++;
+        auto p = probe_.lock();
+        if (!p) return;
+        std::lock_guard<std::mutex> g(p->mu);
+        p->closeReasons.push_back(reason);
+        p->closes++;
     }
 
 private:
-    std::shared_ptr<Probe> probe_;
+    std::weak_ptr<Probe> probe_;
 };
 
 Listener::HandlerFactory echoFactory(std::shared_ptr<Probe> probe) {
@@ -176,6 +182,15 @@ const Certs& certs() {
         char tmpl[] = "/tmp/sf_test_net_XXXXXX";
         if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
         r.dir = tmpl;
+        // Removed at exit (static destruction), whatever the test outcome.
+        static struct Cleanup {
+            std::string dir;
+            ~Cleanup() {
+                std::error_code ec;
+                if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+            }
+        } cleanup;
+        cleanup.dir = r.dir;
         auto gen = [&](const std::string& name, const std::string& cn, bool encrypted) {
             std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 " +
                               std::string(encrypted ? "-passout pass:s3cret " : "-nodes ") + "-keyout " + r.dir + "/" +
@@ -274,6 +289,7 @@ class NetTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(abortDropsQueue);
     CPPUNIT_TEST(listenerBindErrorsAreClear);
     CPPUNIT_TEST(factoryRefusalClosesConnection);
+    CPPUNIT_TEST(throwingHandlerCostsOnlyItsConnection);
     CPPUNIT_TEST(tlsHandshakeAndEcho);
     CPPUNIT_TEST(tlsLargeWrite);
     CPPUNIT_TEST(tlsReloadSwapsCertForNewHandshakes);
@@ -681,6 +697,39 @@ public:
         std::string got = readToEof(fd, eof);
         CPPUNIT_ASSERT(got.empty());
         ::close(fd);
+        loop.stop();
+        loop.join();
+    }
+
+    void throwingHandlerCostsOnlyItsConnection() {
+        EventLoop loop("io");
+        loop.start();
+        auto probe = std::make_shared<Probe>();
+        struct Thrower : EchoHandler {
+            using EchoHandler::EchoHandler;
+            void onData(Connection& c, std::string_view d) override {
+                if (d.find("boom") != std::string_view::npos) throw std::runtime_error("bad input");
+                EchoHandler::onData(c, d);
+            }
+        };
+        Listener l(loop, {&loop}, "127.0.0.1", 0,
+                   [&](const std::shared_ptr<Connection>&) { return std::make_shared<Thrower>(probe); });
+        l.start();
+        int good = connectTo(l.port());
+        int bad = connectTo(l.port());
+        writeAll(bad, "boom");
+        bool eof = false;
+        CPPUNIT_ASSERT(readToEof(bad, eof).empty());
+        CPPUNIT_ASSERT(waitFor([&] { return probe->closes.load() == 1; }));
+        {
+            std::lock_guard<std::mutex> g(probe->mu);
+            CPPUNIT_ASSERT(probe->closeReasons.at(0).find("handler error: bad input") == 0);
+        }
+        loop.post([] { throw std::runtime_error("posted function failed"); });
+        writeAll(good, "still");
+        CPPUNIT_ASSERT_EQUAL(std::string("still"), readExactly(good, 5));
+        ::close(good);
+        ::close(bad);
         loop.stop();
         loop.join();
     }
