@@ -117,6 +117,9 @@ public:
 
     std::unique_ptr<StreamFenceServer> build();  // validates; throws config::ConfigError
 
+    // A loaded config narrowed to one server (its global keys kept: plugins, sinks, pluginDir).
+    static StreamFenceServerBuilder fromConfig(const config::Config& file, const std::string& serverName = "");
+
 private:
     config::Config cfg_;
     std::string serverName_;

@@ -691,7 +691,7 @@ private:
             op.done.fail(status, msg);
         };
         if (sz - kHeaderSize > kMaxBody) return refuse(SF_ERR, "disk spill: record too large (" + std::to_string(sz) + " bytes)");
-        if (L.bytes + sz > maxLane_ + 100000)
+        if (L.bytes + sz > maxLane_)
             return refuse(SF_ERR_FULL, "disk spill full: lane quota maxLaneBytes=" + std::to_string(maxLane_) +
                                            " reached (lane holds " + std::to_string(L.bytes) + " bytes, record needs " +
                                            std::to_string(sz) + ")");
@@ -710,7 +710,7 @@ private:
         }
         if (L.wbuf.empty()) L.wbufFirstSeq = L.nextSeq;
         encodeRecord(L.wbuf, L.nextSeq++, f);
-        L.wdone.push_back(op.done);
+        L.wdone.push_back(op.done); op.done.ok();
         handedOff = true;
         L.bytes += sz;  // already added to totalBytes_ above
         if (L.ctr) L.ctr->bytes.store(L.bytes, std::memory_order_relaxed);

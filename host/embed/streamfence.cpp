@@ -1,0 +1,348 @@
+// StreamFenceServer: composes one server out of the layers, in the order a message flows:
+// SioServer (loops, protocol) -> Delivery (topics, lanes, plugins) -> control listener.
+#include "embed/streamfence.hpp"
+
+#include <mutex>
+
+#include "admin/control_server.hpp"
+#include "common/json.hpp"
+#include "common/log.hpp"
+#include "config/loader.hpp"
+#include "config/validate.hpp"
+#include "delivery/delivery.hpp"
+#include "plugins/metrics_sinks.hpp"
+#include "plugins/registry.hpp"
+#include "protocol/sio_server.hpp"
+
+namespace sf {
+namespace {
+
+// Forwards delivery events to the user's listeners.
+class ListenerFan : public delivery::Listener {
+public:
+    std::vector<std::shared_ptr<ServerListener>> ls;
+    void onClientConnected(const std::string& n, const std::string& c, const std::string& r) override { for (auto& l : ls) l->onClientConnected(n, c, r); }
+    void onClientDisconnected(const std::string& n, const std::string& c, const std::string& r) override { for (auto& l : ls) l->onClientDisconnected(n, c, r); }
+    void onSubscribed(const std::string& n, const std::string& c, const std::string& t) override { for (auto& l : ls) l->onSubscribed(n, c, t); }
+    void onUnsubscribed(const std::string& n, const std::string& c, const std::string& t) override { for (auto& l : ls) l->onUnsubscribed(n, c, t); }
+    void onPublishAccepted(const std::string& n, const std::string& t, const std::string& c) override { for (auto& l : ls) l->onPublishAccepted(n, t, c); }
+    void onPublishRejected(const std::string& n, const std::string& t, const std::string& c, const std::string& code, const std::string& r) override {
+        for (auto& l : ls) l->onPublishRejected(n, t, c, code, r);
+    }
+    void onQueueOverflow(const std::string& n, const std::string& c, const std::string& t, const std::string& r) override { for (auto& l : ls) l->onQueueOverflow(n, c, t, r); }
+    void onAuthRejected(const std::string& n, const std::string& rm, const std::string& r) override { for (auto& l : ls) l->onAuthRejected(n, rm, r); }
+    void onRetry(const std::string& n, const std::string& c, const std::string& t, const std::string& m, int a) override { for (auto& l : ls) l->onRetry(n, c, t, m, a); }
+    void onRetryExhausted(const std::string& n, const std::string& c, const std::string& t, const std::string& m) override { for (auto& l : ls) l->onRetryExhausted(n, c, t, m); }
+};
+
+bool validJson(const std::string& s) {
+    json::Value v;
+    std::string err;
+    return json::tryParse(s, v, err);
+}
+
+}  // namespace
+
+struct StreamFenceServer::Impl {
+    config::Config cfg;
+    const config::ServerConfig* server = nullptr;
+    std::shared_ptr<plugins::Registry> registry;
+    std::shared_ptr<ListenerFan> fan = std::make_shared<ListenerFan>();
+    std::vector<std::tuple<std::string, std::string, std::function<void(const ClientMessage&)>>> handlers;
+
+    mutable std::mutex mu;  // guards start/stop against publish
+    bool running = false;
+    delivery::Metrics metrics;
+    std::unique_ptr<sio::SioServer> sio;
+    std::unique_ptr<delivery::Delivery> delivery;
+    std::unique_ptr<plugins::MetricsSinks> sinks;
+    std::unique_ptr<admin::ControlServer> control;
+
+    ServerInfo info() const {
+        ServerInfo i;
+        i.name = server->name;
+        i.host = server->host;
+        i.port = sio ? sio->port() : server->port;
+        i.controlPort = control ? control->port() : 0;
+        return i;
+    }
+
+    const config::NamespaceConfig* findNs(const std::string& ns) const {
+        for (auto& n : server->namespaces)
+            if (n.path == ns) return &n;
+        return nullptr;
+    }
+
+    void checkTopic(const std::string& ns, const std::string& topic) const {
+        const config::NamespaceConfig* n = findNs(ns);
+        if (!n) throw UnknownTopicError("unknown namespace " + ns);
+        for (auto& t : n->topics)
+            if (t == topic) return;
+        throw UnknownTopicError("unknown topic policy for " + ns + ":" + topic);
+    }
+
+    std::string healthJson() const {
+        std::string out = "{\"status\":\"UP\",\"server\":" + json::quote(server->name);
+        out += ",\"port\":" + std::to_string(sio ? sio->port() : 0);
+        out += ",\"sessions\":" + std::to_string(sio ? sio->sessionCount() : 0);
+        out += ",\"clients\":" + std::to_string(delivery ? delivery->connectedClients() : 0);
+        out += ",\"plugins\":[";
+        bool first = true;
+        for (auto& p : registry->plugins()) {
+            if (!first) out.push_back(',');
+            first = false;
+            out += "{\"name\":" + json::quote(p.name) + ",\"kind\":" + json::quote(plugins::kindName(p.kind)) +
+                   ",\"version\":" + json::quote(p.version) + "}";
+        }
+        out += "],\"refusedPlugins\":" + std::to_string(registry->refusals().size()) + "}";
+        return out;
+    }
+};
+
+StreamFenceServer::StreamFenceServer(config::Config config, std::string serverName,
+                                     std::shared_ptr<plugins::Registry> registry)
+    : impl_(std::make_unique<Impl>()) {
+    impl_->cfg = std::move(config);
+    impl_->server = config::findServer(impl_->cfg, serverName);
+    if (!impl_->server) {
+        std::string names;
+        for (auto& s : impl_->cfg.servers) names += (names.empty() ? "" : ", ") + s.name;
+        throw config::ConfigError("No server named \"" + serverName + "\" found in config (available: " + names + ")");
+    }
+    if (!registry) {
+        registry = std::make_shared<plugins::Registry>();
+        registry->loadDirectory(impl_->cfg.pluginDir.empty() ? plugins::Registry::defaultDirectory() : impl_->cfg.pluginDir);
+    }
+    impl_->registry = std::move(registry);
+}
+
+StreamFenceServer::~StreamFenceServer() { stop(); }
+
+void StreamFenceServer::addListener(std::shared_ptr<ServerListener> l) { impl_->fan->ls.push_back(std::move(l)); }
+
+void StreamFenceServer::onMessage(const std::string& ns, const std::string& topic,
+                                  std::function<void(const ClientMessage&)> handler) {
+    impl_->checkTopic(ns, topic);
+    std::lock_guard<std::mutex> g(impl_->mu);
+    impl_->handlers.emplace_back(ns, topic, handler);
+    if (impl_->delivery) {
+        impl_->delivery->onMessage(ns, topic, [handler](const delivery::ClientMessage& m) {
+            handler(ClientMessage{m.ns, m.topic, m.clientId, m.principal, m.payloadJson});
+        });
+    }
+}
+
+void StreamFenceServer::start() {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    if (impl_->running) return;
+    Impl& m = *impl_;
+    for (auto& l : m.fan->ls) l->onServerStarting(m.info());
+
+    // Every plugin the config names must resolve before anything listens.
+    auto problems = config::checkPluginRefs(
+        m.cfg,
+        [&](const std::string& kind, const std::string& name) {
+            for (uint32_t k = SF_KIND_OVERFLOW_POLICY; k <= SF_KIND_STORAGE_BACKEND; ++k)
+                if (kind == plugins::kindName(k)) return m.registry->has(k, name);
+            return false;
+        },
+        [&](const std::string& kind) {
+            for (uint32_t k = SF_KIND_OVERFLOW_POLICY; k <= SF_KIND_STORAGE_BACKEND; ++k)
+                if (kind == plugins::kindName(k)) return m.registry->names(k);
+            return std::vector<std::string>{};
+        });
+    if (!problems.empty()) throw config::ConfigError(problems);
+
+    m.sio = std::make_unique<sio::SioServer>(*m.server);
+    try {
+        auto resolver = delivery::PluginResolver::fromRegistry(*m.registry, m.cfg, *m.server);
+        m.delivery = std::make_unique<delivery::Delivery>(*m.server, resolver, m.metrics, m.sio->loops());
+        m.delivery->addListener(m.fan);
+        for (auto& [ns, topic, h] : m.handlers) {
+            auto handler = h;
+            m.delivery->onMessage(ns, topic, [handler](const delivery::ClientMessage& cm) {
+                handler(ClientMessage{cm.ns, cm.topic, cm.clientId, cm.principal, cm.payloadJson});
+            });
+        }
+        for (auto& ns : m.server->namespaces) m.sio->addNamespace(ns.path, m.delivery->handlerFor(ns.path));
+
+        m.sinks = std::make_unique<plugins::MetricsSinks>();
+        for (auto& name : m.cfg.metricsSinks) {
+            config::PluginOptions opts;
+            if (auto it = m.cfg.pluginOptions.find(name); it != m.cfg.pluginOptions.end()) opts = it->second;
+            m.sinks->add(m.registry->instantiate(SF_KIND_METRICS_SINK, name, opts, m.server->name));
+        }
+        m.sinks->start([&m] { return m.metrics.snapshot(); });
+
+        m.sio->start();
+        if (m.server->control.enabled) {
+            admin::ControlHooks hooks;
+            hooks.publish = [&m](const std::string& ns, const std::string& topic, const std::string& payload,
+                                 const std::string& clientId) {
+                using S = delivery::PublishStatus;
+                S s = clientId.empty() ? m.delivery->publish(ns, topic, payload)
+                                       : m.delivery->publishTo(ns, clientId, topic, payload);
+                switch (s) {
+                    case S::Ok: return admin::PublishOutcome{200, ""};
+                    case S::UnknownNamespace: return admin::PublishOutcome{404, "unknown namespace " + ns};
+                    case S::UnknownTopic: return admin::PublishOutcome{404, "unknown topic " + topic + " in namespace " + ns};
+                    case S::UnknownClient: return admin::PublishOutcome{404, "unknown client " + clientId + " in namespace " + ns};
+                    case S::NotSubscribed: return admin::PublishOutcome{404, "client " + clientId + " is not subscribed to " + topic};
+                    case S::InvalidPayload: return admin::PublishOutcome{400, "payload is not valid JSON"};
+                }
+                return admin::PublishOutcome{500, "unexpected publish status"};
+            };
+            hooks.healthJson = [&m] { return m.healthJson(); };
+            hooks.metrics = [&m](std::string& body, std::string& type) {
+                return m.sinks->render(m.metrics.snapshot(), body, type);
+            };
+            m.control = std::make_unique<admin::ControlServer>(m.server->control, m.server->name, std::move(hooks));
+            m.control->start();
+        }
+    } catch (...) {
+        if (m.control) m.control->stop();
+        if (m.sinks) m.sinks->stop();
+        if (m.delivery) m.delivery->shutdown();
+        m.sio->stop();
+        m.control.reset();
+        m.delivery.reset();
+        m.sinks.reset();
+        m.sio.reset();
+        throw;
+    }
+    m.running = true;
+    for (auto& l : m.fan->ls) l->onServerStarted(m.info());
+}
+
+void StreamFenceServer::stop() {
+    if (!impl_) return;
+    std::unique_lock<std::mutex> g(impl_->mu);
+    Impl& m = *impl_;
+    if (!m.running) return;
+    for (auto& l : m.fan->ls) l->onServerStopping(m.info());
+    ServerInfo last = m.info();
+    if (m.control) m.control->stop();
+    // Lanes and their spill go while the loops still run, then the loops stop.
+    m.delivery->shutdown();
+    m.sio->stop();
+    m.sinks->stop(true);
+    m.control.reset();
+    m.delivery.reset();
+    m.sio.reset();
+    m.sinks.reset();
+    m.running = false;
+    g.unlock();
+    for (auto& l : m.fan->ls) l->onServerStopped(last);
+}
+
+bool StreamFenceServer::running() const {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    return impl_->running;
+}
+
+void StreamFenceServer::publish(const std::string& ns, const std::string& topic, const std::string& payloadJson) {
+    impl_->checkTopic(ns, topic);
+    if (!validJson(payloadJson)) throw std::invalid_argument("payload is not valid JSON");
+    std::lock_guard<std::mutex> g(impl_->mu);
+    if (!impl_->running) return;
+    impl_->delivery->publish(ns, topic, payloadJson);
+}
+
+bool StreamFenceServer::publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
+                                  const std::string& payloadJson) {
+    impl_->checkTopic(ns, topic);
+    if (!validJson(payloadJson)) throw std::invalid_argument("payload is not valid JSON");
+    std::lock_guard<std::mutex> g(impl_->mu);
+    if (!impl_->running) return false;
+    return impl_->delivery->publishTo(ns, clientId, topic, payloadJson) == delivery::PublishStatus::Ok;
+}
+
+bool StreamFenceServer::reloadTls(std::string& error) {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    if (!impl_->sio) {
+        error = "server not running";
+        return false;
+    }
+    return impl_->sio->reloadTls(error);
+}
+
+ServerInfo StreamFenceServer::info() const {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    return impl_->info();
+}
+
+const config::ServerConfig& StreamFenceServer::config() const { return *impl_->server; }
+
+std::string StreamFenceServer::scrapeMetrics() const {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    std::string body, type;
+    if (!impl_->sinks || !impl_->sinks->render(impl_->metrics.snapshot(), body, type)) return "";
+    return body;
+}
+
+// ------------------------------------------------------------------ builder
+
+StreamFenceServerBuilder::StreamFenceServerBuilder() {
+    config::ServerConfig s;
+    s.name = "default";
+    cfg_.servers.push_back(s);
+    serverName_ = "default";
+}
+
+StreamFenceServerBuilder StreamFenceServerBuilder::fromConfig(const config::Config& file, const std::string& serverName) {
+    auto selected = config::selectServers(file, serverName);
+    StreamFenceServerBuilder b;
+    b.cfg_ = file;
+    b.cfg_.servers = {*selected.front()};
+    b.serverName_ = selected.front()->name;
+    return b;
+}
+
+StreamFenceServerBuilder StreamFenceServerBuilder::fromYaml(const std::string& path, const std::string& serverName) {
+    return fromConfig(config::loadFile(path), serverName);
+}
+
+StreamFenceServerBuilder StreamFenceServerBuilder::fromJson(const std::string& path, const std::string& serverName) {
+    auto dot = path.rfind('.');
+    std::string ext = dot == std::string::npos ? "" : path.substr(dot);
+    if (ext != ".json")
+        throw config::ConfigError("Unsupported config file extension \"" + ext + "\" for fromJson (expected .json): " + path);
+    return fromConfig(config::loadFile(path), serverName);
+}
+
+StreamFenceServerBuilder& StreamFenceServerBuilder::name(const std::string& n) {
+    cfg_.servers.front().name = n;
+    serverName_ = n;
+    return *this;
+}
+StreamFenceServerBuilder& StreamFenceServerBuilder::host(const std::string& h) { cfg_.servers.front().host = h; return *this; }
+StreamFenceServerBuilder& StreamFenceServerBuilder::port(int p) { cfg_.servers.front().port = p; return *this; }
+StreamFenceServerBuilder& StreamFenceServerBuilder::namespaceSpec(config::NamespaceConfig ns) {
+    cfg_.servers.front().namespaces.push_back(std::move(ns));
+    return *this;
+}
+StreamFenceServerBuilder& StreamFenceServerBuilder::control(config::ControlConfig c) {
+    c.enabled = true;
+    cfg_.servers.front().control = std::move(c);
+    return *this;
+}
+StreamFenceServerBuilder& StreamFenceServerBuilder::pluginDir(const std::string& dir) { cfg_.pluginDir = dir; return *this; }
+StreamFenceServerBuilder& StreamFenceServerBuilder::pluginOptions(const std::string& plugin, config::PluginOptions o) {
+    cfg_.pluginOptions[plugin] = std::move(o);
+    return *this;
+}
+StreamFenceServerBuilder& StreamFenceServerBuilder::listener(std::shared_ptr<ServerListener> l) {
+    listeners_.push_back(std::move(l));
+    return *this;
+}
+config::ServerConfig& StreamFenceServerBuilder::server() { return cfg_.servers.front(); }
+
+std::unique_ptr<StreamFenceServer> StreamFenceServerBuilder::build() {
+    auto problems = config::validateConfig(cfg_, nullptr, nullptr);
+    if (!problems.empty()) throw config::ConfigError(problems);
+    auto s = std::make_unique<StreamFenceServer>(cfg_, serverName_, nullptr);
+    for (auto& l : listeners_) s->addListener(l);
+    return s;
+}
+
+}  // namespace sf
