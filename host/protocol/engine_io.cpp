@@ -385,6 +385,8 @@ private:
     // timers
     net::TimerId pingTimer_ = 0, pingTimeoutTimer_ = 0, upgradeTimer_ = 0, closeTimer_ = 0;
     uint64_t pingDeadline_ = 0;
+    std::optional<Waiter> heldGet_;  // a poll that arrived while an upgrade was under way
+    net::TimerId heldTimer_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -525,6 +527,26 @@ void SessionImpl::onPollGet(Waiter w) {
         // Two GETs at once: the client is broken. Node answers with an error and closes.
         respond(w, 400, kJson, errorBody(ErrorCode::BadRequest));
         finish("transport error", false);
+        return;
+    }
+    if (upgradeClaimed.load() && !heldGet_) {
+        // A websocket is taking this session over. Its frames may still be on their way
+        // from another loop, so hold this poll briefly (Node checks every 100 ms): if the
+        // upgrade completes first the poll came after it (400), else it ends with a noop.
+        heldGet_ = std::move(w);
+        std::weak_ptr<SessionImpl> wk = std::static_pointer_cast<SessionImpl>(shared_from_this());
+        heldTimer_ = loop_.addTimer(100, [wk] {
+            auto s = wk.lock();
+            if (!s || !s->heldGet_) return;
+            s->heldTimer_ = 0;
+            Waiter h = std::move(*s->heldGet_);
+            s->heldGet_.reset();
+            if (s->st_ != St::Open) return s->respond(h, 400, kJson, errorBody(ErrorCode::UnknownSid));
+            if (s->ws_) return s->respond(h, 400, kJson, errorBody(ErrorCode::BadRequest));
+            if (s->upgrading_ || s->get_) return s->respond(h, 200, kTextPlain, "6");
+            s->get_ = std::move(h);  // the probe went away: plain polling again
+            if (!s->pollOut_.empty()) s->schedulePollFlush();
+        });
         return;
     }
     if (upgrading_) return respond(w, 200, kTextPlain, "6");
@@ -675,6 +697,13 @@ void SessionImpl::completeUpgrade() {
         get_.reset();
         respond(w, 200, kTextPlain, "6");
     }
+    if (heldGet_) {
+        loop_.cancelTimer(heldTimer_);
+        heldTimer_ = 0;
+        Waiter w = std::move(*heldGet_);
+        heldGet_.reset();
+        respond(w, 400, kJson, errorBody(ErrorCode::BadRequest));
+    }
     // Whatever was waiting for the next poll goes over the websocket now, in order.
     if (!pollOut_.empty()) {
         std::vector<RawPacket> pk;
@@ -719,11 +748,16 @@ void SessionImpl::finish(const std::string& reason, bool clientClose) {
     auto keep = shared_from_this();
     st_ = St::Closed;
     finished.store(true);
-    for (auto* t : {&pingTimer_, &pingTimeoutTimer_, &upgradeTimer_, &closeTimer_}) {
+    for (auto* t : {&pingTimer_, &pingTimeoutTimer_, &upgradeTimer_, &closeTimer_, &heldTimer_}) {
         loop_.cancelTimer(*t);
         *t = 0;
     }
     bool linger = false;
+    if (heldGet_) {
+        Waiter w = std::move(*heldGet_);
+        heldGet_.reset();
+        respond(w, 200, kTextPlain, clientClose ? "6" : "1");
+    }
     if (get_) {
         Waiter w = std::move(*get_);
         get_.reset();

@@ -334,6 +334,11 @@ private:
     }
 
     void pump(Lane& l) {
+        if (l.load == Lane::Unloaded && !l.ops.empty() && l.ops.front()->kind == OpKind::Clear) {
+            // Clearing an unknown lane needs no state: skip the load (finishClear reloads on failure).
+            l.load = Lane::Loaded;
+            l.tail = 0;
+        }
         if (l.load != Lane::Loaded) {
             if (l.load == Lane::Unloaded && !l.ops.empty() && !shuttingDown_) startLoad(l);
             return;
@@ -358,6 +363,14 @@ private:
 
     // Effects of a finished op on the lane, applied in issue order.
     void settle(Lane& l, LaneOp& op) {
+        if (op.status != SF_OK && op.status != SF_ERR_FULL) {
+            // Visible failure: counted, and logged at most every 5 s (a dead server must not
+            // turn into one log line per message).
+            ++failuresSinceLog_;
+            if (op.kind == OpKind::Append) ++appendsFailed_;
+            lastFailure_ = op.error;
+            if (Clock::now() - lastFailLog_ > std::chrono::seconds(5)) logFailure(op.error);
+        }
         if (op.kind != OpKind::Append || !op.seqAssigned) return;
         l.pendingBytes -= op.rec.bytes;
         totalPending_ -= op.rec.bytes;
@@ -372,16 +385,12 @@ private:
             // The SET may still have landed: delete the key in the background; it is never read
             // (reads only return indexed seqs).
             l.orphans.insert(op.seq);
-            ++appendsFailed_;
-            ++failuresSinceLog_;
-            lastFailure_ = op.error;
-            if (Clock::now() - lastFailLog_ > std::chrono::seconds(5)) logFailure(op.error);
             deleteOrphans(l);
         }
     }
 
     void logFailure(const std::string& latest) {
-        host_.warn("hpkv_append_failed", std::to_string(failuresSinceLog_) + " append(s) failed (total failed " +
+        host_.warn("hpkv_append_failed", std::to_string(failuresSinceLog_) + " operation(s) failed (appends failed " +
                                              std::to_string(appendsFailed_) + ", ok " + std::to_string(appendsOk_) +
                                              "): " + (latest.empty() ? lastFailure_ : latest));
         failuresSinceLog_ = 0;
@@ -491,7 +500,6 @@ private:
         l.bytes = 0;
         l.load = Lane::Unloaded;
         for (auto& op : l.ops) fail(l, *op, r, "cannot load lane state from HPKV");
-        ++appendsFailed_;
         process(l);
     }
 
@@ -805,7 +813,8 @@ private:
         l.metaDirty = false;
         if (!r.ok()) {
             fail(l, *opp, r, "clear incomplete (call clear again)");
-            l.metaDirty = true;
+            // What is left in HPKV is the lane now: reload it before the next op.
+            l.load = Lane::Unloaded;
         } else if (opp->failedDeletes) {
             opp->state = OpState::Done;
             opp->status = SF_ERR_AGAIN;

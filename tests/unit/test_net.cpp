@@ -292,6 +292,7 @@ class NetTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(throwingHandlerCostsOnlyItsConnection);
     CPPUNIT_TEST(tlsHandshakeAndEcho);
     CPPUNIT_TEST(tlsLargeWrite);
+    CPPUNIT_TEST(tlsSendBeforeHandshakeIsHeld);
     CPPUNIT_TEST(tlsReloadSwapsCertForNewHandshakes);
     CPPUNIT_TEST(tlsReloadMismatchedKeyKeepsOld);
     CPPUNIT_TEST(tlsEncryptedKey);
@@ -794,6 +795,28 @@ public:
         CPPUNIT_ASSERT_EQUAL(expect.size(), all.size());
         CPPUNIT_ASSERT(all == expect);
         CPPUNIT_ASSERT(waitFor([&] { return probe->drains.load() == 1; }));
+        loop.stop();
+        loop.join();
+    }
+
+    void tlsSendBeforeHandshakeIsHeld() {
+        const Certs& c = certs();
+        auto tls = std::make_shared<TlsContext>(c.c1, c.k1);
+        EventLoop loop("io");
+        loop.start();
+        auto probe = std::make_shared<Probe>();
+        std::atomic<size_t> queued{0};
+        Listener l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>& conn) {
+            conn->send(std::string("hello before handshake"));  // must wait, encrypted, for the handshake
+            queued = conn->bufferedBytes();
+            return std::make_shared<EchoHandler>(probe);
+        }, tls);
+        l.start();
+        TlsClient cl(l.port());
+        CPPUNIT_ASSERT(cl.ok());
+        CPPUNIT_ASSERT_EQUAL(size_t(22), queued.load());
+        CPPUNIT_ASSERT_EQUAL(std::string("hello before handshake"), cl.read(22));
+        CPPUNIT_ASSERT_EQUAL(std::string("after"), cl.echo("after"));
         loop.stop();
         loop.join();
     }
