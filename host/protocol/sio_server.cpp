@@ -398,9 +398,7 @@ void SioServer::start() {
         m.tls = std::make_shared<net::TlsContext>(c.tls->certChainPemPath, c.tls->privateKeyPemPath,
                                                   c.tls->privateKeyPassword, c.tls->protocol);
     }
-    int n = c.ioThreads > 0 ? c.ioThreads : static_cast<int>(std::thread::hardware_concurrency());
-    if (n <= 0) n = 1;
-    for (int i = 0; i < n; ++i) m.loops.push_back(std::make_unique<net::EventLoop>(c.name + "-io" + std::to_string(i)));
+    loops();  // created before start() when delivery asked for them first
 
     std::weak_ptr<Impl> wk = impl_;
     m.engine = std::make_unique<eio::EngineServer>(o, [wk](const eio::SessionPtr& s) {
@@ -436,7 +434,16 @@ void SioServer::start() {
 
 int SioServer::port() const { return impl_->listener ? impl_->listener->port() : 0; }
 
+// The loops exist from the first call (before start()), so the layer above can bind its
+// per-loop state to them before the first connection arrives; start() runs them.
 std::vector<net::EventLoop*> SioServer::loops() {
+    if (impl_->loops.empty() && !impl_->started) {
+        const auto& c = impl_->cfg;
+        int n = c.ioThreads > 0 ? c.ioThreads : static_cast<int>(std::thread::hardware_concurrency());
+        if (n <= 0) n = 1;
+        for (int i = 0; i < n; ++i)
+            impl_->loops.push_back(std::make_unique<net::EventLoop>(c.name + "-io" + std::to_string(i)));
+    }
     std::vector<net::EventLoop*> v;
     for (auto& l : impl_->loops) v.push_back(l.get());
     return v;

@@ -710,7 +710,7 @@ private:
         }
         if (L.wbuf.empty()) L.wbufFirstSeq = L.nextSeq;
         encodeRecord(L.wbuf, L.nextSeq++, f);
-        L.wdone.push_back(op.done); op.done.ok();
+        L.wdone.push_back(op.done);
         handedOff = true;
         L.bytes += sz;  // already added to totalBytes_ above
         if (L.ctr) L.ctr->bytes.store(L.bytes, std::memory_order_relaxed);

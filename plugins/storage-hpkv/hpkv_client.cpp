@@ -318,13 +318,17 @@ void Client::startConnect() {
 
 bool Client::sendSome(Clock::time_point now) {
     const double conf = opts_.rateLimitPerSecond;
-    // Recover the adaptive cap gradually after a 429-free second (the official client never does).
-    if (adaptiveRate_ > 0 && now - last429_ > std::chrono::seconds(1) && now - lastRecover_ > std::chrono::seconds(1)) {
-        adaptiveRate_ *= 1.5;
+    // Recover the adaptive cap gradually (+10 % per 429-free second of actual traffic, never
+    // during a back-off); the official client never recovers.
+    if (adaptiveRate_ > 0 && now >= backoffUntil_ && now - last429_ > std::chrono::seconds(1) &&
+        now - lastRecover_ > std::chrono::seconds(1) && !recentSends_.empty()) {
+        adaptiveRate_ += std::max(1.0, adaptiveRate_ * 0.1);
         lastRecover_ = now;
-        if ((conf > 0 && adaptiveRate_ >= conf) || adaptiveRate_ > 1e6) adaptiveRate_ = 0;
+        if ((conf > 0 && adaptiveRate_ >= conf) || adaptiveRate_ > 1e5) adaptiveRate_ = 0;
     }
-    if (backoffExp_ > 0 && now - last429_ > std::chrono::seconds(10)) backoffExp_ = 0;
+    // The back-off exponent decays once 429s stop, so an occasional 429 costs a short pause.
+    if (backoffExp_ > 0 && now >= backoffUntil_ && now - last429_ > std::max(std::chrono::milliseconds(2000), 2 * lastBackoff_))
+        backoffExp_ = 0;
     double rate = conf > 0 ? (adaptiveRate_ > 0 ? std::min(conf, adaptiveRate_) : conf) : adaptiveRate_;
     if (rate > 0) {
         double burst = std::max(1.0, rate);
@@ -375,8 +379,10 @@ void Client::on429(const Poco::JSON::Object::Ptr& body, Clock::time_point now) {
     last429_ = now;
     if (now < backoffUntil_) return;  // one retreat per episode, as the official client does
     const double conf = opts_.rateLimitPerSecond;
-    double current = conf > 0 ? (adaptiveRate_ > 0 ? std::min(conf, adaptiveRate_) : conf)
-                              : (adaptiveRate_ > 0 ? adaptiveRate_ : double(std::max<size_t>(1, recentSends_.size())));
+    // Halve what was actually achieved, not a cap that was never reached.
+    double achieved = double(std::max<size_t>(1, recentSends_.size()));
+    double current = conf > 0 ? (adaptiveRate_ > 0 ? std::min(conf, adaptiveRate_) : conf) : adaptiveRate_;
+    current = current > 0 ? std::min(current, achieved) : achieved;
     double floor = conf > 0 ? conf * 0.1 : 1.0;
     adaptiveRate_ = std::max(floor, current * 0.5);
     lastRecover_ = now;
@@ -393,6 +399,7 @@ void Client::on429(const Poco::JSON::Object::Ptr& body, Clock::time_point now) {
     }
     delay = std::min(delay, opts_.backoffMaxMs);
     backoffUntil_ = now + std::chrono::milliseconds(delay);
+    lastBackoff_ = std::chrono::milliseconds(delay);
     ++backoffExp_;
     tokens_ = 0;
     log(2, "hpkv_rate_limited",

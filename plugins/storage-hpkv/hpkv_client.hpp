@@ -152,6 +152,7 @@ private:
     double adaptiveRate_ = 0;  // 0 = uncapped
     Clock::time_point backoffUntil_{};
     int backoffExp_ = 0;
+    std::chrono::milliseconds lastBackoff_{0};
     Clock::time_point last429_{};
     Clock::time_point lastRecover_{};
     std::deque<Clock::time_point> recentSends_;  // sends in the last second (to size the cap)

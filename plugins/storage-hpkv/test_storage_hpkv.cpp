@@ -3,6 +3,7 @@
 //
 //   storage_hpkv_test            run every check, print a summary, exit 1 on any failure
 //   storage_hpkv_test --bench N  measure appends/s and read+remove records/s (N appends)
+//   storage_hpkv_test --only S   run only the tests whose name contains S
 //   HPKV_TEST_VERBOSE=1          echo the plugin's log lines
 #include <streamfence/plugin.h>
 
@@ -585,7 +586,10 @@ static void testRestartMidStream(const std::string& dataDir) {
     if (!srv.start()) { CHECK(false, "start hpkv-local"); return; }
     int port = srv.port();
     auto opts = baseOpts(srv);
-    opts["requestTimeoutMs"] = "4000";
+    // The server stays down longer than the request timeout, so the stream sees both outcomes:
+    // appends that time out (SF_ERR_AGAIN) and appends re-sent after the reconnect.
+    opts["requestTimeoutMs"] = "1200";
+    opts["reconnectMaxMs"] = "400";
     Lane lane{"srv", "/spill", "client-1", "prices"};
     std::vector<Rec> sent;
     std::vector<std::unique_ptr<Done>> ds;
@@ -600,14 +604,14 @@ static void testRestartMidStream(const std::string& dataDir) {
             if (i == 600) {
                 restarter = std::thread([&] {
                     srv.kill9();
-                    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
                     restarted = srv.start(port);
                 });
             }
             sent.push_back(makeRec("s", i));
             ds.push_back(std::make_unique<Done>());
             CHECK(inst.append(lane, sent.back(), ds.back().get()) == SF_OK, "append accepted");
-            if (i % 10 == 9) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            if (i % 4 == 3) std::this_thread::sleep_for(std::chrono::milliseconds(4));  // ~3 s stream
         }
         long issueMs = msSince(t0);
         restarter.join();
@@ -626,7 +630,8 @@ static void testRestartMidStream(const std::string& dataDir) {
         std::printf("  restart: %zu ok, %d again, %d other, issued in %ld ms\n", okList.size(), again, other, issueMs);
         CHECK(lost == 0, "every append completed (%d did not)", lost);
         CHECK(other == 0, "failures are SF_ERR_AGAIN only (%d other)", other);
-        CHECK(okList.size() >= 1000, "most appends survived the restart (%zu ok)", okList.size());
+        CHECK(okList.size() >= 600, "appends before the kill and after the restart succeed (%zu ok)", okList.size());
+        CHECK(!okList.empty() && okList.back().messageId == "s-1999", "the stream resumed after the restart");
         CHECK(g_log.count("event=hpkv_connected") >= connectedBefore + 2, "the plugin reconnected");
         // Same instance: everything acknowledged, in order, nothing twice.
         std::vector<Rec> read;
@@ -756,7 +761,9 @@ static void testRateLimited(const std::string& dataDir) {
     CHECK(ok == 80, "all appends succeed despite 429s (%d)", ok);
     CHECK(g_log.count("event=hpkv_rate_limited") >= 1, "429 back-off logged");
     std::vector<Rec> all;
+    auto td = Clock::now();
     CHECK(inst.drain(lane, all, 40) == SF_OK, "drain");
+    std::printf("  rate-limited drain: %ld ms\n", msSince(td));
     bool same = all.size() == sent.size();
     for (size_t i = 0; same && i < all.size(); ++i) same = all[i] == sent[i];
     CHECK(same, "order intact under 429 retries (%zu)", all.size());
@@ -769,18 +776,22 @@ static void testRateLimited(const std::string& dataDir) {
     Lane l2{"srv", "/rl", "c", "t2"};
     ds.clear();
     auto t1 = Clock::now();
-    for (int i = 0; i < 30; ++i) {
+    for (int i = 0; i < 45; ++i) {
         ds.push_back(std::make_unique<Done>());
         paced.append(l2, makeRec("p", i), ds.back().get());
     }
     ok = 0;
     for (auto& d : ds) ok += d->wait(40000) && d->status == SF_OK;
     long pacedMs = msSince(t1);
-    CHECK(ok == 30, "paced appends ok (%d)", ok);
-    CHECK(pacedMs >= 1000, "client-side limit spaces requests (%ld ms for ~32 requests at 15/s)", pacedMs);
+    std::printf("  paced: 45 appends in %ld ms\n", pacedMs);
+    CHECK(ok == 45, "paced appends ok (%d)", ok);
+    // 47+ requests at 15/s with a burst of 15 take at least ~2.1 s.
+    CHECK(pacedMs >= 1500, "client-side limit spaces requests (%ld ms for ~47 requests at 15/s)", pacedMs);
     CHECK(g_log.count("event=hpkv_rate_limited") == before, "no 429 with rateLimitPerSecond below the server's");
+    auto tc = Clock::now();
     paced.clearSync(l2);
     inst.clearSync(lane);
+    std::printf("  clears: %ld ms\n", msSince(tc));
 }
 
 static int bench(int n) {
@@ -851,7 +862,9 @@ int main(int argc, char** argv) {
         {"unreachable server -> SF_ERR_AGAIN within the timeout", [&] { testUnreachable(base + "/dead"); }},
         {"429 back-off and client-side rate limit", [&] { testRateLimited(base + "/rl"); }},
     };
+    const char* only = argc == 3 && std::strcmp(argv[1], "--only") == 0 ? argv[2] : nullptr;  // debugging aid
     for (auto& t : tests) {
+        if (only && !std::strstr(t.name, only)) continue;
         int before = g_failed;
         auto t0 = Clock::now();
         std::printf("[ RUN  ] %s\n", t.name);
