@@ -64,7 +64,7 @@ struct Options {
     int window = 32;         // flat out: messages in flight per subscriber
     int batch = 16;          // max messages per POST
     int payload = 100;       // approximate payload JSON size (bytes)
-    double warmupS = 3, measureS = 10, drainS = 5;  // drain: at most, ends once all arrived
+    double warmupS = 3, measureS = 10, drainS = 10;  // drain: at most, ends once all arrived
     bool ack = false;        // ack AT_LEAST_ONCE deliveries
     int slow = 0;            // first `slow` clients never read after subscribing
     int serverPid = 0;
@@ -295,7 +295,8 @@ struct Loadgen {
     int pubFd = -1;
     std::string pubOut, pubIn;
     bool pubBusy = false;
-    uint64_t published = 0, pubErrors = 0, posts = 0;
+    uint64_t published = 0, pubErrors = 0, posts = 0, rejected = 0;
+    int inPost = 0;  // messages in the POST awaiting its response
     uint64_t pubStartNs = 0;
     int fastSubs = 0;
     std::string pad;
@@ -655,6 +656,7 @@ struct Loadgen {
         pubOut += head;
         pubOut += body;
         pubBusy = true;
+        inPost = count;
         ++posts;
         pubFlush();
     }
@@ -713,6 +715,12 @@ struct Loadgen {
                 ++pubErrors;
                 if (pubErrors <= 3)
                     std::fprintf(stderr, "publish error: %.*s\n", int(std::min<size_t>(total, 300)), pubIn.c_str());
+            }
+            // {"published":N,...}: messages the server refused count as rejected, not lost
+            size_t pp = pubIn.find("\"published\":", he);
+            if (pp != std::string::npos && pp < total) {
+                long ok = std::atol(pubIn.c_str() + pp + 12);
+                if (ok < inPost) rejected += uint64_t(inPost - ok);
             }
             pubIn.erase(0, total);
             pubBusy = false;
@@ -838,7 +846,8 @@ struct Loadgen {
                 wB = now;
                 pubB = published;
             } else if (phase == 2 && !pubBusy &&
-                       (now >= tDrain || (o.controlPort > 0 && st.deliveries >= published * uint64_t(fastSubs)))) {
+                       (now >= tDrain ||
+                        (o.controlPort > 0 && st.deliveries >= (published - rejected) * uint64_t(fastSubs)))) {
                 break;
             }
             pubTick(now, phase >= 2);
@@ -856,7 +865,8 @@ struct Loadgen {
             if (c.slow || c.st != St::Ready) continue;
             ++openFast;
             dups += c.dups;
-            if (o.controlPort > 0 && published > c.uniq) lost += published - c.uniq;
+            uint64_t accepted = published - rejected;
+            if (o.controlPort > 0 && accepted > c.uniq) lost += accepted - c.uniq;
         }
         (void)minSeq;
         double pubRate = double(pubB - pubA) / win;
@@ -869,11 +879,11 @@ struct Loadgen {
                      us(st.lat.percentile(0.999)), us(st.lat.max), lost, dups, genCpu, srvCpu, rssA, rssB);
         std::printf("RESULT ok=1 label=%s subs=%d open=%" PRIu64 " deliveries_per_s=%.0f published_per_s=%.0f "
                     "acks_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f lost=%" PRIu64 " dups=%" PRIu64
-                    " published=%" PRIu64 " posts=%" PRIu64 " pub_errors=%" PRIu64 " parse_misses=%" PRIu64
+                    " published=%" PRIu64 " rejected=%" PRIu64 " posts=%" PRIu64 " pub_errors=%" PRIu64 " parse_misses=%" PRIu64
                     " gen_cpu=%.2f srv_cpu=%.2f rss_start_kb=%ld rss_end_kb=%ld\n",
                     o.label.empty() ? "-" : o.label.c_str(), o.conns, openFast, dps, pubRate, acks,
                     us(st.lat.percentile(0.5)), us(st.lat.percentile(0.99)), us(st.lat.percentile(0.999)),
-                    us(st.lat.max), lost, dups, published, posts, pubErrors, st.parseMisses, genCpu, srvCpu, rssA, rssB);
+                    us(st.lat.max), lost, dups, published, rejected, posts, pubErrors, st.parseMisses, genCpu, srvCpu, rssA, rssB);
         return 0;
     }
 };

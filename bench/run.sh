@@ -25,6 +25,7 @@ SCENARIOS="${SCENARIOS:-1 2 3 4 5}"
 LOADGEN="${LOADGEN:-$BUILD/bench/loadgen}"
 BARELOOP="${BARELOOP:-$BUILD/bench/bareloop}"
 SFD="${SFD:-$BUILD/host/streamfenced}"
+PLUGIN_DIR="${PLUGIN_DIR:-$(dirname "$(dirname "$SFD")")/plugins}"
 RESULTS="$HERE/results"
 WORK="$(mktemp -d /tmp/sfbench.XXXXXX)"
 mkdir -p "$RESULTS"
@@ -105,13 +106,13 @@ stop_server() {
   SRV_PID=""
 }
 
-sf_config() {  # file mode overflow
+sf_config() {  # file mode overflow [extra namespace JSON fields]
   cat >"$1" <<EOF
-{"pluginDir": "$BUILD/plugins",
+{"pluginDir": "$PLUGIN_DIR",
  "servers": {"b": {"host": "127.0.0.1", "port": 0, "ioThreads": $SF_IO_THREADS,
    "control": {"host": "127.0.0.1", "port": 0},
    "namespaces": [{"path": "/feed", "topics": ["t"], "deliveryMode": "$2",
-                   "overflowAction": "$3", "maxQueuedMessagesPerClient": 1024}]}}}
+                   "overflowAction": "$3", "maxQueuedMessagesPerClient": 1024${4:-}}]}}}
 EOF
 }
 
@@ -128,7 +129,7 @@ start_system() {
           sf_config "$WORK/sf.json" BEST_EFFORT DROP_OLDEST
           start_server streamfenced "$WORK/sf.log" "$SFD" -c "$WORK/sf.json" ;;
     sf-alo) (( HAVE_SF )) || return 1
-          sf_config "$WORK/sf.json" AT_LEAST_ONCE DROP_OLDEST
+          sf_config "$WORK/sf.json" AT_LEAST_ONCE REJECT_NEW ', "maxRetries": 3, "ackTimeoutMs": 5000, "maxInFlight": 32'
           start_server streamfenced "$WORK/sf.log" "$SFD" -c "$WORK/sf.json" ;;
     bare-single|bare-batch)
           NEED_CTL=0

@@ -23,7 +23,7 @@ using Poco::Net::HTTPServerResponse;
 
 void reply(HTTPServerResponse& res, int status, const std::string& body,
            const std::string& type = "application/json") {
-    res.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));
+    res.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(status));
     res.setContentType(type);
     res.setContentLength(static_cast<std::streamsize>(body.size()));
     res.send() << body;
@@ -55,6 +55,9 @@ public:
 
     void handleRequest(HTTPServerRequest& req, HTTPServerResponse& res) override {
         try {
+            // Read the whole body before any answer: an unread body left on a keep-alive
+            // connection would be parsed as the next request.
+            if (!readBody(req, res)) return;
             route(req, res);
         } catch (const std::exception& e) {
             log::warn("control_request_failed", {{"server", server_}, {"uri", req.getURI()}, {"error", e.what()}});
@@ -105,20 +108,33 @@ private:
         reply(res, 405, errorBody(std::string("method not allowed (use ") + allow + ")"));
     }
 
-    void publish(HTTPServerRequest& req, HTTPServerResponse& res) {
-        if (req.hasContentLength() && req.getContentLength64() > static_cast<Poco::Int64>(ControlServer::kMaxBodyBytes))
-            return reply(res, 413, errorBody("body larger than " + std::to_string(ControlServer::kMaxBodyBytes) + " bytes"));
-        std::string body;
+    std::string body_;
+
+    // False (after answering 413 and closing) when the body is over the limit.
+    bool readBody(HTTPServerRequest& req, HTTPServerResponse& res) {
+        const std::string tooBig = "body larger than " + std::to_string(ControlServer::kMaxBodyBytes) + " bytes";
+        if (req.hasContentLength() && req.getContentLength64() > static_cast<Poco::Int64>(ControlServer::kMaxBodyBytes)) {
+            res.setKeepAlive(false);
+            reply(res, 413, errorBody(tooBig));
+            return false;
+        }
         std::istream& in = req.stream();
         char buf[16384];
         while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-            body.append(buf, static_cast<size_t>(in.gcount()));
-            if (body.size() > ControlServer::kMaxBodyBytes)
-                return reply(res, 413, errorBody("body larger than " + std::to_string(ControlServer::kMaxBodyBytes) + " bytes"));
+            body_.append(buf, static_cast<size_t>(in.gcount()));
+            if (body_.size() > ControlServer::kMaxBodyBytes) {
+                res.setKeepAlive(false);
+                reply(res, 413, errorBody(tooBig));
+                return false;
+            }
         }
+        return true;
+    }
+
+    void publish(HTTPServerRequest&, HTTPServerResponse& res) {
         json::Value doc;
         std::string err;
-        if (!json::tryParse(body, doc, err)) return reply(res, 400, errorBody("malformed JSON: " + err));
+        if (!json::tryParse(body_, doc, err)) return reply(res, 400, errorBody("malformed JSON: " + err));
         if (doc.isArray()) {
             // A batch: one status per message, in order; the request itself succeeded.
             std::string out = "{\"results\":[";

@@ -63,7 +63,7 @@ struct Listener::State : std::enable_shared_from_this<Listener::State> {
             if (auto s = weak.lock()) s->onAcceptable();
         });
         watching = true;
-        sf::log::info("listening", {{"host", host}, {"port", std::to_string(port)}, {"tls", tls ? "true" : "false"}});
+        sf::log::debug("listener_bound", {{"host", host}, {"port", std::to_string(port)}, {"tls", tls ? "true" : "false"}});
     }
 
     void stopOnLoop() {

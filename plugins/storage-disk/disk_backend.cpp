@@ -872,7 +872,6 @@ private:
         if (!L.badOpen) return;
         L.badOpen = false;
         ++L.corruptRegions;
-        corruptTotal_.fetch_add(1, std::memory_order_relaxed);
         if (!L.quiet)
             host_.warn("spill_corrupt", "file=" + segPath(L, seg) + " offset=" + std::to_string(L.badStart) +
                                             " reason=" + L.badReason + " skipped_bytes=" + std::to_string(until - L.badStart) +
@@ -1105,7 +1104,7 @@ private:
     uint64_t maxLane_ = 0, maxTotal_ = 0, segBytes_ = 0;
     std::vector<std::unique_ptr<Worker>> workers_;
 
-    std::atomic<uint64_t> totalRecords_{0}, totalBytes_{0}, corruptTotal_{0};
+    std::atomic<uint64_t> totalRecords_{0}, totalBytes_{0};
 
     std::mutex regMu_;  // usage() lookups from any thread
     std::unordered_map<std::string, std::shared_ptr<Counters>> registry_;

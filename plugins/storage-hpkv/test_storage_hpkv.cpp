@@ -268,7 +268,9 @@ public:
     }
     ~Instance() { destroy(); }
     void destroy() {
+        auto t0 = Clock::now();
         if (inst_) g_plugin.d->destroy(inst_);
+        if (inst_ && std::getenv("HPKV_TEST_VERBOSE")) std::fprintf(stderr, "  [test] destroy took %ld ms\n", msSince(t0));
         inst_ = nullptr;
     }
     bool ok() const { return inst_ != nullptr; }

@@ -8,9 +8,9 @@ const WebSocket = require('ws');
 const { io } = require('socket.io-client');
 const { startServer, stopAll, conformanceBin, once, sleep } = require('./lib/harness');
 
-const PING_INTERVAL = 200;
-const PING_TIMEOUT = 300;
-const SLACK = 400;  // scheduling slack on a loaded 2-core CI box
+const PING_INTERVAL = 300;
+const PING_TIMEOUT = 400;
+const SLACK = 600;  // scheduling slack on a loaded 2-core CI box
 
 const watchdog = setTimeout(() => {
   console.error('protocol_heartbeat: watchdog fired');

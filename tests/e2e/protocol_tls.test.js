@@ -67,7 +67,7 @@ describe('wss', () => {
     fs.copyFileSync(one.crt, live.crt);
     srv = await startServer(conformanceBin('sio-conformance-server'), [
       '--port', '0', '--host', '127.0.0.1', '--tls-cert', live.crt, '--tls-key', live.key,
-      '--ping-interval', '1000', '--ping-timeout', '2000',
+      '--ping-interval', '2000', '--ping-timeout', '5000', '--connect-timeout', '10000',
     ]);
     assert.match(srv.stderr(), /event=listening [^\n]*transport=wss/);
     url = `https://127.0.0.1:${srv.port}`;
