@@ -12,6 +12,7 @@
 // bounded lanes never overflow and the figure is the sustained delivery rate, not a drop
 // rate). Without --control the server generates its own messages (the bare-loop ceiling).
 //
+// --conns 0 is the publisher alone (fixed rate), for driving a server other clients watch.
 // Also: --idle N opens N subscribed idle connections, waits, and reports the server's RSS
 // growth per connection (from /proc/<pid>/status) and the kernel's TCP memory growth
 // (/proc/net/sockstat) separately.
@@ -78,7 +79,8 @@ struct Options {
                  "               [--control PORT [--token T] [--rate MSGS_PER_S | --window W] [--batch B]]\n"
                  "               [--payload BYTES] [--warmup S] [--measure S] [--drain S] [--ack]\n"
                  "               [--slow K] [--server-pid PID] [--label TEXT]\n"
-                 "       loadgen --port P --idle N [--hold S] [--server-pid PID]\n");
+                 "       loadgen --port P --idle N [--hold S] [--server-pid PID]\n"
+                 "       loadgen --port P --conns 0 --control PORT --rate R   (publisher only)\n");
     std::exit(2);
 }
 
@@ -115,6 +117,10 @@ Options parseArgs(int argc, char** argv) {
     }
     if (o.port <= 0) usage();
     if (o.idle > 0) o.conns = o.idle;
+    if (o.conns == 0 && (o.controlPort <= 0 || o.rate <= 0)) {
+        std::fprintf(stderr, "--conns 0 (publisher only) needs --control PORT and --rate MSGS_PER_S\n");
+        std::exit(2);
+    }
     if (o.batch < 1) o.batch = 1;
     return o;
 }
@@ -210,6 +216,25 @@ long sockstatTcpMemPages() {
     return pages;
 }
 
+// Kernel memory of socket objects (slab caches, not in any process's RSS), bytes.
+long slabSocketBytes() {
+    FILE* f = std::fopen("/proc/slabinfo", "r");
+    if (!f) return 0;
+    char line[512];
+    long bytes = 0;
+    while (std::fgets(line, sizeof line, f)) {
+        char name[64];
+        long active = 0, total = 0, size = 0;
+        if (std::sscanf(line, "%63s %ld %ld %ld", name, &active, &total, &size) != 4) continue;
+        std::string n = name;
+        if (n == "TCP" || n == "sock_inode_cache" || n == "eventpoll_epi" || n == "filp" || n == "dentry" ||
+            n == "tcp_bind_bucket")
+            bytes += active * size;
+    }
+    std::fclose(f);
+    return bytes;
+}
+
 double selfCpuSeconds() {
     rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -300,6 +325,7 @@ struct Loadgen {
     uint64_t pubStartNs = 0;
     int fastSubs = 0;
     std::string pad;
+    long slab0 = 0;
 
     explicit Loadgen(Options opt) : o(std::move(opt)) {
         nsPrefix = (o.ns == "/" ? std::string() : o.ns + ",");
@@ -781,6 +807,7 @@ struct Loadgen {
         double cpu0 = selfCpuSeconds();
         long rss0 = procRssKb(o.serverPid);
         long tcp0 = sockstatTcpMemPages();
+        slab0 = slabSocketBytes();
         uint64_t t0 = nowNs();
         // --- connect + subscribe everyone, a bounded number of handshakes at a time
         uint64_t deadline = t0 + 120ull * 1000000000ull;
@@ -795,6 +822,7 @@ struct Loadgen {
         uint64_t t1 = nowNs();
         std::fprintf(stderr, "loadgen: %d/%d subscribed in %.2f s (%d closed)\n", subscribed, o.conns,
                      double(t1 - t0) / 1e9, closed);
+        if (o.conns == 0) return runLoad();  // publisher only
         if (subscribed == 0) {
             std::printf("RESULT ok=0 subscribed=0\n");
             return 1;
@@ -808,12 +836,14 @@ struct Loadgen {
         while (nowNs() < end) turn(100, nowNs(), true);
         long rss1 = procRssKb(o.serverPid);
         long tcp1 = sockstatTcpMemPages();
+        long slab1 = slabSocketBytes();
+        double slabPerConn = subscribed ? double(slab1 - slab0) / double(subscribed) : 0;
         double perConn = subscribed ? double(rss1 - rss0) * 1024.0 / double(subscribed) : 0;
         double kernPerConn = subscribed ? double(tcp1 - tcp0) * double(sysconf(_SC_PAGESIZE)) / double(subscribed) : 0;
-        std::fprintf(stderr, "loadgen idle: %d connections, server RSS %ld -> %ld KiB: %.0f B/conn; kernel TCP mem +%.0f B/conn (both ends)\n",
-                     subscribed, rss0, rss1, perConn, kernPerConn);
-        std::printf("RESULT ok=1 label=%s conns=%d rss0_kb=%ld rss1_kb=%ld rss_per_conn_b=%.0f kernel_tcp_per_conn_b=%.0f\n",
-                    o.label.empty() ? "-" : o.label.c_str(), subscribed, rss0, rss1, perConn, kernPerConn);
+        std::fprintf(stderr, "loadgen idle: %d connections, server RSS %ld -> %ld KiB: %.0f B/conn; kernel TCP buffers +%.0f B/conn, socket slabs +%.0f B/conn (both ends)\n",
+                     subscribed, rss0, rss1, perConn, kernPerConn, slabPerConn);
+        std::printf("RESULT ok=1 label=%s conns=%d rss0_kb=%ld rss1_kb=%ld rss_per_conn_b=%.0f kernel_tcp_per_conn_b=%.0f kernel_slab_per_conn_b=%.0f\n",
+                    o.label.empty() ? "-" : o.label.c_str(), subscribed, rss0, rss1, perConn, kernPerConn, slabPerConn);
         return 0;
     }
 

@@ -30,14 +30,12 @@ RESULTS="$HERE/results"
 WORK="$(mktemp -d /tmp/sfbench.XXXXXX)"
 mkdir -p "$RESULTS"
 
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]:-}"; do
-    [[ -n "$p" ]] && kill "$p" 2>/dev/null
-  done
-  for p in "${PIDS[@]:-}"; do
-    [[ -n "$p" ]] && wait "$p" 2>/dev/null
-  done
+SRV_PID=""
+cleanup() {  # the only process of ours that can still be running is the current server
+  if [[ -n "$SRV_PID" ]]; then
+    kill "$SRV_PID" 2>/dev/null
+    wait "$SRV_PID" 2>/dev/null
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -72,7 +70,7 @@ HAVE_SF=0
 (( HAVE_SF )) || log "$SFD not built: the streamfenced rows will be n/a"
 
 # ------------------------------------------------------------------ servers
-SRV_PID=""; SRV_PORT=""; CTL_PORT=""
+SRV_PORT=""; CTL_PORT=""
 
 wait_port_line() {  # logfile pattern -> port
   local f="$1" pat="$2" i
@@ -89,7 +87,6 @@ start_server() {  # name logfile cmd... ; needs_control(0/1) in NEED_CTL
   local name="$1" logf="$2"; shift 2
   "$@" 2>"$logf" >/dev/null &
   SRV_PID=$!
-  PIDS+=("$SRV_PID")
   SRV_PORT=$(wait_port_line "$logf" "event=listening") || { log "$name did not start:"; tail -5 "$logf" >&2; stop_server; return 1; }
   CTL_PORT=""
   if (( NEED_CTL )); then
@@ -171,12 +168,16 @@ emit() {  # scenario system figure-text ratio-io ratio-ceiling notes
 }
 
 LOAD_ARGS=(--conns "$SUBS" --warmup "$WARMUP" --measure "$MEASURE")
-cpu_note() { echo "loadgen CPU $(kv "$1" gen_cpu), server CPU $(kv "$1" srv_cpu) cores"; }
+cpu_note() {
+  local g; g=$(kv "$1" gen_cpu)
+  echo "loadgen CPU $g, server CPU $(kv "$1" srv_cpu) cores$(awk -v g="$g" 'BEGIN { if (g != "n/a" && g > 0.85) print " (LOADGEN SATURATED)" }')"
+}
 
 log "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores; figures are only comparable on an idle machine)"
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 # ------------------------------------------------------------------ scenario 1
+SF_P99_HALF_NODE=n/a; RI_S=""; RA_S=""; RS_S=""
 N1=n/a; S1=n/a; B1S=n/a; B1B=n/a; R_N1=""; R_S1=""
 if [[ " $SCENARIOS " == *" 1 "* || " $SCENARIOS " == *" 2 "* || " $SCENARIOS " == *" 5 "* ]]; then
   log "scenario 1: fan-out BEST_EFFORT to $SUBS subscribers, ${PAYLOAD}-byte payload, flat out"
@@ -204,6 +205,7 @@ if [[ " $SCENARIOS " == *" 2 "* ]]; then
     RL_S=$(run_load sf "s2-sf-$base" "${LOAD_ARGS[@]}" --rate "$rate" --batch 64)
     RL_B=$(BARE_ARGS="--expect $SUBS --rate $rate" run_load bare-batch "s2-bare-$base" "${LOAD_ARGS[@]}")
     np99=$(kv "$RL_N" p99_us); bp99=$(kv "$RL_B" p99_us)
+    [[ $base == node ]] && SF_P99_HALF_NODE=$(kv "$RL_S" p99_us)
     for pair in "socket.io 4.8 (node)|$RL_N" "streamfenced|$RL_S" "bare loop, K=16|$RL_B"; do
       name=${pair%%|*}; r=${pair#*|}
       emit "2 latency @ $what ($rate msg/s)" "$name" "p50 $(kv "$r" p50_us) us, p99 $(kv "$r" p99_us) us" \
@@ -224,7 +226,7 @@ if [[ " $SCENARIOS " == *" 3 "* ]]; then
     name=${pair%%|*}; r=${pair#*|}; f=$(kv "$r" rss_per_conn_b)
     emit "3 idle $IDLE conns" "$name" "$(awk -v b="$f" 'BEGIN { if (b == "n/a") print "n/a"; else printf "%.2f KB RSS/conn", b / 1024 }')" \
          "$(ratio "$f" "$nb")" "$(ratio "$f" "$bb")" \
-         "RSS $(kv "$r" rss0_kb) -> $(kv "$r" rss1_kb) KiB for $(kv "$r" conns) conns; kernel TCP memory +$(kv "$r" kernel_tcp_per_conn_b) B/conn (both ends, not in RSS)"
+         "RSS $(kv "$r" rss0_kb) -> $(kv "$r" rss1_kb) KiB for $(kv "$r" conns) conns; kernel (not in RSS, both ends): socket slabs +$(kv "$r" kernel_slab_per_conn_b) B/conn, TCP buffers +$(kv "$r" kernel_tcp_per_conn_b) B/conn"
   done
 fi
 
@@ -256,6 +258,30 @@ if [[ " $SCENARIOS " == *" 5 "* ]]; then
   done
 fi
 
+# ------------------------------------------------------------------ targets (issue 7)
+TARGETS=()
+check() {  # description measured-text awk-condition-on-v value
+  local verdict
+  if [[ "$4" == n/a ]]; then verdict="not measured"
+  else verdict=$(awk -v v="$4" "BEGIN { print (($3) ? \"met\" : \"MISSED\") }"); fi
+  TARGETS+=("| $1 | $2 | $verdict |")
+  log "target: $1: $2: $verdict"
+}
+r1=$(ratio "$S1" "$N1")
+check "fan-out ≥ 10× socket.io (same run)" "${r1}× ($(fmt_rate "$S1") vs $(fmt_rate "$N1"))" "v >= 10" "$r1"
+check "fan-out ≈ 1 M deliveries/s" "$(fmt_rate "$S1")" "v >= 1000000" "$S1"
+check "p99 ≤ 5 ms at half of socket.io's saturation" "${SF_P99_HALF_NODE} us" "v <= 5000" "$SF_P99_HALF_NODE"
+v=$(kv "${RI_S:-RESULT ok=0}" rss_per_conn_b)
+check "≤ 4 KB RSS per idle connection" "$v B" "v <= 4096" "$v"
+v=$(kv "${RA_S:-RESULT ok=0}" lost)
+check "AT_LEAST_ONCE: zero loss" "lost $v, dups $(kv "${RA_S:-RESULT ok=0}" dups)" "v == 0" "$v"
+v=$(ratio "$(kv "${RS_S:-RESULT ok=0}" deliveries_per_s)" "$S1")
+check "slow subscriber: others' throughput within 10% of scenario 1" "×$v" "v >= 0.9" "$v"
+v=$(ratio "$(kv "${RS_S:-RESULT ok=0}" p99_us)" "$(kv "${R_S1:-RESULT ok=0}" p99_us)")
+check "slow subscriber: others' p99 within 10% of scenario 1" "×$v" "v <= 1.1" "$v"
+v=$(awk -v a="$(kv "${RS_S:-RESULT ok=0}" rss_start_kb)" -v b="$(kv "${RS_S:-RESULT ok=0}" rss_end_kb)" 'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else print b - a }')
+check "slow subscriber: server RSS flat (≤ 2 MiB growth over the window)" "${v} KiB" "v <= 2048" "$v"
+
 # ------------------------------------------------------------------ report
 {
   echo "# StreamFence benchmarks — latest run"
@@ -270,5 +296,13 @@ fi
   echo "| Scenario | System | Figure | vs socket.io | vs ceiling | Notes |"
   echo "| --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${ROWS[@]}"
+  echo
+  echo "## streamfenced against the issue's targets"
+  echo
+  echo "| Target | Measured | Verdict |"
+  echo "| --- | --- | --- |"
+  printf '%s\n' "${TARGETS[@]}"
+  echo
+  echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 } >"$RESULTS/latest.md"
 log "wrote $RESULTS/latest.md"

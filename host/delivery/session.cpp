@@ -180,7 +180,11 @@ void Subscription::pump() {
     std::weak_ptr<bool> alive = alive_;
     if (ns_.ackRequired) {
         net::EventLoop& loop = session_.shard.loop();
-        while (lane_.inFlight() < ns_.maxInFlight && s->bufferedBytes() < high) {
+        while (lane_.inFlight() < ns_.maxInFlight) {
+            if (s->bufferedBytes() >= high) {
+                if (lane_.firstSendable() >= 0) session_.armDrainCheck();
+                break;
+            }
             long i = lane_.firstSendable();
             if (i < 0) break;
             LaneEntry& e = lane_.at(static_cast<size_t>(i));
@@ -195,7 +199,11 @@ void Subscription::pump() {
             if (alive.expired()) return;  // the send closed the socket
         }
     } else {
-        while (!lane_.empty() && s->bufferedBytes() < high) {
+        while (!lane_.empty()) {
+            if (s->bufferedBytes() >= high) {
+                session_.armDrainCheck();
+                break;
+            }
             LaneEntry e = lane_.take(0);  // BEST_EFFORT leaves the lane when handed over
             s->sendFrame(e.msg->frame);
             if (alive.expired()) return;
@@ -280,10 +288,25 @@ void Session::pumpAll() {
     }
 }
 
+void Session::armDrainCheck() {
+    if (drainTimer || closed) return;
+    std::weak_ptr<Session> weak = weak_from_this();
+    drainTimer = shard.loop().addTimer(core->opts.drainCheckMs, [weak] {
+        auto s = weak.lock();
+        if (!s || s->closed) return;
+        s->drainTimer = 0;
+        s->pumpAll();  // re-arms itself while still backpressured
+    });
+}
+
 void Session::close(const std::string& /*reason*/) {
     if (closed) return;
     closed = true;
     deferred.clear();
+    if (drainTimer) {
+        shard.loop().cancelTimer(drainTimer);
+        drainTimer = 0;
+    }
     if (expiryTimer) {
         shard.loop().cancelTimer(expiryTimer);
         expiryTimer = 0;

@@ -10,6 +10,7 @@
 
 #include "common/log.hpp"
 #include "net/event_loop.hpp"
+#include "protocol/sio_api.hpp"
 #include "protocol/websocket.hpp"
 
 namespace sf::eio {
@@ -180,6 +181,7 @@ struct Waiter {
     uint64_t seq = 0;
     bool keepAlive = true;
     std::string cors;
+    const HttpConn* owner = nullptr;  // identity only, never dereferenced off its loop
 };
 
 class HttpConn final : public net::ConnectionHandler, public std::enable_shared_from_this<HttpConn> {
@@ -254,6 +256,7 @@ private:
     http::RequestParser parser_;
     std::string stash_;
     bool inProcess_ = false;
+    bool sent100_ = false;
     bool busy_ = false;
     uint64_t seq_ = 0;
     std::shared_ptr<SessionImpl> pollSession_;  // session of the outstanding GET/POST
@@ -317,6 +320,7 @@ public:
         if (st_ == St::Open && pingTimeoutTimer_ && net::monotonicMs() >= pingDeadline_) finish("ping timeout", false);
     }
     std::atomic<bool> lingering{false};
+    void crossDone(size_t n) { crossBytes_.fetch_sub(n, std::memory_order_relaxed); }  // any thread
     void onPollGet(Waiter w);
     void onPollPost(Waiter w, std::string body);
     void attachWs(const std::shared_ptr<HttpConn>& c, bool probe);
@@ -347,6 +351,7 @@ private:
     }
     void wsSend(net::Buffer b);
     void wsSendTo(const std::shared_ptr<HttpConn>& c, net::Buffer b);
+    void crossQueue(const std::shared_ptr<HttpConn>& c, net::Buffer b, uint16_t code, const std::string& why);
     void wsCloseConn(const std::shared_ptr<HttpConn>& c, uint16_t code, const std::string& why);
     void schedulePollFlush();
     void flushPoll();
@@ -379,9 +384,7 @@ private:
     // websocket
     std::shared_ptr<HttpConn> wsConn_, probe_;
     net::EventLoop* wsLoop_ = nullptr;
-    std::vector<net::Buffer> crossOut_;
     std::atomic<size_t> crossBytes_{0};
-    bool crossScheduled_ = false;
     // timers
     net::TimerId pingTimer_ = 0, pingTimeoutTimer_ = 0, upgradeTimer_ = 0, closeTimer_ = 0;
     uint64_t pingDeadline_ = 0;
@@ -402,47 +405,83 @@ void SessionImpl::sendPacket(char type, std::string_view data, bool binary) {
     }
 }
 
+// Frames for websockets owned by another loop. One outbox per loop thread collects them
+// for the whole turn and posts one batch per target loop at its end, so fan-out to many
+// cross-loop sessions costs one post per loop pair, not one per session; closes travel in
+// the same batch, so they never overtake the frames queued before them.
+namespace {
+struct CrossItem {
+    std::shared_ptr<HttpConn> conn;
+    net::Buffer buf;                      // null: close the websocket
+    std::shared_ptr<SessionImpl> sess;    // for crossBytes_ accounting (may be null)
+    uint16_t closeCode = 0;
+    std::string why;
+};
+struct CrossOutbox {
+    std::vector<std::pair<net::EventLoop*, std::vector<CrossItem>>> byTarget;  // a few loops: linear
+    bool scheduled = false;
+};
+thread_local CrossOutbox tlsOutbox;
+
+void flushOutbox() {
+    CrossOutbox& ob = tlsOutbox;
+    ob.scheduled = false;
+    for (auto& [target, items] : ob.byTarget) {
+        if (items.empty()) continue;
+        auto batch = std::make_shared<std::vector<CrossItem>>(std::move(items));
+        items.clear();
+        target->post([batch] {
+            for (auto& it : *batch) {
+                if (it.buf) {
+                    it.conn->wsSend(it.buf);
+                    if (it.sess) it.sess->crossDone(it.buf->size());
+                } else {
+                    it.conn->wsClose(it.closeCode, it.why);
+                }
+            }
+        });
+    }
+}
+}  // namespace
+
+void SessionImpl::crossQueue(const std::shared_ptr<HttpConn>& c, net::Buffer b, uint16_t code, const std::string& why) {
+    CrossOutbox& ob = tlsOutbox;
+    net::EventLoop* target = &c->loop();
+    std::vector<CrossItem>* items = nullptr;
+    for (auto& e : ob.byTarget)
+        if (e.first == target) items = &e.second;
+    if (!items) {
+        ob.byTarget.emplace_back(target, std::vector<CrossItem>{});
+        items = &ob.byTarget.back().second;
+    }
+    std::shared_ptr<SessionImpl> self;
+    if (b) {
+        self = std::static_pointer_cast<SessionImpl>(shared_from_this());
+        crossBytes_.fetch_add(b->size(), std::memory_order_relaxed);
+    }
+    items->push_back(CrossItem{c, std::move(b), std::move(self), code, why});
+    if (!ob.scheduled) {
+        ob.scheduled = true;
+        loop_.deferToEndOfTurn(flushOutbox);
+    }
+}
+
 void SessionImpl::wsSendTo(const std::shared_ptr<HttpConn>& c, net::Buffer b) {
     if (!c) return;
-    if (&c->loop() == &loop_) {
-        c->wsSend(b);
-        return;
-    }
-    c->loop().post([c, b = std::move(b)] { c->wsSend(b); });
+    if (&c->loop() == &loop_) c->wsSend(b);
+    else crossQueue(c, std::move(b), 0, {});
 }
 
 void SessionImpl::wsSend(net::Buffer b) {
     if (!wsConn_) return;
-    if (wsLoop_ == &loop_) {
-        wsConn_->wsSend(b);
-        return;
-    }
-    // Another loop owns the socket: batch this turn's frames into one post.
-    crossBytes_.fetch_add(b->size(), std::memory_order_relaxed);
-    crossOut_.push_back(std::move(b));
-    if (crossScheduled_) return;
-    crossScheduled_ = true;
-    auto self = std::static_pointer_cast<SessionImpl>(shared_from_this());
-    loop_.deferToEndOfTurn([self] {
-        self->crossScheduled_ = false;
-        if (!self->wsConn_ || self->crossOut_.empty()) return;
-        auto batch = std::make_shared<std::vector<net::Buffer>>(std::move(self->crossOut_));
-        self->crossOut_.clear();
-        auto c = self->wsConn_;
-        c->loop().post([self, c, batch] {
-            size_t n = 0;
-            for (auto& b : *batch) {
-                n += b->size();
-                c->wsSend(b);
-            }
-            self->crossBytes_.fetch_sub(n, std::memory_order_relaxed);
-        });
-    });
+    if (wsLoop_ == &loop_) wsConn_->wsSend(b);
+    else crossQueue(wsConn_, std::move(b), 0, {});
 }
 
 void SessionImpl::wsCloseConn(const std::shared_ptr<HttpConn>& c, uint16_t code, const std::string& why) {
     if (!c) return;
-    runOn(c->loop(), [c, code, why] { c->wsClose(code, why); });
+    if (&c->loop() == &loop_) c->wsClose(code, why);
+    else crossQueue(c, nullptr, code, why);
 }
 
 void SessionImpl::schedulePollFlush() {
@@ -629,9 +668,13 @@ void SessionImpl::onWsClosed(HttpConn* from, const std::string& reason) {
 }
 
 void SessionImpl::onPollConnClosed(uint64_t seq, const HttpConn* from) {
-    if (!get_ || get_->seq != seq) return;
-    auto c = get_->conn.lock();
-    if (c && c.get() != from) return;
+    if (heldGet_ && heldGet_->owner == from && heldGet_->seq == seq) {
+        loop_.cancelTimer(heldTimer_);
+        heldTimer_ = 0;
+        heldGet_.reset();
+        return;  // the upgrade is under way; that poll was going to end anyway
+    }
+    if (!get_ || get_->owner != from || get_->seq != seq) return;
     get_.reset();
     // Node closes the session when a pending poll's connection goes away.
     finish("transport error", false);
@@ -770,15 +813,6 @@ void SessionImpl::finish(const std::string& reason, bool clientClose) {
     pollOut_.clear();
     pollOut_.shrink_to_fit();
     if (wsConn_) {
-        // Anything still batched for another loop goes first, then the close.
-        if (wsLoop_ != &loop_ && !crossOut_.empty()) {
-            auto batch = std::make_shared<std::vector<net::Buffer>>(std::move(crossOut_));
-            crossOut_.clear();
-            auto c = wsConn_;
-            c->loop().post([c, batch] {
-                for (auto& b : *batch) c->wsSend(b);
-            });
-        }
         wsCloseConn(wsConn_, ws::Normal, reason);
         wsConn_.reset();
     }
@@ -863,7 +897,15 @@ void HttpConn::process() {
         size_t used = 0;
         auto st = parser_.feed(stash_, used);
         stash_.erase(0, used);
-        if (st == http::RequestParser::Status::NeedMore) break;
+        if (st == http::RequestParser::Status::NeedMore) {
+            // curl and some proxies wait for this before sending a body.
+            if (parser_.headComplete() && !sent100_ && parser_.request().headerHasToken("expect", "100-continue")) {
+                sent100_ = true;
+                conn_->send(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+            }
+            break;
+        }
+        sent100_ = false;
         if (st == http::RequestParser::Status::Error) {
             log::debug("http_bad_request", {{"remote", conn_->remoteAddress()}, {"reason", parser_.errorReason()}});
             reply(parser_.errorStatus(), kTextPlain, parser_.errorReason(), false);
@@ -993,7 +1035,7 @@ void HttpConn::handleRequest(http::Request& req) {
         ++seq_;
         pollSession_ = s;
         pollIsGet_ = req.method == "GET";
-        Waiter w{weak_from_this(), &loop_, seq_, ka, std::move(cors)};
+        Waiter w{weak_from_this(), &loop_, seq_, ka, std::move(cors), this};
         if (pollIsGet_) {
             runOn(s->loop(), [s, w = std::move(w)]() mutable { s->onPollGet(std::move(w)); });
         } else {
@@ -1137,6 +1179,9 @@ EngineServer::~EngineServer() { core_->closed.store(true); }
 
 std::shared_ptr<net::ConnectionHandler> EngineServer::makeHandler(const std::shared_ptr<net::Connection>& c) {
     if (core_->closed.load()) return nullptr;
+    // The layer above stops pushing at sio::kSocketHighWaterBytes buffered; onDrain must then
+    // come once the queue is mostly gone, so the connection's marks match that threshold.
+    c->setWatermarks(sio::kSocketHighWaterBytes, sio::kSocketLowWaterBytes);
     auto h = std::make_shared<HttpConn>(core_, c);
     h->init();
     return h;

@@ -48,6 +48,7 @@ public:
     const std::string& errorReason() const { return errReason_; }
     void reset();  // ready for the next request on the same connection
     size_t bufferedBytes() const { return head_.size() + req_.body.size(); }
+    bool headComplete() const { return inBody_; }  // request line + headers parsed, body pending
 
 private:
     Status fail(int status, std::string reason);

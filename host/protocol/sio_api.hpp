@@ -31,6 +31,12 @@ using FramePtr = std::shared_ptr<const Frame>;
 // argsJson are already-serialised JSON values (e.g. the payload JSON text).
 FramePtr encodeEvent(std::string_view nsp, std::string_view event, const std::vector<std::string_view>& argsJson);
 
+// Backpressure contract: a sender should stop queueing to a socket once bufferedBytes()
+// reaches kSocketHighWaterBytes; NamespaceHandler::onDrain then fires when the queue has
+// fallen below kSocketLowWaterBytes.
+inline constexpr size_t kSocketHighWaterBytes = 256 * 1024;
+inline constexpr size_t kSocketLowWaterBytes = 64 * 1024;
+
 using Args = json::Value::Array;
 // Answer to a client's ack request; empty std::function when the client asked for none.
 using AckFn = std::function<void(Args)>;

@@ -24,7 +24,7 @@ struct Packet {
 };
 
 struct CodecLimits {
-    size_t maxDepth = 32;
+    size_t maxDepth = 128;  // JSON nesting; deeper is refused, never recursed into
     size_t maxAttachments = 64;
     size_t maxAttachmentBytes = 16u * 1000000;  // all attachments of one packet together
 };

@@ -234,7 +234,8 @@ struct Worker {
 class DiskBackend : public streamfence::StorageBackend {
 public:
     DiskBackend(const Host& host, const Options& o) : host_(host) {
-        root_ = o.get("root", ".streamfence-spill");
+        // The host passes the server's spillRootPath unless the config sets `root` itself.
+        root_ = o.get("root", o.get("spillRootPath", ".streamfence-spill"));
         while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
         if (root_.empty()) throw std::invalid_argument("option root: must not be empty");
         durable_ = o.getBool("durable", false);

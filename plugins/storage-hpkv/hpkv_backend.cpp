@@ -37,6 +37,10 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxValueBytes = 102400;  // HPKV value limit
 constexpr size_t kMaxKeyBytes = 512;       // HPKV key limit
 constexpr int kRangePage = 1000;           // HPKV RANGE maximum
+// Pages whose value sizes are unknown (load, clear) stay small: 200 x 100 KiB values still fit
+// the client's frame limit. Reads size their page from the indexed bytes instead.
+constexpr int kBlindPage = 200;
+constexpr uint64_t kReadPageBytes = 4u << 20;
 
 enum class OpKind { Append, Read, Remove, Clear };
 enum class OpState { Queued, Running, Done };
@@ -79,6 +83,7 @@ struct Lane {
     LaneKey key;
     std::string prefix;  // every key of the lane starts with it
     std::deque<OpPtr> ops;
+    size_t firstQueued = 0;   // ops[0, firstQueued) have been started
     std::deque<Entry> index;  // confirmed records, oldest first
     uint64_t bytes = 0, pendingBytes = 0, tail = 0;
     enum { Unloaded, Loading, Loaded } load = Unloaded;
@@ -238,9 +243,18 @@ private:
                 nextTick = now + std::chrono::seconds(1);
                 tick(now);
             }
-            bool anyOps = false;
-            for (auto& kv : lanes_)
-                if (!kv.second->ops.empty() || kv.second->metaInFlight || !kv.second->orphans.empty()) anyOps = true;
+            // Busy = worth waiting for at shutdown. Orphan deletes only count while connected:
+            // waiting for a dead server would only delay the host.
+            bool anyOps = false, connected = false, checked = false;
+            for (auto& kv : lanes_) {
+                Lane& l = *kv.second;
+                if (!l.ops.empty() || l.metaInFlight) anyOps = true;
+                else if (!l.orphans.empty()) {
+                    if (!checked) connected = client_->stats().connected, checked = true;
+                    anyOps = anyOps || connected;
+                }
+                if (anyOps) break;
+            }
             std::lock_guard<std::mutex> lk(qmu_);
             busy_.store(anyOps || requests_ > 0 || !tasks_.empty());
         }
@@ -316,17 +330,19 @@ private:
 
     // Start what may start, complete finished ops in issue order, repeat until stable.
     void process(Lane& l) {
-        for (int guard = 0; guard < 1000000; ++guard) {
-            pump(l);
-            bool progressed = false;
+        for (;;) {
+            std::vector<OpPtr> finished;
             while (!l.ops.empty() && l.ops.front()->state == OpState::Done) {
-                OpPtr op = l.ops.front();
+                finished.push_back(l.ops.front());
                 l.ops.pop_front();
-                settle(l, *op);
-                complete(*op);
-                progressed = true;
+                if (l.firstQueued > 0) --l.firstQueued;
+                settle(l, *finished.back());
             }
-            if (!progressed) break;
+            // usage() already reflects an op when its completion runs.
+            if (!finished.empty()) publishUsage(l);
+            for (auto& op : finished) complete(*op);
+            pump(l);  // may finish ops at once (quota, empty read): loop until stable
+            if (l.ops.empty() || l.ops.front()->state != OpState::Done) break;
         }
         publishUsage(l);
         maybeWriteMeta(l);
@@ -340,25 +356,30 @@ private:
             l.tail = 0;
         }
         if (l.load != Lane::Loaded) {
-            if (l.load == Lane::Unloaded && !l.ops.empty() && !shuttingDown_) startLoad(l);
+            bool waiting = std::any_of(l.ops.begin(), l.ops.end(), [](const OpPtr& o) { return o->state != OpState::Done; });
+            if (l.load == Lane::Unloaded && waiting && !shuttingDown_) startLoad(l);
             return;
         }
-        bool unfinishedBefore = false;
-        for (auto& opp : l.ops) {
-            LaneOp& op = *opp;
-            if (op.state == OpState::Queued) {
-                if (op.kind == OpKind::Append) {
-                    startAppend(l, opp);
-                } else {
-                    if (unfinishedBefore) break;  // barrier: waits for everything before it
-                    if (op.kind == OpKind::Read) startRead(l, opp);
-                    else if (op.kind == OpKind::Remove) startRemove(l, opp);
-                    else startClear(l, opp);
-                }
+        // Ops start in issue order, so everything before firstQueued has started; resuming there
+        // keeps a long queue of appends O(1) per completion. process() popped the done front, so
+        // firstQueued > 0 means something before the next op is unfinished.
+        size_t i = l.firstQueued;
+        if (i > 0 && l.ops.front()->kind != OpKind::Append && l.ops.front()->state == OpState::Running) return;
+        for (; i < l.ops.size(); ++i) {
+            const OpPtr& opp = l.ops[i];
+            if (opp->state != OpState::Queued) continue;
+            if (opp->kind == OpKind::Append) {
+                startAppend(l, opp);
+                continue;
             }
-            if (op.state == OpState::Running && op.kind != OpKind::Append) break;  // nothing overtakes a barrier
-            if (op.state != OpState::Done) unfinishedBefore = true;
+            if (i > 0) break;  // barrier: waits for everything before it, nothing overtakes it
+            if (opp->kind == OpKind::Read) startRead(l, opp);
+            else if (opp->kind == OpKind::Remove) startRemove(l, opp);
+            else startClear(l, opp);
+            ++i;
+            break;
         }
+        l.firstQueued = i;
     }
 
     // Effects of a finished op on the lane, applied in issue order.
@@ -449,7 +470,7 @@ private:
     }
 
     void loadPage(Lane& l, uint64_t from) {
-        client_->range(recordKey(l, from), recordKey(l, sfhpkv::kMaxSeq), kRangePage, timeoutMs_,
+        client_->range(recordKey(l, from), recordKey(l, sfhpkv::kMaxSeq), kBlindPage, timeoutMs_,
                        onEngine([this, id = l.id](Result& r) {
                            Lane* l = laneById(id);
                            if (!l) return;
@@ -616,7 +637,13 @@ private:
             return;
         }
         op.wanted.reserve(n);
-        for (size_t i = 0; i < n; ++i) op.wanted.push_back(l.index[i].seq);
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < n; ++i) {
+            // "Up to max": stop at ~4 MiB so one RANGE answer stays a sane frame.
+            bytes += l.index[i].bytes * 2 + 128;
+            if (i > 0 && bytes > kReadPageBytes) break;
+            op.wanted.push_back(l.index[i].seq);
+        }
         op.state = OpState::Running;
         readPage(l, opp, op.wanted.front());
     }
@@ -750,7 +777,7 @@ private:
     }
 
     void clearPage(Lane& l, const OpPtr& opp, uint64_t from) {
-        client_->range(recordKey(l, from), recordKey(l, sfhpkv::kMaxSeq), kRangePage, timeoutMs_,
+        client_->range(recordKey(l, from), recordKey(l, sfhpkv::kMaxSeq), kBlindPage, timeoutMs_,
                        onEngine([this, id = l.id, opp](Result& r) {
                            if (opp->completed) return;
                            Lane* l = laneById(id);
@@ -882,6 +909,7 @@ private:
                 complete(*op);
             }
             l.ops.clear();
+            l.firstQueued = 0;
         }
     }
 

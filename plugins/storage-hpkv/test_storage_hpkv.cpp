@@ -583,6 +583,28 @@ static void testQuotas(HpkvLocal& srv) {
     CHECK(inst.clearSync(a) == SF_OK && inst.clearSync(b) == SF_OK, "clears");
 }
 
+static void testLargeRecords(HpkvLocal& srv) {
+    Instance inst(baseOpts(srv));
+    if (!inst.ok()) { CHECK(false, "%s", "init"); return; }
+    Lane lane{"srv", "/big", "c", "t"};
+    Rec big = makeRec("big", 1);
+    big.data.assign(60000, '\xff');  // not UTF-8: travels base64 (80 KB), still under 100 KiB
+    big.bytes = big.data.size();
+    std::string err;
+    CHECK(inst.appendSync(lane, big, &err) == SF_OK, "60 KB binary record: %s", err.c_str());
+    Rec huge = makeRec("huge", 2);
+    huge.data.assign(110000, 'x');
+    huge.bytes = huge.data.size();
+    CHECK(inst.appendSync(lane, huge, &err) == SF_ERR && err.find("too large") != std::string::npos, "oversize refused: %s",
+          err.c_str());
+    Rec small = makeRec("small", 3);
+    CHECK(inst.appendSync(lane, small) == SF_OK, "append after the refusal");
+    std::vector<Rec> got;
+    CHECK(inst.readSync(lane, 10, got) == SF_OK && got.size() == 2 && got[0] == big && got[1] == small,
+          "big record round-trips byte for byte (%zu)", got.size());
+    CHECK(inst.clearSync(lane) == SF_OK, "clear");
+}
+
 static void testRestartMidStream(const std::string& dataDir) {
     HpkvLocal srv(dataDir);
     if (!srv.start()) { CHECK(false, "start hpkv-local"); return; }
@@ -859,6 +881,7 @@ int main(int argc, char** argv) {
         {"FIFO over several lanes + key layout", [&] { testFifoLanes(shared); }},
         {"clear removes keys and meta", [&] { testClear(shared); }},
         {"quotas -> SF_ERR_FULL", [&] { testQuotas(shared); }},
+        {"large and oversize records", [&] { testLargeRecords(shared); }},
         {"bad API key / apiKeyEnv / bad URL", [&] { testBadKey(shared); }},
         {"kill -9 + restart of hpkv-local mid-stream (2000 appends)", [&] { testRestartMidStream(base + "/restart"); }},
         {"unreachable server -> SF_ERR_AGAIN within the timeout", [&] { testUnreachable(base + "/dead"); }},

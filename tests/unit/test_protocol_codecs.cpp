@@ -266,7 +266,7 @@ public:
     void sioDecodeRejects() {
         const char* bad[] = {"", "7", "abc", "2{}", "2abc[\"x\"]", "2[]", "2[\"connect\"]", "3", "3{}", "1{}",
                              "0[1]", "5[\"x\"]", "5x-[\"x\"]", "4", "2[\"x\"", "21234567890123456[\"x\"]",
-                             "5999999-[\"x\"]", "2[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"};
+                             "5999999-[\"x\"]"};
         for (auto* b : bad) {
             sio::Packet p;
             std::string err;
@@ -275,6 +275,11 @@ public:
         }
         sio::Packet p;
         std::string err;
+        // Nesting beyond the limit is refused (a valid shape otherwise).
+        std::string deep = "2[\"x\"," + std::string(200, '[') + std::string(200, ']') + "]";
+        CPPUNIT_ASSERT(!sio::decodePacket(deep, p, err));
+        std::string ok = "2[\"x\"," + std::string(100, '[') + std::string(100, ']') + "]";
+        CPPUNIT_ASSERT_MESSAGE(err, sio::decodePacket(ok, p, err));
         CPPUNIT_ASSERT(sio::decodePacket("51-[\"m\",{\"_placeholder\":true,\"num\":5}]", p, err));
         std::vector<std::string> bufs = {"x"};
         CPPUNIT_ASSERT(!sio::reconstruct(p, bufs, err));

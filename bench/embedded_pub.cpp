@@ -1,0 +1,108 @@
+// embedded_pub: streamfenced's embedded-API publish path for the benchmarks. Starts one server
+// of a JSON config through sf::StreamFenceServerBuilder (the same code streamfenced runs), waits
+// for --expect subscribers, then calls server->publish() at --rate messages/s with the payload
+// loadgen measures ({"ts": CLOCK_MONOTONIC ns, "seq", "pad"}). No HTTP, no control thread: the
+// difference to the control-API rows is the cost of that path.
+//
+//   embedded_pub --config FILE [--server b] [--ns /feed] [--topic t] --rate R [--expect N] [--payload B]
+//
+// Logs `event=listening server=embedded host=127.0.0.1 port=N` on stderr.
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <time.h>
+
+#include "embed/streamfence.hpp"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void onSignal(int) { g_stop = true; }
+
+uint64_t nowNs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+struct SubCounter : sf::ServerListener {
+    std::atomic<int> subs{0};
+    void onSubscribed(const std::string&, const std::string&, const std::string&) override { ++subs; }
+    void onUnsubscribed(const std::string&, const std::string&, const std::string&) override { --subs; }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string config, server = "b", ns = "/feed", topic = "t";
+    double rate = 1000;
+    int expect = 1, payload = 100;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "missing value for %s\n", a.c_str());
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "--config") config = next();
+        else if (a == "--server") server = next();
+        else if (a == "--ns") ns = next();
+        else if (a == "--topic") topic = next();
+        else if (a == "--rate") rate = std::atof(next().c_str());
+        else if (a == "--expect") expect = std::atoi(next().c_str());
+        else if (a == "--payload") payload = std::atoi(next().c_str());
+        else {
+            std::fprintf(stderr, "usage: embedded_pub --config FILE [--server b] [--ns /feed] [--topic t] --rate R "
+                                 "[--expect N] [--payload B]\n");
+            return 2;
+        }
+    }
+    if (config.empty() || rate <= 0) {
+        std::fprintf(stderr, "embedded_pub: --config and a positive --rate are required\n");
+        return 2;
+    }
+    std::signal(SIGTERM, onSignal);
+    std::signal(SIGINT, onSignal);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    auto counter = std::make_shared<SubCounter>();
+    std::unique_ptr<sf::StreamFenceServer> s;
+    try {
+        auto b = sf::StreamFenceServerBuilder::fromJson(config, server);
+        b.listener(counter);
+        s = b.build();
+        s->start();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "embedded_pub: %s\n", e.what());
+        return 1;
+    }
+    std::fprintf(stderr, "event=listening server=embedded host=127.0.0.1 port=%d\n", s->info().port);
+
+    while (!g_stop && counter->subs.load() < expect) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::string pad(size_t(payload > 48 ? payload - 48 : 0), 'x');
+    uint64_t start = nowNs(), sent = 0;
+    char buf[4096];
+    while (!g_stop) {
+        uint64_t now = nowNs();
+        uint64_t due = uint64_t(double(now - start) * rate / 1e9);
+        for (; sent < due && !g_stop; ++sent) {
+            std::snprintf(buf, sizeof buf, "{\"ts\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"pad\":\"%s\"}", nowNs(), sent,
+                          pad.c_str());
+            s->publish(ns, topic, buf);
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    std::fprintf(stderr, "embedded_pub: published %" PRIu64 " messages\n", sent);
+    s->stop();
+    return 0;
+}
