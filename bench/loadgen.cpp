@@ -900,6 +900,8 @@ struct Loadgen {
         }
         (void)minSeq;
         double pubRate = double(pubB - pubA) / win;
+        // without our publisher (bare loop, embedded publish) loss is not known: n/a
+        std::string lostText = o.controlPort > 0 ? std::to_string(lost) : "n/a";
         auto us = [](uint64_t ns) { return double(ns) / 1000.0; };
         std::fprintf(stderr,
                      "loadgen %s: %.0f deliveries/s (%.0f msgs/s published), acks %.0f/s; latency us p50 %.1f p99 %.1f "
@@ -908,12 +910,12 @@ struct Loadgen {
                      o.label.c_str(), dps, pubRate, acks, us(st.lat.percentile(0.5)), us(st.lat.percentile(0.99)),
                      us(st.lat.percentile(0.999)), us(st.lat.max), lost, dups, genCpu, srvCpu, rssA, rssB);
         std::printf("RESULT ok=1 label=%s subs=%d open=%" PRIu64 " deliveries_per_s=%.0f published_per_s=%.0f "
-                    "acks_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f lost=%" PRIu64 " dups=%" PRIu64
+                    "acks_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f lost=%s dups=%" PRIu64
                     " published=%" PRIu64 " rejected=%" PRIu64 " posts=%" PRIu64 " pub_errors=%" PRIu64 " parse_misses=%" PRIu64
                     " gen_cpu=%.2f srv_cpu=%.2f rss_start_kb=%ld rss_end_kb=%ld\n",
                     o.label.empty() ? "-" : o.label.c_str(), o.conns, openFast, dps, pubRate, acks,
                     us(st.lat.percentile(0.5)), us(st.lat.percentile(0.99)), us(st.lat.percentile(0.999)),
-                    us(st.lat.max), lost, dups, published, rejected, posts, pubErrors, st.parseMisses, genCpu, srvCpu, rssA, rssB);
+                    us(st.lat.max), lostText.c_str(), dups, published, rejected, posts, pubErrors, st.parseMisses, genCpu, srvCpu, rssA, rssB);
         return 0;
     }
 };

@@ -25,6 +25,7 @@ SCENARIOS="${SCENARIOS:-1 2 3 4 5}"
 LOADGEN="${LOADGEN:-$BUILD/bench/loadgen}"
 BARELOOP="${BARELOOP:-$BUILD/bench/bareloop}"
 SFD="${SFD:-$BUILD/host/streamfenced}"
+EMBPUB="${EMBPUB:-$BUILD/bench/embedded_pub}"
 PLUGIN_DIR="${PLUGIN_DIR:-$(dirname "$(dirname "$SFD")")/plugins}"
 RESULTS="$HERE/results"
 WORK="$(mktemp -d /tmp/sfbench.XXXXXX)"
@@ -68,6 +69,13 @@ fi
 HAVE_SF=0
 [[ -x "$SFD" ]] && HAVE_SF=1
 (( HAVE_SF )) || log "$SFD not built: the streamfenced rows will be n/a"
+HAVE_EMB=0
+if (( HAVE_SF )) && [[ ! -x "$EMBPUB" ]]; then
+  log "building embedded_pub (embedded-API publisher, links sfhost)"
+  cmake --build "$BUILD" --target embedded_pub -j "$(nproc)" >"$WORK/embedded_pub.build.log" 2>&1 ||
+    log "embedded_pub does not build (see above); its rows will be n/a"
+fi
+[[ -x "$EMBPUB" ]] && HAVE_EMB=1
 
 # ------------------------------------------------------------------ servers
 SRV_PORT=""; CTL_PORT=""
@@ -128,6 +136,11 @@ start_system() {
     sf-alo) (( HAVE_SF )) || return 1
           sf_config "$WORK/sf.json" AT_LEAST_ONCE REJECT_NEW ', "maxRetries": 3, "ackTimeoutMs": 5000, "maxInFlight": 32'
           start_server streamfenced "$WORK/sf.log" "$SFD" -c "$WORK/sf.json" ;;
+    sf-emb) (( HAVE_EMB )) || return 1
+          NEED_CTL=0
+          sf_config "$WORK/sf.json" BEST_EFFORT DROP_OLDEST
+          start_server embedded_pub "$WORK/emb.log" "$EMBPUB" --config "$WORK/sf.json" --server b \
+                --payload "$PAYLOAD" ${EMB_ARGS:-} ;;
     bare-single|bare-batch)
           NEED_CTL=0
           local mode=${sys#bare-}
@@ -159,6 +172,10 @@ kv() {  # kv "RESULT ..." key
 ratio() {  # a b -> a/b with 2 decimals, or n/a
   awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
 }
+lat() {  # microseconds -> "850 us" / "12.3 ms" / "4.21 s"
+  awk -v a="$1" 'BEGIN { if (a == "n/a") print "n/a"; else if (a >= 1e6) printf "%.2f s", a / 1e6;
+                         else if (a >= 1e3) printf "%.2f ms", a / 1e3; else printf "%.0f us", a }'
+}
 fmt_rate() { awk -v a="$1" 'BEGIN { if (a == "n/a") print "n/a"; else if (a >= 1e6) printf "%.2f M/s", a / 1e6; else printf "%.1f k/s", a / 1e3 }'; }
 
 ROWS=()
@@ -175,6 +192,7 @@ cpu_note() {
 
 log "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores; figures are only comparable on an idle machine)"
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------------ scenario 1
 SF_P99_HALF_NODE=n/a; RI_S=""; RA_S=""; RS_S=""
@@ -190,7 +208,7 @@ if [[ " $SCENARIOS " == *" 1 "* || " $SCENARIOS " == *" 2 "* || " $SCENARIOS " =
   for pair in "socket.io 4.8 (node)|$R_N1" "streamfenced|$R_S1" "bare loop, 1 write/delivery|$R_B1S" "bare loop, K=16 frames/write|$R_B1B"; do
     name=${pair%%|*}; r=${pair#*|}; f=$(kv "$r" deliveries_per_s)
     emit "1 fan-out $SUBS subs" "$name" "$(fmt_rate "$f") deliveries" "$(ratio "$f" "$N1")" "$(ratio "$f" "$B1B")" \
-         "$(cpu_note "$r"); lost $(kv "$r" lost); p99 at saturation $(kv "$r" p99_us) us"
+         "$(cpu_note "$r"); lost $(kv "$r" lost); p99 at saturation $(lat "$(kv "$r" p99_us)") (queueing of the 32-message window)"
   done
 fi
 
@@ -203,14 +221,15 @@ if [[ " $SCENARIOS " == *" 2 "* ]]; then
     log "scenario 2: latency at $what = $rate msgs/s x $SUBS subscribers"
     RL_N=$(run_load node "s2-node-$base" "${LOAD_ARGS[@]}" --rate "$rate" --batch 64)
     RL_S=$(run_load sf "s2-sf-$base" "${LOAD_ARGS[@]}" --rate "$rate" --batch 64)
+    RL_E=$(EMB_ARGS="--expect $SUBS --rate $rate" run_load sf-emb "s2-emb-$base" "${LOAD_ARGS[@]}")
     RL_B=$(BARE_ARGS="--expect $SUBS --rate $rate" run_load bare-batch "s2-bare-$base" "${LOAD_ARGS[@]}")
     np99=$(kv "$RL_N" p99_us); bp99=$(kv "$RL_B" p99_us)
     [[ $base == node ]] && SF_P99_HALF_NODE=$(kv "$RL_S" p99_us)
-    for pair in "socket.io 4.8 (node)|$RL_N" "streamfenced|$RL_S" "bare loop, K=16|$RL_B"; do
+    for pair in "socket.io 4.8 (node)|$RL_N" "streamfenced|$RL_S" "streamfenced, embedded publish()|$RL_E" "bare loop, K=16|$RL_B"; do
       name=${pair%%|*}; r=${pair#*|}
-      emit "2 latency @ $what ($rate msg/s)" "$name" "p50 $(kv "$r" p50_us) us, p99 $(kv "$r" p99_us) us" \
+      emit "2 latency @ $what ($rate msg/s)" "$name" "p50 $(lat "$(kv "$r" p50_us)"), p99 $(lat "$(kv "$r" p99_us)")" \
            "$(ratio "$(kv "$r" p99_us)" "$np99")" "$(ratio "$(kv "$r" p99_us)" "$bp99")" \
-           "p99.9 $(kv "$r" p999_us) us, max $(kv "$r" max_us) us; $(fmt_rate "$(kv "$r" deliveries_per_s)"); lost $(kv "$r" lost); $(cpu_note "$r")"
+           "p99.9 $(lat "$(kv "$r" p999_us)"), max $(lat "$(kv "$r" max_us)"); $(fmt_rate "$(kv "$r" deliveries_per_s)"); lost $(kv "$r" lost); $(cpu_note "$r")"
     done
   done
 fi
@@ -252,7 +271,7 @@ if [[ " $SCENARIOS " == *" 5 "* ]]; then
   n5=$(kv "$RS_N" deliveries_per_s)
   for trip in "socket.io 4.8 (node)|$RS_N|$R_N1" "streamfenced|$RS_S|$R_S1"; do
     name=${trip%%|*}; rest=${trip#*|}; r=${rest%%|*}; r1=${rest#*|}; f=$(kv "$r" deliveries_per_s)
-    emit "5 one slow subscriber of $SUBS" "$name" "$(fmt_rate "$f") to the others, p99 $(kv "$r" p99_us) us" \
+    emit "5 one slow subscriber of $SUBS" "$name" "$(fmt_rate "$f") to the others, p99 $(lat "$(kv "$r" p99_us)")" \
          "$(ratio "$f" "$n5")" "$(ratio "$f" "$B1B")" \
          "vs scenario 1: throughput x$(ratio "$f" "$(kv "$r1" deliveries_per_s)"), p99 x$(ratio "$(kv "$r" p99_us)" "$(kv "$r1" p99_us)"); server RSS $(kv "$r" rss_start_kb) -> $(kv "$r" rss_end_kb) KiB over the window; lost (others) $(kv "$r" lost)"
   done
@@ -270,7 +289,7 @@ check() {  # description measured-text awk-condition-on-v value
 r1=$(ratio "$S1" "$N1")
 check "fan-out ≥ 10× socket.io (same run)" "${r1}× ($(fmt_rate "$S1") vs $(fmt_rate "$N1"))" "v >= 10" "$r1"
 check "fan-out ≈ 1 M deliveries/s" "$(fmt_rate "$S1")" "v >= 1000000" "$S1"
-check "p99 ≤ 5 ms at half of socket.io's saturation" "${SF_P99_HALF_NODE} us" "v <= 5000" "$SF_P99_HALF_NODE"
+check "p99 ≤ 5 ms at half of socket.io's saturation" "$(lat "$SF_P99_HALF_NODE")" "v <= 5000" "$SF_P99_HALF_NODE"
 v=$(kv "${RI_S:-RESULT ok=0}" rss_per_conn_b)
 check "≤ 4 KB RSS per idle connection" "$v B" "v <= 4096" "$v"
 v=$(kv "${RA_S:-RESULT ok=0}" lost)
@@ -286,7 +305,7 @@ check "slow subscriber: server RSS flat (≤ 2 MiB growth over the window)" "${v
 {
   echo "# StreamFence benchmarks — latest run"
   echo
-  echo "Run $START by \`bench/run.sh\` on $(nproc) cores, $(uname -r); load average at start $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo "Run $START by \`bench/run.sh\` on $(nproc) cores, $(uname -r); load average at start $LOAD_START."
   echo "Subscribers $SUBS, payload ~$PAYLOAD bytes, warm-up ${WARMUP} s, measurement window ${MEASURE} s per run;"
   echo "streamfenced ioThreads=$SF_IO_THREADS; loadgen, servers and publisher on the same machine (127.0.0.1)."
   echo "Ratios divide this row's figure by the peer's figure measured in this same run"

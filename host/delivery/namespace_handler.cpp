@@ -28,11 +28,10 @@ void fail(Session& s, const sio::AckFn& ack, const std::string& code, const std:
     if (s.socket) s.socket->emit("error", sio::Args{Value(Obj{{"code", Value(code)}, {"message", Value(message)}})});
 }
 
+// Confirmations go out as events whether or not the client asked for an ack (clients of
+// the streamfence-js protocol listen for them); the ack, when asked for, comes first.
 void succeed(Session& s, const sio::AckFn& ack, const char* confirmEvent, const std::string& topic) {
-    if (ack) {
-        ack(sio::Args{Value(Obj{{"ok", Value(true)}})});
-        return;
-    }
+    if (ack) ack(sio::Args{Value(Obj{{"ok", Value(true)}})});
     if (confirmEvent && s.socket) s.socket->emit(confirmEvent, sio::Args{Value(Obj{{"topic", Value(topic)}})});
 }
 
@@ -139,6 +138,14 @@ void DeliveryNamespaceHandler::accept(const sio::SocketPtr& s, const std::string
     s->userData = session;
     shard->addSession(session.get());
     core_->registerClient(ns_.index, session->id, shard);
+    done(true, Value::object());
+    if (!s->connected()) {
+        // The client left while an async token check ran: the protocol dropped our answer
+        // and will not report a disconnect, so undo quietly.
+        s->userData.reset();
+        session->close("left before connect");
+        return;
+    }
     ns_.nsMetrics->connections.fetch_add(1, std::memory_order_relaxed);
     ns_.nsMetrics->active.fetch_add(1, std::memory_order_relaxed);
     if (check.expiresAtMs > 0) {
@@ -153,7 +160,6 @@ void DeliveryNamespaceHandler::accept(const sio::SocketPtr& s, const std::string
         });
     }
     core_->notify([&](Listener& l) { l.onClientConnected(ns_.path(), session->id, session->remote); });
-    done(true, Value::object());
 }
 
 void DeliveryNamespaceHandler::onDisconnect(const sio::SocketPtr& s, const std::string& reason) {

@@ -1,9 +1,11 @@
 // The client protocol of one namespace (issue 5, reference §2/§4): connect-time auth,
 // subscribe / unsubscribe / ack / publish events, confirmations and errors.
 //
-// Replies: when the client passed a Socket.IO ack callback, the answer goes through it
-// only ({ok:true} or {ok:false, code, message}); without one, success emits `subscribed` /
-// `unsubscribed` {topic} (never the token) and failure emits `error` {code, message}.
+// Replies: success always emits `subscribed` / `unsubscribed` {topic} (never the token)
+// and, when the client passed a Socket.IO ack callback, answers it with {ok:true} first.
+// Failure answers the ack callback with {ok:false, code, message} when there is one, else
+// emits `error` {code, message} (not both: one failure, one answer). Publish and ack
+// success have no confirmation event (ack callback only).
 // Codes: UNKNOWN_TOPIC, AUTH_REJECTED, AUTH_EXPIRED, TRANSPORT_REJECTED, INVALID_PAYLOAD,
 // RATE_LIMITED.
 #pragma once

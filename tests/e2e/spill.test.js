@@ -33,7 +33,7 @@ async function pausedSubscriberGetsEverything(srv, nsPath) {
   rawSocket(slow).pause();
   for (let k = 0; k < N; k += 250) {
     const batch = [];
-    for (let i = k + 1; i <= Math.min(N, k + 250); i++) batch.push({ namespace: nsPath, topic: 't', payload: { i, pad: 'y'.repeat(200) } });
+    for (let i = k + 1; i <= Math.min(N, k + 250); i++) batch.push({ namespace: nsPath, topic: 't', payload: { i, pad: 'y'.repeat(2000) } });
     const r = await srv.publish(batch);
     assert.strictEqual(r.status, 200);
   }
