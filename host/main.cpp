@@ -151,6 +151,12 @@ int main(int argc, char** argv) {
             running.push_back(std::make_unique<sf::StreamFenceServer>(cfg, s->name, registry));
             running.back()->start();
         }
+    } catch (const sf::config::ConfigError& e) {
+        // Config problems read best as the plain file:line:col lines --check prints.
+        std::cerr << e.what() << "\n";
+        sf::log::error("startup_failed", {{"config", a.config}, {"reason", "config"}});
+        for (auto& r : running) r->stop();
+        return 1;
     } catch (const std::exception& e) {
         sf::log::error("startup_failed", {{"config", a.config}, {"error", e.what()}});
         for (auto& r : running) r->stop();

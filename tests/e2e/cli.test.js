@@ -1,0 +1,111 @@
+'use strict';
+// streamfenced as a user runs it: --help/--version, --check, config errors with
+// file:line:col, plugin resolution and refusals, clean stop on SIGTERM/SIGINT.
+const test = require('node:test');
+const assert = require('node:assert');
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const sf = require('./lib/streamfenced');
+
+const SRC = process.env.SF_SOURCE_DIR || path.resolve(__dirname, '../..');
+const BAD_PLUGINS = path.join(process.env.SF_BUILD_DIR || '../build', 'tests', 'badplugins');
+const run = (args) => spawnSync(sf.BIN, args, { encoding: 'utf8', timeout: 20000 });
+
+test.after(async () => { await sf.stopAll(); });
+
+test('--help and --version', () => {
+  const h = run(['--help']);
+  assert.strictEqual(h.status, 0);
+  assert.match(h.stdout, /--check/);
+  const v = run(['--version']);
+  assert.strictEqual(v.status, 0);
+  assert.match(v.stdout, /^streamfenced \d+\.\d+\.\d+ \(plugin ABI 1\.\d+\)/);
+  const bad = run(['--bogus']);
+  assert.strictEqual(bad.status, 2);
+  assert.match(bad.stderr, /unknown argument "--bogus"/);
+});
+
+test('--check accepts the shipped configs', () => {
+  for (const f of ['conf/streamfence.yaml', 'conf/streamfence.json']) {
+    const r = run(['--check', '-c', path.join(SRC, f), '--plugin-dir', sf.PLUGIN_DIR]);
+    assert.strictEqual(r.status, 0, r.stderr);
+    assert.match(r.stdout, /config OK/);
+  }
+});
+
+test('--check reports file:line:col, the key and a hint, and exits 1', () => {
+  const dir = sf.tmpdir();
+  const file = path.join(dir, 'bad.yaml');
+  fs.writeFileSync(file, [
+    'servers:',
+    '  s:',
+    '    port: 3000',
+    '    pingIntervalMS: 100',
+    '    namespaces:',
+    '      - path: /feed',
+    '        topics: [a]',
+    '        overflowAction: DROP_NEWEST',
+    '',
+  ].join('\n'));
+  const r = run(['--check', '-c', file, '--plugin-dir', sf.PLUGIN_DIR]);
+  assert.strictEqual(r.status, 1);
+  assert.match(r.stderr, /bad\.yaml:4:5: servers\.s\.pingIntervalMS: unknown key "pingIntervalMS" \(did you mean "pingIntervalMs"\?\)/);
+  assert.match(r.stderr, /config check FAILED/);
+  // once the schema is right, plugin names are resolved too
+  fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('pingIntervalMS', 'pingIntervalMs'));
+  const r2 = run(['--check', '-c', file, '--plugin-dir', sf.PLUGIN_DIR]);
+  assert.strictEqual(r2.status, 1);
+  assert.match(r2.stderr, /bad\.yaml:8:9: servers\.s\.namespaces\[0\]\.overflowAction: invalid value "DROP_NEWEST" \(expected one of DROP_OLDEST, REJECT_NEW, COALESCE, SNAPSHOT_ONLY, SPILL_TO_DISK or an installed overflow-policy plugin\)/);
+});
+
+test('a config naming a plugin that is not installed fails to start, naming plugin and line', () => {
+  const dir = sf.tmpdir();
+  const file = path.join(dir, 'c.yaml');
+  fs.writeFileSync(file, [
+    `pluginDir: ${sf.PLUGIN_DIR}`,
+    'servers:',
+    '  s:',
+    '    host: 127.0.0.1',
+    '    port: 0',
+    '    namespaces:',
+    '      - path: /feed',
+    '        topics: [a]',
+    '        overflowAction: my_policy',
+    '',
+  ].join('\n'));
+  for (const args of [['--check', '-c', file], ['-c', file]]) {
+    const r = run(args);
+    assert.strictEqual(r.status, 1, r.stderr);
+    assert.match(r.stderr, /c\.yaml:9:\d+: servers\.s\.namespaces\[0\]\.overflowAction: .*"my_policy"/);
+  }
+});
+
+test('bad plugins in the plugin dir are refused with one line each; the server still serves', async () => {
+  if (!fs.existsSync(BAD_PLUGINS)) return test.skip?.('bad plugins not built');
+  const dir = sf.tmpdir();
+  const plugins = path.join(dir, 'plugins');
+  fs.mkdirSync(plugins);
+  for (const f of fs.readdirSync(sf.PLUGIN_DIR)) if (f.endsWith('.so')) fs.copyFileSync(path.join(sf.PLUGIN_DIR, f), path.join(plugins, f));
+  for (const f of fs.readdirSync(BAD_PLUGINS)) if (f.endsWith('.so') && !/^dup_/.test(f)) fs.copyFileSync(path.join(BAD_PLUGINS, f), path.join(plugins, `zz_${f}`));
+  fs.writeFileSync(path.join(plugins, 'x.so'), 'this is not a shared object\n');
+  const srv = await sf.start({ namespaces: [sf.ns('/feed', ['a'])] }, { pluginDir: plugins });
+  const refused = srv.logs.split('\n').filter((l) => l.includes('event=plugin_refused'));
+  assert.ok(refused.some((l) => l.includes('x.so') && /not|ELF|shared/i.test(l)), refused.join('\n'));
+  assert.ok(refused.some((l) => /ABI 99/.test(l)), refused.join('\n'));
+  assert.ok(refused.some((l) => /streamfence_plugin_entry/.test(l)), refused.join('\n'));
+  const c = await sf.connect(srv, '/feed');
+  assert.deepStrictEqual(await sf.call(c, 'subscribe', { topic: 'a' }), { ok: true });
+  c.close();
+});
+
+test('SIGTERM and SIGINT stop cleanly with exit code 0', async () => {
+  for (const sig of ['SIGTERM', 'SIGINT']) {
+    const srv = await sf.start({ namespaces: [sf.ns('/feed', ['a'])] });
+    const c = await sf.connect(srv, '/feed');
+    const res = await sf.stop(srv, sig);
+    c.close();
+    assert.deepStrictEqual(res, { code: 0, sig: null }, srv.logs);
+    assert.match(srv.logs, /event=stopped/);
+  }
+});
