@@ -135,7 +135,7 @@ void DeliveryNamespaceHandler::accept(const sio::SocketPtr& s, const std::string
     auto session = std::make_shared<Session>(core_, ns_, *shard, *s);
     session->connectToken = token;
     session->principal = check.principal;
-    s->userData = session;
+    s->userData = std::make_shared<SessionHolder>(session);
     shard->addSession(session.get());
     core_->registerClient(ns_.index, session->id, shard);
     done(true, Value::object());
@@ -163,25 +163,26 @@ void DeliveryNamespaceHandler::accept(const sio::SocketPtr& s, const std::string
 }
 
 void DeliveryNamespaceHandler::onDisconnect(const sio::SocketPtr& s, const std::string& reason) {
-    auto session = std::static_pointer_cast<Session>(s->userData);
+    auto session = SessionHolder::of(*s);
     if (!session) return;  // never accepted
-    s->userData.reset();
-    if (session->closed) return;
+    const bool wasOpen = !session->closed;
     session->close(reason);
+    s->userData.reset();
+    if (!wasOpen) return;
     ns_.nsMetrics->disconnections.fetch_add(1, std::memory_order_relaxed);
     ns_.nsMetrics->active.fetch_sub(1, std::memory_order_relaxed);
     core_->notify([&](Listener& l) { l.onClientDisconnected(ns_.path(), session->id, reason); });
 }
 
 void DeliveryNamespaceHandler::onDrain(const sio::SocketPtr& s) {
-    auto session = std::static_pointer_cast<Session>(s->userData);
+    auto session = SessionHolder::of(*s);
     if (session && !session->closed) session->pumpAll();
 }
 
 // ------------------------------------------------------------------ events
 
 void DeliveryNamespaceHandler::onEvent(const sio::SocketPtr& s, const std::string& event, sio::Args& args, sio::AckFn ack) {
-    auto session = std::static_pointer_cast<Session>(s->userData);
+    auto session = SessionHolder::of(*s);
     if (!session || session->closed) return;
     Value payload = args.empty() ? Value() : std::move(args[0]);
     if (session->busy) {

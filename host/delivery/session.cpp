@@ -256,6 +256,16 @@ Session::Session(std::shared_ptr<Core> c, NamespaceRuntime& n, LoopShard& sh, si
 
 Session::~Session() { close("session destroyed"); }
 
+SessionHolder::~SessionHolder() {
+    if (!session || session->closed) return;
+    net::EventLoop& loop = session->shard.loop();
+    if (loop.inLoopThread()) {
+        session->close("socket released");
+        return;
+    }
+    loop.post([s = std::move(session)] { s->close("socket released"); });
+}
+
 void Session::runDeferred() {
     while (!busy && !deferred.empty() && !closed) {
         auto fn = std::move(deferred.front());

@@ -99,4 +99,16 @@ public:
     std::vector<std::unique_ptr<Subscription>> subs;  // by topic index
 };
 
+// What sio::Socket::userData holds: the session, closed on its own loop whichever thread
+// lets go of the socket (loop-owned lists and timers are never touched from elsewhere).
+struct SessionHolder {
+    std::shared_ptr<Session> session;
+    explicit SessionHolder(std::shared_ptr<Session> s) : session(std::move(s)) {}
+    ~SessionHolder();
+    static std::shared_ptr<Session> of(const sio::Socket& s) {
+        auto h = std::static_pointer_cast<SessionHolder>(s.userData);
+        return h ? h->session : nullptr;
+    }
+};
+
 }  // namespace sf::delivery

@@ -308,7 +308,11 @@ public:
         if (!ws_) return pollOut_.size();
         if (!wsConn_) return 0;
         if (wsLoop_ == &loop_) return wsConn_->queued();
-        return crossBytes_.load(std::memory_order_relaxed) + wsConn_->mirror.load(std::memory_order_relaxed);
+        size_t n = crossBytes_.load(std::memory_order_relaxed) + wsConn_->mirror.load(std::memory_order_relaxed);
+        // The connection may never cross its own high mark (bytes still in transit count
+        // here), so remember that the sender saw "full" and report the drain ourselves.
+        if (n >= core_->opts.highWaterBytes) drainWanted_.store(true, std::memory_order_relaxed);
+        return n;
     }
     void close(const std::string& reason) override;
 
@@ -320,7 +324,8 @@ public:
         if (st_ == St::Open && pingTimeoutTimer_ && net::monotonicMs() >= pingDeadline_) finish("ping timeout", false);
     }
     std::atomic<bool> lingering{false};
-    void crossDone(size_t n) { crossBytes_.fetch_sub(n, std::memory_order_relaxed); }  // any thread
+    // On the websocket's loop, after a cross-loop frame was handed to the connection.
+    void crossDone(size_t n, HttpConn& c);
     void onPollGet(Waiter w);
     void onPollPost(Waiter w, std::string body);
     void attachWs(const std::shared_ptr<HttpConn>& c, bool probe);
@@ -385,6 +390,7 @@ private:
     std::shared_ptr<HttpConn> wsConn_, probe_;
     net::EventLoop* wsLoop_ = nullptr;
     std::atomic<size_t> crossBytes_{0};
+    mutable std::atomic<bool> drainWanted_{false};
     // timers
     net::TimerId pingTimer_ = 0, pingTimeoutTimer_ = 0, upgradeTimer_ = 0, closeTimer_ = 0;
     uint64_t pingDeadline_ = 0;
@@ -434,7 +440,7 @@ void flushOutbox() {
             for (auto& it : *batch) {
                 if (it.buf) {
                     it.conn->wsSend(it.buf);
-                    if (it.sess) it.sess->crossDone(it.buf->size());
+                    if (it.sess) it.sess->crossDone(it.buf->size(), *it.conn);
                 } else {
                     it.conn->wsClose(it.closeCode, it.why);
                 }
@@ -464,6 +470,16 @@ void SessionImpl::crossQueue(const std::shared_ptr<HttpConn>& c, net::Buffer b, 
         ob.scheduled = true;
         loop_.deferToEndOfTurn(flushOutbox);
     }
+}
+
+void SessionImpl::crossDone(size_t n, HttpConn& c) {
+    size_t left = crossBytes_.fetch_sub(n, std::memory_order_relaxed) - n;
+    if (!drainWanted_.load(std::memory_order_relaxed) || left + c.queued() > core_->opts.lowWaterBytes) return;
+    drainWanted_.store(false, std::memory_order_relaxed);
+    auto self = std::static_pointer_cast<SessionImpl>(shared_from_this());
+    loop_.post([self] {
+        if (self->st_ == St::Open && self->handler_) self->handler_->onDrain(*self);
+    });
 }
 
 void SessionImpl::wsSendTo(const std::shared_ptr<HttpConn>& c, net::Buffer b) {
@@ -499,10 +515,11 @@ void SessionImpl::flushPoll() {
     if (!get_ || pollOut_.empty() || ws_) return;
     Waiter w = std::move(*get_);
     get_.reset();
+    bool wasHigh = pollOut_.size() >= core_->opts.highWaterBytes;
     std::string body;
     body.swap(pollOut_);
     respond(w, 200, kTextPlain, body);
-    if (st_ == St::Open && handler_) handler_->onDrain(*this);
+    if (wasHigh && st_ == St::Open && handler_) handler_->onDrain(*this);
 }
 
 void SessionImpl::respond(const Waiter& w, int status, std::string_view ctype, std::string_view body) {
@@ -1092,6 +1109,7 @@ void HttpConn::startWebsocket(const http::Request& req, const std::shared_ptr<Se
         return;
     }
     conn_->send(std::move(resp));
+    conn_->setWatermarks(core_->opts.highWaterBytes, core_->opts.lowWaterBytes);
     mode_ = Mode::Ws;
     loop_.cancelTimer(idleTimer_);
     idleTimer_ = 0;

@@ -32,6 +32,10 @@ struct Options {
     std::vector<std::string> corsOrigins;     // empty = no CORS headers; "*" = any origin
     uint64_t upgradeTimeoutMs = 10000;
     uint64_t httpIdleTimeoutMs = 60000;       // an idle or half-sent HTTP request is dropped
+    // Backpressure: SessionHandler::onDrain fires once bufferedBytes() falls below
+    // lowWaterBytes after having reached highWaterBytes.
+    size_t highWaterBytes = 256 * 1024;
+    size_t lowWaterBytes = 64 * 1024;
 };
 
 class Session;

@@ -391,6 +391,8 @@ void SioServer::start() {
     o.maxPayload = static_cast<size_t>(c.maxPayloadBytes);
     o.allowPolling = c.engineIoTransport == config::EngineIoTransport::WEBSOCKET_OR_POLLING;
     o.corsOrigins = c.corsOrigins;
+    o.highWaterBytes = kSocketHighWaterBytes;
+    o.lowWaterBytes = kSocketLowWaterBytes;
     m.limits.maxAttachmentBytes = std::max<size_t>(o.maxPayload * 16, 1 << 20);
 
     if (c.transport == config::Transport::WSS) {

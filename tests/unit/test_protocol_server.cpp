@@ -180,12 +180,23 @@ struct Recorder : sio::NamespaceHandler {
         if (event == "ack-me" && ack) ack(sio::Args{json::Value("done"), json::Value::binary("\x01\x02")});
         if (event == "frame") s->sendFrame(sio::encodeEvent(s->nsp(), "shared", {"{\"p\":1}"}));
         if (event == "kick") s->disconnect();
+        if (event == "flood") {
+            // Queue until the socket reports full, as delivery does; onDrain must follow.
+            auto f = sio::encodeEvent(s->nsp(), "big", {json::quote(std::string(60000, 'x'))});
+            int n = 0;
+            while (s->bufferedBytes() < sio::kSocketHighWaterBytes && n < 1000) {
+                s->sendFrame(f);
+                ++n;
+            }
+            add("flooded " + std::to_string(n));
+        }
         if (event == "ask") {
             s->emitWithAck("question", {json::Value(1)}, 300, [this](bool timedOut, sio::Args reply) {
                 add(std::string("answer timedOut=") + (timedOut ? "1" : "0") + " " + json::Value(std::move(reply)).dump());
             });
         }
     }
+    void onDrain(const sio::SocketPtr& s) override { add("drain " + s->nsp()); }
     void onDisconnect(const sio::SocketPtr& s, const std::string& reason) override {
         add("disconnect " + s->nsp() + " " + reason);
     }
@@ -250,6 +261,18 @@ public:
         c.send("42[\"ask\"]");
         CPPUNIT_ASSERT_EQUAL(std::string("421[\"question\",1]"), c.next());
         CPPUNIT_ASSERT(rec->waitFor("answer timedOut=1 []", 2000));
+        // Backpressure: full, then drained once the bytes have left.
+        c.send("42[\"flood\"]");
+        CPPUNIT_ASSERT(rec->waitFor("flooded"));
+        int frames = 0;
+        {
+            std::lock_guard<std::mutex> g(rec->mu);
+            for (auto& e : rec->log)
+                if (e.rfind("flooded ", 0) == 0) frames = std::stoi(e.substr(8));
+        }
+        CPPUNIT_ASSERT(frames >= 4);
+        for (int i = 0; i < frames; ++i) CPPUNIT_ASSERT(c.next().rfind("42[\"big\"", 0) == 0);
+        CPPUNIT_ASSERT(rec->waitFor("drain /"));
         // Server-side disconnect sends DISCONNECT and tells the handler.
         c.send("42[\"kick\"]");
         CPPUNIT_ASSERT_EQUAL(std::string("41"), c.next());
