@@ -10,7 +10,7 @@ want_test=0
 
 pkgs=(g++ make cmake pkg-config file libpoco-dev libyaml-cpp-dev libssl-dev libboost-dev libcppunit-dev openssl)
 if [ $want_test = 1 ]; then
-  pkgs+=(nodejs npm redis-server rpm dpkg-dev curl)
+  pkgs+=(nodejs npm redis-server rpm dpkg-dev curl adduser)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

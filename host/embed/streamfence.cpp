@@ -17,24 +17,6 @@
 namespace sf {
 namespace {
 
-// Forwards delivery events to the user's listeners.
-class ListenerFan : public delivery::Listener {
-public:
-    std::vector<std::shared_ptr<ServerListener>> ls;
-    void onClientConnected(const std::string& n, const std::string& c, const std::string& r) override { for (auto& l : ls) l->onClientConnected(n, c, r); }
-    void onClientDisconnected(const std::string& n, const std::string& c, const std::string& r) override { for (auto& l : ls) l->onClientDisconnected(n, c, r); }
-    void onSubscribed(const std::string& n, const std::string& c, const std::string& t) override { for (auto& l : ls) l->onSubscribed(n, c, t); }
-    void onUnsubscribed(const std::string& n, const std::string& c, const std::string& t) override { for (auto& l : ls) l->onUnsubscribed(n, c, t); }
-    void onPublishAccepted(const std::string& n, const std::string& t, const std::string& c) override { for (auto& l : ls) l->onPublishAccepted(n, t, c); }
-    void onPublishRejected(const std::string& n, const std::string& t, const std::string& c, const std::string& code, const std::string& r) override {
-        for (auto& l : ls) l->onPublishRejected(n, t, c, code, r);
-    }
-    void onQueueOverflow(const std::string& n, const std::string& c, const std::string& t, const std::string& r) override { for (auto& l : ls) l->onQueueOverflow(n, c, t, r); }
-    void onAuthRejected(const std::string& n, const std::string& rm, const std::string& r) override { for (auto& l : ls) l->onAuthRejected(n, rm, r); }
-    void onRetry(const std::string& n, const std::string& c, const std::string& t, const std::string& m, int a) override { for (auto& l : ls) l->onRetry(n, c, t, m, a); }
-    void onRetryExhausted(const std::string& n, const std::string& c, const std::string& t, const std::string& m) override { for (auto& l : ls) l->onRetryExhausted(n, c, t, m); }
-};
-
 bool validJson(const std::string& s) {
     json::Value v;
     std::string err;
@@ -47,7 +29,7 @@ struct StreamFenceServer::Impl {
     config::Config cfg;
     const config::ServerConfig* server = nullptr;
     std::shared_ptr<plugins::Registry> registry;
-    std::shared_ptr<ListenerFan> fan = std::make_shared<ListenerFan>();
+    std::vector<std::shared_ptr<ServerListener>> listeners;
     std::vector<std::tuple<std::string, std::string, std::function<void(const ClientMessage&)>>> handlers;
 
     mutable std::mutex mu;  // guards start/stop against publish
@@ -118,25 +100,21 @@ StreamFenceServer::StreamFenceServer(config::Config config, std::string serverNa
 
 StreamFenceServer::~StreamFenceServer() { stop(); }
 
-void StreamFenceServer::addListener(std::shared_ptr<ServerListener> l) { impl_->fan->ls.push_back(std::move(l)); }
+void StreamFenceServer::addListener(std::shared_ptr<ServerListener> l) { impl_->listeners.push_back(std::move(l)); }
 
 void StreamFenceServer::onMessage(const std::string& ns, const std::string& topic,
                                   std::function<void(const ClientMessage&)> handler) {
     impl_->checkTopic(ns, topic);
     std::lock_guard<std::mutex> g(impl_->mu);
     impl_->handlers.emplace_back(ns, topic, handler);
-    if (impl_->delivery) {
-        impl_->delivery->onMessage(ns, topic, [handler](const delivery::ClientMessage& m) {
-            handler(ClientMessage{m.ns, m.topic, m.clientId, m.principal, m.payloadJson});
-        });
-    }
+    if (impl_->delivery) impl_->delivery->onMessage(ns, topic, handler);
 }
 
 void StreamFenceServer::start() {
     std::lock_guard<std::mutex> g(impl_->mu);
     if (impl_->running) return;
     Impl& m = *impl_;
-    for (auto& l : m.fan->ls) l->onServerStarting(m.info());
+    for (auto& l : m.listeners) l->onServerStarting(m.info());
 
     // Every plugin the config names must resolve before anything listens.
     auto problems = config::checkPluginRefs(
@@ -157,13 +135,8 @@ void StreamFenceServer::start() {
     try {
         auto resolver = delivery::PluginResolver::fromRegistry(*m.registry, m.cfg, *m.server);
         m.delivery = std::make_unique<delivery::Delivery>(*m.server, resolver, m.metrics, m.sio->loops());
-        m.delivery->addListener(m.fan);
-        for (auto& [ns, topic, h] : m.handlers) {
-            auto handler = h;
-            m.delivery->onMessage(ns, topic, [handler](const delivery::ClientMessage& cm) {
-                handler(ClientMessage{cm.ns, cm.topic, cm.clientId, cm.principal, cm.payloadJson});
-            });
-        }
+        for (auto& l : m.listeners) m.delivery->addListener(l);
+        for (auto& [ns, topic, h] : m.handlers) m.delivery->onMessage(ns, topic, h);
         for (auto& ns : m.server->namespaces) m.sio->addNamespace(ns.path, m.delivery->handlerFor(ns.path));
 
         m.sinks = std::make_unique<plugins::MetricsSinks>();
@@ -211,7 +184,7 @@ void StreamFenceServer::start() {
         throw;
     }
     m.running = true;
-    for (auto& l : m.fan->ls) l->onServerStarted(m.info());
+    for (auto& l : m.listeners) l->onServerStarted(m.info());
 }
 
 void StreamFenceServer::stop() {
@@ -219,7 +192,7 @@ void StreamFenceServer::stop() {
     std::unique_lock<std::mutex> g(impl_->mu);
     Impl& m = *impl_;
     if (!m.running) return;
-    for (auto& l : m.fan->ls) l->onServerStopping(m.info());
+    for (auto& l : m.listeners) l->onServerStopping(m.info());
     ServerInfo last = m.info();
     if (m.control) m.control->stop();
     // Lanes and their spill go while the loops still run, then the loops stop.
@@ -232,7 +205,7 @@ void StreamFenceServer::stop() {
     m.sinks.reset();
     m.running = false;
     g.unlock();
-    for (auto& l : m.fan->ls) l->onServerStopped(last);
+    for (auto& l : m.listeners) l->onServerStopped(last);
 }
 
 bool StreamFenceServer::running() const {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "delivery/listener.hpp"
 
 namespace sf {
 
@@ -28,35 +29,18 @@ struct ServerInfo {
     int controlPort = 0;  // 0 when the control listener is off
 };
 
-// A client's `publish` event, handed to onMessage handlers (on a worker of the server;
+// A client's `publish` event, handed to onMessage handlers (on the client's I/O thread:
 // keep handlers short or hand the work off).
-struct ClientMessage {
-    std::string ns, topic, clientId, principal;
-    std::string payloadJson;
-};
+using ClientMessage = delivery::ClientMessage;
 
-// Every callback is optional; they run on server threads, so keep them quick.
-class ServerListener {
+// Every callback is optional; they run on server threads, so keep them quick. The
+// delivery events (connect, subscribe, overflow, retries...) are delivery::Listener's.
+class ServerListener : public delivery::Listener {
 public:
-    virtual ~ServerListener() = default;
     virtual void onServerStarting(const ServerInfo&) {}
     virtual void onServerStarted(const ServerInfo&) {}
     virtual void onServerStopping(const ServerInfo&) {}
     virtual void onServerStopped(const ServerInfo&) {}
-    virtual void onClientConnected(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*remote*/) {}
-    virtual void onClientDisconnected(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*reason*/) {}
-    virtual void onSubscribed(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*topic*/) {}
-    virtual void onUnsubscribed(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*topic*/) {}
-    virtual void onPublishAccepted(const std::string& /*ns*/, const std::string& /*topic*/, const std::string& /*clientId*/) {}
-    virtual void onPublishRejected(const std::string& /*ns*/, const std::string& /*topic*/, const std::string& /*clientId*/,
-                                   const std::string& /*code*/, const std::string& /*reason*/) {}
-    virtual void onQueueOverflow(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*topic*/,
-                                 const std::string& /*reason*/) {}
-    virtual void onAuthRejected(const std::string& /*ns*/, const std::string& /*remote*/, const std::string& /*reason*/) {}
-    virtual void onRetry(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*topic*/,
-                         const std::string& /*messageId*/, int /*attempt*/) {}
-    virtual void onRetryExhausted(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*topic*/,
-                                  const std::string& /*messageId*/) {}
 };
 
 struct UnknownTopicError : std::invalid_argument {

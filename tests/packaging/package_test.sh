@@ -97,11 +97,16 @@ expect_dev_layout() {
 }
 
 # An empty root with both .debs unpacked by dpkg itself (its database records the conffile).
+# `dpkg --configure` would run postinst chrooted into the root, which has no shell, so the
+# conffile stays <file>.dpkg-new as dpkg leaves it after unpacking; dpkg-deb -x then puts the
+# files in their configured places (the full install with scripts: maintainer_scripts).
 unpack_root() { # $1: root
   mkdir -p "$1/var/lib/dpkg/info" "$1/var/lib/dpkg/updates"
   : >"$1/var/lib/dpkg/status"
   dpkg --root="$1" --force-depends --unpack "$DEB" "$DEVDEB" >"$tmp/dpkg-unpack.log" 2>&1 ||
     { cat "$tmp/dpkg-unpack.log"; fail "dpkg --root --unpack failed"; }
+  [ -f "$1$CONF.dpkg-new" ] || fail "dpkg did not treat $CONF as a conffile (no .dpkg-new after unpack)"
+  dpkg-deb -x "$DEB" "$1" && dpkg-deb -x "$DEVDEB" "$1"
 }
 
 case $mode in
@@ -142,9 +147,9 @@ deb_metadata)
   mkdir -p "$tmp/x" && dpkg-deb -x "$DEB" "$tmp/x"
   for so in $(find "$tmp/x" -type f \( -name '*.so' -o -name streamfenced \) -exec objdump -p {} \; 2>/dev/null |
               awk '$1 == "NEEDED" {print $2}' | sort -u); do
-    owner=$(dpkg -S "*/$so" 2>/dev/null | head -1 | cut -d: -f1)
+    owner=$(dpkg -S "*/$MA/$so" 2>/dev/null | head -1 | cut -d: -f1)
     [ -n "$owner" ] || fail "NEEDED $so belongs to no installed package"
-    has "$dep" "(^|, )$owner( |,|$)" "Depends covers NEEDED $so"
+    has "$dep" "(^|, )$(sed 's/[.+]/\\&/g' <<<"$owner")( |,|$)" "Depends covers NEEDED $so ($owner)"
   done
   ok "Depends: $dep"
   ctl=$tmp/ctl && dpkg-deb -e "$DEB" "$ctl"

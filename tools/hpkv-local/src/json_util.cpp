@@ -6,39 +6,14 @@
 
 #include <sstream>
 
+#include "common/json.hpp"
+
 namespace hpkv {
 
-void appendJsonString(std::string& out, std::string_view s) {
-    static const char* hex = "0123456789abcdef";
-    out.push_back('"');
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out.append("\\\""); break;
-            case '\\': out.append("\\\\"); break;
-            case '\n': out.append("\\n"); break;
-            case '\r': out.append("\\r"); break;
-            case '\t': out.append("\\t"); break;
-            case '\b': out.append("\\b"); break;
-            case '\f': out.append("\\f"); break;
-            default:
-                if (c < 0x20) {
-                    out.append("\\u00");
-                    out.push_back(hex[c >> 4]);
-                    out.push_back(hex[c & 0xF]);
-                } else {
-                    out.push_back(static_cast<char>(c));
-                }
-        }
-    }
-    out.push_back('"');
-}
+// Escaping is the host's JSON writer, so both sides quote exactly like JSON.stringify.
+void appendJsonString(std::string& out, std::string_view s) { sf::json::quoteTo(out, s); }
 
-std::string jsonString(std::string_view s) {
-    std::string out;
-    out.reserve(s.size() + 2);
-    appendJsonString(out, s);
-    return out;
-}
+std::string jsonString(std::string_view s) { return sf::json::quote(s); }
 
 bool isValidUtf8(std::string_view s) {
     std::size_t i = 0, n = s.size();
