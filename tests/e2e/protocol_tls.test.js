@@ -18,24 +18,7 @@ const watchdog = setTimeout(() => {
 }, 120000);
 watchdog.unref();
 
-function makeCert(dir, cn, tag = cn) {
-  const key = path.join(dir, `${tag}.key`);
-  const crt = path.join(dir, `${tag}.crt`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt,
-    '-days', '2', '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-  return { key, crt };
-}
-
-function peerCN(port) {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
-      const cn = s.getPeerCertificate().subject.CN;
-      s.end();
-      resolve(cn);
-    });
-    s.on('error', reject);
-  });
-}
+const { makeCert, peerCN } = require('./lib/tls');
 
 async function waitForCN(port, cn, ms = 8000) {
   const end = Date.now() + ms;

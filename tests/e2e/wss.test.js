@@ -6,27 +6,10 @@ const test = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
 const path = require('node:path');
-const tls = require('node:tls');
-const { execFileSync } = require('node:child_process');
 const sf = require('./lib/streamfenced');
 
-function makeCert(dir, cn) {
-  const key = path.join(dir, `${cn}.key`);
-  const crt = path.join(dir, `${cn}.crt`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key,
-    '-out', crt, '-days', '2', '-subj', `/CN=${cn}`], { stdio: 'ignore' });
-  return { key, crt };
-}
-function peerCN(port) {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
-      const cn = s.getPeerCertificate().subject.CN;
-      s.end();
-      resolve(cn);
-    });
-    s.on('error', reject);
-  });
-}
+const { makeCert: makeAnyCert, peerCN } = require('./lib/tls');
+const makeCert = (dir, cn) => makeAnyCert(dir, cn, cn, 'ec');
 
 test.after(async () => { await sf.stopAll(); });
 
