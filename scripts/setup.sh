@@ -2,7 +2,7 @@
 # Installs what building, running and testing StreamFence needs on Debian 12, then
 # configures the build. Idempotent: packages already present are not reinstalled.
 #   scripts/setup.sh            build deps only (make run)
-#   scripts/setup.sh --test     plus test deps: node clients, redis, package tools
+#   scripts/setup.sh --test     plus test deps: node clients, package tools
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 want_test=0
@@ -10,7 +10,7 @@ want_test=0
 
 pkgs=(g++ make cmake pkg-config file libpoco-dev libyaml-cpp-dev libssl-dev libboost-dev libcppunit-dev openssl)
 if [ $want_test = 1 ]; then
-  pkgs+=(nodejs npm redis-server rpm dpkg-dev curl adduser)
+  pkgs+=(nodejs npm rpm dpkg-dev curl adduser)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
