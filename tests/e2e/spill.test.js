@@ -81,3 +81,46 @@ test('AT_LEAST_ONCE + SPILL_TO_DISK: FIFO across memory and spill while acking',
   assert.deepStrictEqual(got, [1, 2, 3, 4, 5]);
   c.close();
 });
+
+test('hpkv backend: kill -9 of hpkv-local mid-spill loses nothing the spill accepted', async () => {
+  const dataDir = sf.tmpdir('sf-hpkv-kill-');
+  let store = await startHpkvLocal({ apiKeys: ['kill-key'], dataDir });
+  const port = store.port;
+  const srv = await sf.start({
+    namespaces: [sf.ns('/k', ['t'], { overflowAction: 'SPILL_TO_DISK', spillBackend: 'hpkv', maxQueuedMessagesPerClient: 16 })],
+  }, { plugins: { hpkv: { baseUrl: store.baseUrl, apiKey: 'kill-key', requestTimeoutMs: 1500 } } });
+  const slow = await sf.connect(srv, '/k');
+  const got = [];
+  slow.on('t', (p) => got.push(p.i));
+  await sf.call(slow, 'subscribe', { topic: 't' });
+  rawSocket(slow).pause();
+  const TOTAL = 6000;
+  const publish = async (from, to) => {
+    for (let k = from; k <= to; k += 100) {
+      const batch = [];
+      for (let i = k; i < Math.min(to + 1, k + 100); i++) batch.push({ namespace: '/k', topic: 't', payload: { i, pad: 'z'.repeat(2000) } });
+      assert.strictEqual((await srv.publish(batch)).status, 200);
+    }
+  };
+  await publish(1, 3000);
+  await store.kill9();                      // mid-spill: appends in flight are not acknowledged
+  await publish(3001, 4000);                // these cannot be spilled: rejected and counted
+  await sf.sleep(2500);                     // an outage longer than the request timeout
+  store = await startHpkvLocal({ apiKeys: ['kill-key'], dataDir, extraArgs: ['--port', String(port)] });
+  hpkv = store;
+  await sf.sleep(2500);                     // the plugin reconnects with backoff
+  await publish(4001, TOTAL);
+  rawSocket(slow).resume();
+  let last = -1;
+  await sf.waitUntil(async () => { const n = got.length; const quiet = n === last; last = n; await sf.sleep(1000); return quiet; }, 60000);
+  const m = await srv.metrics();
+  const L = { namespace: '/k', topic: 't' };
+  const overflow = sf.metricValue(m, 'streamfence_queue_overflow_total', L);
+  const spilledReason = sf.metricValue(m, 'streamfence_queue_overflow_total', Object.assign({ reason: 'spilled to disk' }, L));
+  const rejected = overflow - spilledReason;
+  assert.ok(got.every((x, k) => k === 0 || x > got[k - 1]), 'in order, no duplicates');
+  assert.ok(rejected > 0, 'the outage was visible as rejections');
+  assert.ok(got.includes(TOTAL), 'spill works again after the restart');
+  assert.strictEqual(got.length + rejected, TOTAL, `received ${got.length} + rejected ${rejected} != published ${TOTAL}`);
+  slow.close();
+});
