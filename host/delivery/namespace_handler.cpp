@@ -20,6 +20,17 @@ constexpr const char* kTransportRejected = "TRANSPORT_REJECTED";
 constexpr const char* kInvalidPayload = "INVALID_PAYLOAD";
 constexpr const char* kRateLimited = "RATE_LIMITED";
 
+// A client-supplied name as it appears in an error text: long names are cut, so a client
+// cannot make the server echo back a megabyte.
+std::string shown(const std::string& name) {
+    constexpr size_t kMax = 128;
+    if (name.size() <= kMax) return name;
+    size_t cut = kMax;
+    // Never split a UTF-8 sequence: clients reject text frames with invalid UTF-8.
+    while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
+    return name.substr(0, cut) + "... (" + std::to_string(name.size()) + " bytes)";
+}
+
 void fail(Session& s, const sio::AckFn& ack, const std::string& code, const std::string& message) {
     if (ack) {
         ack(sio::Args{Value(Obj{{"ok", Value(false)}, {"code", Value(code)}, {"message", Value(message)}})});
@@ -257,7 +268,7 @@ void DeliveryNamespaceHandler::onSubscribe(const std::shared_ptr<Session>& sessi
     std::string topic, err;
     if (!readTopic(p, "subscribe", topic, err)) return fail(*session, ack, kInvalidPayload, err);
     long idx = ns_.findTopic(topic);
-    if (idx < 0) return fail(*session, ack, kUnknownTopic, "Unknown topic: " + topic);
+    if (idx < 0) return fail(*session, ack, kUnknownTopic, "Unknown topic: " + shown(topic));
     if (!ns_.cfg.allowPolling && !(session->socket && session->socket->isWebsocket()))
         return fail(*session, ack, kTransportRejected, "Topic requires websocket-capable transport");
     auto self = shared_from_this();
@@ -302,7 +313,7 @@ void DeliveryNamespaceHandler::onUnsubscribe(const std::shared_ptr<Session>& ses
     std::string topic, err;
     if (!readTopic(p, "unsubscribe", topic, err)) return fail(*session, ack, kInvalidPayload, err);
     long idx = ns_.findTopic(topic);
-    if (idx < 0) return fail(*session, ack, kUnknownTopic, "Unknown topic: " + topic);
+    if (idx < 0) return fail(*session, ack, kUnknownTopic, "Unknown topic: " + shown(topic));
     if (session->unsubscribe(static_cast<size_t>(idx)))
         core_->notify([&](Listener& l) { l.onUnsubscribed(ns_.path(), session->id, topic); });
     succeed(*session, ack, "unsubscribed", topic);  // idempotent: not subscribed is fine
@@ -315,7 +326,7 @@ void DeliveryNamespaceHandler::onAck(const std::shared_ptr<Session>& session, co
     if (!id || !id->isString() || id->asString().empty())
         return fail(*session, ack, kInvalidPayload, "messageId must be a non-empty string");
     long idx = ns_.findTopic(topic);
-    if (idx < 0) return fail(*session, ack, kUnknownTopic, "Unknown topic: " + topic);
+    if (idx < 0) return fail(*session, ack, kUnknownTopic, "Unknown topic: " + shown(topic));
     // Unknown, unsent or already acked ids are ignored: nothing counted, nothing answered
     // but the (optional) ack callback.
     if (Subscription* sub = session->subscription(static_cast<size_t>(idx))) sub->ack(id->asString());
@@ -333,7 +344,7 @@ void DeliveryNamespaceHandler::onPublish(const std::shared_ptr<Session>& session
     if (!payload) return rejected(kInvalidPayload, "payload is required");
     if (containsBinary(*payload)) return rejected(kInvalidPayload, "binary payloads are not supported");
     long idx = ns_.findTopic(topic);
-    if (idx < 0) return rejected(kUnknownTopic, "Unknown topic: " + topic);
+    if (idx < 0) return rejected(kUnknownTopic, "Unknown topic: " + shown(topic));
     auto self = shared_from_this();
     authorize(session, p, topic, "publish", ack,
               [self, session, idx, topic, ack, body = *payload](const TokenCheck& check, bool) {

@@ -161,3 +161,13 @@ test('a polling client subscribes and receives', async () => {
 test('unknown namespace is a connect_error "Invalid namespace"', async () => {
   await assert.rejects(sf.connect(srv, '/nowhere'), /Invalid namespace/);
 });
+
+test('a huge unknown topic is refused without echoing it back whole', async () => {
+  const c = await sf.connect(srv, '/feed');
+  const reply = await sf.call(c, 'subscribe', { topic: 'é'.repeat(100000) });
+  assert.strictEqual(reply.code, 'UNKNOWN_TOPIC');
+  assert.ok(reply.message.length < 300, `message of ${reply.message.length} chars`);
+  assert.match(reply.message, /\(200000 bytes\)$/);
+  assert.ok(c.connected, 'valid UTF-8 kept the connection open');
+  c.close();
+});
