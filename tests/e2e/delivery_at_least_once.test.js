@@ -110,3 +110,21 @@ test('acks that name nothing are ignored safely', async () => {
   assert.ok(c.connected);
   c.close();
 });
+
+test('a default client (polling, then upgrade) gets every message exactly once across the upgrade', async () => {
+  const srv2 = await sf.start({ namespaces: [sf.ns('/up', ['t'], { deliveryMode: 'AT_LEAST_ONCE', maxRetries: 3, maxInFlight: 8, maxQueuedMessagesPerClient: 256 })] });
+  for (let k = 0; k < 5; k++) {
+    const c = await sf.connect(srv2, '/up', { transports: ['polling', 'websocket'] });
+    const got = [];
+    c.on('t', (p, meta) => { got.push(p.i); c.emit('ack', { topic: 't', messageId: meta.messageId }); });
+    await sf.call(c, 'subscribe', { topic: 't' });
+    for (let b = 0; b < 5; b++) {
+      await srv2.publish(Array.from({ length: 20 }, (_, i) => ({ namespace: '/up', topic: 't', payload: { i: b * 20 + i } })));
+    }
+    await sf.waitUntil(() => got.length >= 100, 10000, () => `got ${got.length}`);
+    await sf.sleep(100);
+    assert.deepStrictEqual(got, Array.from({ length: 100 }, (_, i) => i));
+    assert.strictEqual(c.io.engine.transport.name, 'websocket');
+    c.close();
+  }
+});
