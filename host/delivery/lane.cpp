@@ -202,15 +202,14 @@ void Lane::clearInFlight(size_t i) {
 
 LaneEntry Lane::take(size_t i) {
     LaneEntry e = std::move(entries_[i]);
-    entries_.erase(entries_.begin() + static_cast<long>(i));
+    entries_.eraseAt(i);
     bytes_ -= e.msg->bytes;
     if (e.inFlight) --inFlight_;
     return e;
 }
 
 std::deque<LaneEntry> Lane::takeAll() {
-    std::deque<LaneEntry> out;
-    out.swap(entries_);
+    std::deque<LaneEntry> out = entries_.takeAll();
     bytes_ = 0;
     inFlight_ = 0;
     return out;

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/lazy_deque.hpp"
 #include "delivery/message.hpp"
 #include "delivery/overflow_policy.hpp"
 #include "net/event_loop.hpp"
@@ -98,7 +99,7 @@ private:
     LaneLimits limits_;
     const OverflowPolicy* policy_;
     bool canSpill_;
-    std::deque<LaneEntry> entries_;
+    LazyDeque<LaneEntry> entries_;  // nothing allocated until a message arrives
     uint64_t bytes_ = 0;
     uint32_t inFlight_ = 0;
 };

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/lazy_deque.hpp"
 #include "delivery/core.hpp"
 #include "delivery/lane.hpp"
 
@@ -83,7 +84,7 @@ public:
     // Events arriving while an asynchronous token check is pending wait here, so a
     // client's events are handled in the order it sent them.
     bool busy = false;
-    std::deque<std::function<void()>> deferred;
+    LazyDeque<std::function<void()>> deferred;  // almost always empty: allocates on first use
     void runDeferred();
 
     Subscription* subscription(size_t topic) { return topic < subs.size() ? subs[topic].get() : nullptr; }

@@ -59,7 +59,11 @@ std::string formatSockaddr(const void* sa) {
 }
 
 std::shared_ptr<TcpConnection> TcpConnection::create(EventLoop& loop, int fd, std::string remoteAddress) {
-    return std::shared_ptr<TcpConnection>(new TcpConnection(loop, fd, std::move(remoteAddress)));
+    // make_shared (one allocation, not object + control block); the constructor is protected.
+    struct Made final : TcpConnection {
+        Made(EventLoop& l, int f, std::string r) : TcpConnection(l, f, std::move(r)) {}
+    };
+    return std::make_shared<Made>(loop, fd, std::move(remoteAddress));
 }
 
 TcpConnection::TcpConnection(EventLoop& loop, int fd, std::string remoteAddress)
@@ -115,6 +119,22 @@ void TcpConnection::queueWire(Buffer b, size_t offset, size_t len) {
     wire_.push_back({std::move(b), offset, len});
 }
 
+void TcpConnection::popWire() {
+    wire_[wireHead_].buf.reset();  // release the frame now, not at the next compaction
+    if (++wireHead_ < wire_.size()) {
+        // Under steady load the queue may never empty: drop the written prefix once it is
+        // at least half of the vector (amortised O(1) per slice).
+        if (wireHead_ >= 64 && wireHead_ * 2 >= wire_.size()) {
+            wire_.erase(wire_.begin(), wire_.begin() + static_cast<std::ptrdiff_t>(wireHead_));
+            wireHead_ = 0;
+        }
+        return;
+    }
+    wireHead_ = 0;
+    if (wire_.capacity() > 64) std::vector<Slice>().swap(wire_);  // a burst's storage goes back
+    else wire_.clear();
+}
+
 size_t TcpConnection::bufferedBytes() const { return wireBytes_ + pendingAppBytes(); }
 
 void TcpConnection::setWatermarks(size_t high, size_t low) {
@@ -139,12 +159,12 @@ void TcpConnection::flush() {
     for (;;) {
         fillWire();
         if (finished()) return;  // fillWire may fail (TLS error) and close
-        if (wire_.empty()) {
+        if (wireEmpty()) {
             if (state_ == State::Closing && !pendingAppBytes()) {
                 if (!shutdownSent_) {
                     shutdownSent_ = true;
                     beforeShutdown();  // may queue close_notify: go round once more
-                    if (!wire_.empty()) continue;
+                    if (!wireEmpty()) continue;
                 }
                 finishGracefulClose();
                 return;
@@ -153,7 +173,7 @@ void TcpConnection::flush() {
         }
         int cnt = 0;
         size_t want = 0;
-        for (auto it = wire_.begin(); it != wire_.end() && cnt < kMaxIov; ++it, ++cnt) {
+        for (auto it = wire_.begin() + static_cast<std::ptrdiff_t>(wireHead_); it != wire_.end() && cnt < kMaxIov; ++it, ++cnt) {
             iov[cnt].iov_base = const_cast<char*>(it->buf->data() + it->off);
             iov[cnt].iov_len = it->len;
             want += it->len;
@@ -174,10 +194,10 @@ void TcpConnection::flush() {
         bytesWritten_ += left;
         wireBytes_ -= left;
         while (left > 0) {
-            Slice& s = wire_.front();
+            Slice& s = wire_[wireHead_];
             if (left >= s.len) {
                 left -= s.len;
-                wire_.pop_front();
+                popWire();
             } else {
                 s.off += left;
                 s.len -= left;
@@ -203,7 +223,7 @@ void TcpConnection::updateInterest() {
     if (!watching_) return;
     // Only wire bytes need EPOLLOUT: app bytes left after a flush wait for the TLS
     // handshake (input), and arming for them would spin on an always-writable socket.
-    bool want = !wire_.empty();
+    bool want = !wireEmpty();
     if (want == wantWrite_) return;
     wantWrite_ = want;
     uint32_t ev = EPOLLRDHUP | (want ? EPOLLOUT : 0u);
@@ -327,7 +347,8 @@ void TcpConnection::closeNow(const std::string& reason, bool abortive) {
     }
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
-    wire_.clear();
+    std::vector<Slice>().swap(wire_);
+    wireHead_ = 0;
     wireBytes_ = 0;
     wantWrite_ = false;
     fireClose(reason);

@@ -3,9 +3,9 @@
 // EPOLLOUT only while bytes remain, watermarks, graceful close and abort.
 // TlsConnection overrides the four hooks at the bottom instead of duplicating any of it.
 #pragma once
-#include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "net/connection.hpp"
 #include "net/event_loop.hpp"
@@ -100,7 +100,13 @@ private:
     bool closeFired_ = false;
     bool shutdownSent_ = false;
     std::string closeReason_;
-    std::deque<Slice> wire_;
+    // Wire queue: wire_[wireHead_..] still to write. A vector rather than a deque, which
+    // would hold a 512-byte chunk per idle connection; emptied storage is kept unless a
+    // burst made it large.
+    std::vector<Slice> wire_;
+    size_t wireHead_ = 0;
+    bool wireEmpty() const { return wireHead_ == wire_.size(); }
+    void popWire();
     size_t wireBytes_ = 0;
     size_t high_ = 1 << 20;
     size_t low_ = 256 << 10;

@@ -1,6 +1,7 @@
 // TLS over a TcpConnection: OpenSSL with two memory BIOs, so the socket stays truly
 // non-blocking and all socket I/O (queue, writev batching, EPOLLOUT) is the TCP code's.
 #pragma once
+#include <deque>
 #include <memory>
 
 #include "net/tcp_connection.hpp"

@@ -188,7 +188,7 @@ class HttpConn final : public net::ConnectionHandler, public std::enable_shared_
 public:
     HttpConn(std::shared_ptr<EngineServer::Core> core, const std::shared_ptr<net::Connection>& c)
         : core_(std::move(core)), conn_(c), loop_(c->loop()),
-          parser_(http::RequestParser::Limits{16 * 1024, core_->opts.maxPayload}) {}
+          parser_(std::make_unique<http::RequestParser>(http::RequestParser::Limits{16 * 1024, core_->opts.maxPayload})) {}
 
     void init() { armIdle(); }
 
@@ -253,7 +253,7 @@ private:
     std::shared_ptr<net::Connection> conn_;
     net::EventLoop& loop_;
     Mode mode_ = Mode::Http;
-    http::RequestParser parser_;
+    std::unique_ptr<http::RequestParser> parser_;  // HTTP mode only: freed once upgraded to websocket
     std::string stash_;
     bool inProcess_ = false;
     bool sent100_ = false;
@@ -276,11 +276,10 @@ private:
 
 class SessionImpl final : public Session {
 public:
-    SessionImpl(std::shared_ptr<EngineServer::Core> core, net::EventLoop& loop, std::string id, http::Request hs,
+    SessionImpl(std::shared_ptr<EngineServer::Core> core, net::EventLoop& loop, std::string id, const http::Request& hs,
                 std::string remote, bool websocket)
-        : core_(std::move(core)), loop_(loop), id_(std::move(id)), hs_(std::move(hs)), remote_(std::move(remote)),
-          ws_(websocket) {
-        hs_.body.clear();
+        : core_(std::move(core)), loop_(loop), id_(std::move(id)), hsHeaders_(hs.headers), hsQuery_(hs.query),
+          remote_(std::move(remote)), ws_(websocket) {
         upgradeClaimed.store(websocket);
         upgraded.store(websocket);
     }
@@ -291,7 +290,16 @@ public:
     bool isWebsocket() const override { return ws_; }
     bool isOpen() const override { return st_ == St::Open; }
     const std::string& remoteAddress() const override { return remote_; }
-    const http::Request& handshake() const override { return hs_; }
+    const std::string* header(std::string_view lowerName) const override {
+        for (auto& h : hsHeaders_)
+            if (h.first == lowerName) return &h.second;
+        return nullptr;
+    }
+    const std::string* queryParam(std::string_view name) const override {
+        for (auto& q : hsQuery_)
+            if (q.first == name) return &q.second;
+        return nullptr;
+    }
     void setHandler(std::shared_ptr<SessionHandler> h) override { handler_ = std::move(h); }
     void sendText(std::string_view data) override { sendPacket('4', data, false); }
     void sendBinary(std::string_view data) override { sendPacket('4', data, true); }
@@ -375,14 +383,18 @@ private:
     std::shared_ptr<EngineServer::Core> core_;
     net::EventLoop& loop_;
     std::string id_;
-    http::Request hs_;
+    // What the layer above may read of the handshake: not the whole http::Request (its
+    // target, path and body strings are dead weight on every idle session).
+    std::vector<std::pair<std::string, std::string>> hsHeaders_, hsQuery_;
     std::string remote_;
     std::shared_ptr<SessionHandler> handler_;
     St st_ = St::Open;
     bool notified_ = false;
     bool ws_;
     // polling
-    std::optional<Waiter> get_;
+    // Polling waiters behind pointers: a websocket session never has one, and two inline
+    // optionals cost every idle websocket ~160 bytes.
+    std::unique_ptr<Waiter> get_;
     std::string pollOut_;  // encoded payload waiting for the next GET
     bool flushScheduled_ = false;
     bool upgrading_ = false;
@@ -394,7 +406,7 @@ private:
     // timers
     net::TimerId pingTimer_ = 0, pingTimeoutTimer_ = 0, upgradeTimer_ = 0, closeTimer_ = 0;
     uint64_t pingDeadline_ = 0;
-    std::optional<Waiter> heldGet_;  // a poll that arrived while an upgrade was under way
+    std::unique_ptr<Waiter> heldGet_;  // a poll that arrived while an upgrade was under way
     net::TimerId heldTimer_ = 0;
 };
 
@@ -589,7 +601,7 @@ void SessionImpl::onPollGet(Waiter w) {
         // A websocket is taking this session over. Its frames may still be on their way
         // from another loop, so hold this poll briefly (Node checks every 100 ms): if the
         // upgrade completes first the poll came after it (400), else it ends with a noop.
-        heldGet_ = std::move(w);
+        heldGet_ = std::make_unique<Waiter>(std::move(w));
         std::weak_ptr<SessionImpl> wk = std::static_pointer_cast<SessionImpl>(shared_from_this());
         heldTimer_ = loop_.addTimer(100, [wk] {
             auto s = wk.lock();
@@ -600,13 +612,13 @@ void SessionImpl::onPollGet(Waiter w) {
             if (s->st_ != St::Open) return s->respond(h, 400, kJson, errorBody(ErrorCode::UnknownSid));
             if (s->ws_) return s->respond(h, 400, kJson, errorBody(ErrorCode::BadRequest));
             if (s->upgrading_ || s->get_) return s->respond(h, 200, kTextPlain, "6");
-            s->get_ = std::move(h);  // the probe went away: plain polling again
+            s->get_ = std::make_unique<Waiter>(std::move(h));  // the probe went away: plain polling again
             if (!s->pollOut_.empty()) s->schedulePollFlush();
         });
         return;
     }
     if (upgrading_) return respond(w, 200, kTextPlain, "6");
-    get_ = std::move(w);
+    get_ = std::make_unique<Waiter>(std::move(w));
     if (!pollOut_.empty()) schedulePollFlush();
 }
 
@@ -912,11 +924,11 @@ void HttpConn::process() {
     auto keep = shared_from_this();
     while (mode_ == Mode::Http && !busy_ && conn_ && !stash_.empty()) {
         size_t used = 0;
-        auto st = parser_.feed(stash_, used);
+        auto st = parser_->feed(stash_, used);
         stash_.erase(0, used);
         if (st == http::RequestParser::Status::NeedMore) {
             // curl and some proxies wait for this before sending a body.
-            if (parser_.headComplete() && !sent100_ && parser_.request().headerHasToken("expect", "100-continue")) {
+            if (parser_->headComplete() && !sent100_ && parser_->request().headerHasToken("expect", "100-continue")) {
                 sent100_ = true;
                 conn_->send(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
             }
@@ -924,17 +936,23 @@ void HttpConn::process() {
         }
         sent100_ = false;
         if (st == http::RequestParser::Status::Error) {
-            log::debug("http_bad_request", {{"remote", conn_->remoteAddress()}, {"reason", parser_.errorReason()}});
-            reply(parser_.errorStatus(), kTextPlain, parser_.errorReason(), false);
+            log::debug("http_bad_request", {{"remote", conn_->remoteAddress()}, {"reason", parser_->errorReason()}});
+            reply(parser_->errorStatus(), kTextPlain, parser_->errorReason(), false);
             break;
         }
-        http::Request req = std::move(parser_.request());
-        parser_.reset();
+        http::Request req = std::move(parser_->request());
+        parser_->reset();
         handleRequest(req);
     }
-    if (mode_ == Mode::Ws && !stash_.empty()) {
+    if (mode_ == Mode::Ws) {
+        // The HTTP input buffer is done with: give its capacity back (idle websockets
+        // would otherwise each keep the handshake's worth of it).
         std::string rest;
         rest.swap(stash_);
+        if (rest.empty()) {
+            inProcess_ = false;
+            return;
+        }
         inProcess_ = false;
         if (conn_) onData(*conn_, rest);
         return;
@@ -1111,6 +1129,7 @@ void HttpConn::startWebsocket(const http::Request& req, const std::shared_ptr<Se
     conn_->send(std::move(resp));
     conn_->setWatermarks(core_->opts.highWaterBytes, core_->opts.lowWaterBytes);
     mode_ = Mode::Ws;
+    parser_.reset();  // process() stops using it once mode_ is Ws
     loop_.cancelTimer(idleTimer_);
     idleTimer_ = 0;
     dec_ = std::make_unique<ws::FrameDecoder>(core_->opts.maxPayload);

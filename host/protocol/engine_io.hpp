@@ -58,7 +58,10 @@ public:
     virtual bool isWebsocket() const = 0;
     virtual bool isOpen() const = 0;
     virtual const std::string& remoteAddress() const = 0;
-    virtual const http::Request& handshake() const = 0;  // the opening request (no body)
+    // The opening request's headers (names lower-case) and query parameters; null if absent.
+    // Only these are kept per session, not the whole request.
+    virtual const std::string* header(std::string_view lowerName) const = 0;
+    virtual const std::string* queryParam(std::string_view name) const = 0;
     virtual void setHandler(std::shared_ptr<SessionHandler> h) = 0;
 
     // Loop thread only. Engine.IO MESSAGE packets.

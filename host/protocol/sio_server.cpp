@@ -60,12 +60,13 @@ private:
 
     std::shared_ptr<SioServer::Impl> srv_;
     eio::SessionPtr session_;
-    std::unordered_map<std::string, std::shared_ptr<SocketImpl>> sockets_;
+    // Usually one namespace: a std::map node, not a hash table's bucket array as well.
+    std::map<std::string, std::shared_ptr<SocketImpl>> sockets_;
     bool closed_ = false;
     bool everConnected_ = false;
     net::TimerId connectTimer_ = 0;
     // Binary packet under reassembly.
-    std::optional<Packet> pending_;
+    std::unique_ptr<Packet> pending_;  // rare: not inline in every client
     std::vector<std::string> buffers_;
     size_t bufferBytes_ = 0;
 };
@@ -86,11 +87,11 @@ public:
     bool connected() const override { return st_ == St::Connected; }
     const json::Value& auth() const override { return auth_; }
     std::string header(std::string_view lowerName) const override {
-        const std::string* h = session_->handshake().header(lowerName);
+        const std::string* h = session_->header(lowerName);
         return h ? *h : std::string();
     }
     std::string query(std::string_view name) const override {
-        const std::string* q = session_->handshake().queryParam(name);
+        const std::string* q = session_->queryParam(name);
         return q ? *q : std::string();
     }
 
@@ -294,7 +295,7 @@ void Client::onMessage(eio::Session&, std::string&& data, bool binary) {
     std::string err;
     if (!decodePacket(data, p, err, srv_->limits)) return fail(err);
     if ((p.type == PacketType::BinaryEvent || p.type == PacketType::BinaryAck) && p.attachments > 0) {
-        pending_ = std::move(p);
+        pending_ = std::make_unique<Packet>(std::move(p));
         return;
     }
     dispatch(p);

@@ -10,8 +10,8 @@ const sf = require('./lib/streamfenced');
 const { startHpkvLocal } = require('./lib/hpkv-local');
 
 const N = 10000;
-let hpkv;
-test.after(async () => { await sf.stopAll(); if (hpkv) await hpkv.stop(); });
+const stores = []; // every hpkv-local started here, stopped at the end
+test.after(async () => { await sf.stopAll(); await Promise.all(stores.map((s) => s.stop())); });
 
 function rawSocket(c) { return c.io.engine.transport.ws._socket; }
 
@@ -60,7 +60,8 @@ test('disk backend: 10,000 messages to a paused subscriber arrive complete and i
 });
 
 test('hpkv backend: 10,000 messages to a paused subscriber arrive complete and in order', async () => {
-  hpkv = await startHpkvLocal({ apiKeys: ['spill-key'], dataDir: sf.tmpdir('sf-hpkv-') });
+  const hpkv = await startHpkvLocal({ apiKeys: ['spill-key'], dataDir: sf.tmpdir('sf-hpkv-') });
+  stores.push(hpkv);
   const srv = await sf.start({
     namespaces: [sf.ns('/spill', ['t'], { overflowAction: 'SPILL_TO_DISK', spillBackend: 'hpkv', maxQueuedMessagesPerClient: 16 })],
   }, { plugins: { hpkv: { baseUrl: hpkv.baseUrl, apiKey: 'spill-key' } } });
@@ -85,6 +86,7 @@ test('AT_LEAST_ONCE + SPILL_TO_DISK: FIFO across memory and spill while acking',
 test('hpkv backend: kill -9 of hpkv-local mid-spill loses nothing the spill accepted', async () => {
   const dataDir = sf.tmpdir('sf-hpkv-kill-');
   let store = await startHpkvLocal({ apiKeys: ['kill-key'], dataDir });
+  stores.push(store);
   const port = store.port;
   const srv = await sf.start({
     namespaces: [sf.ns('/k', ['t'], { overflowAction: 'SPILL_TO_DISK', spillBackend: 'hpkv', maxQueuedMessagesPerClient: 16 })],
@@ -107,7 +109,7 @@ test('hpkv backend: kill -9 of hpkv-local mid-spill loses nothing the spill acce
   await publish(3001, 4000);                // these cannot be spilled: rejected and counted
   await sf.sleep(2500);                     // an outage longer than the request timeout
   store = await startHpkvLocal({ apiKeys: ['kill-key'], dataDir, extraArgs: ['--port', String(port)] });
-  hpkv = store;
+  stores.push(store);
   await sf.sleep(2500);                     // the plugin reconnects with backoff
   await publish(4001, TOTAL);
   rawSocket(slow).resume();
