@@ -407,6 +407,7 @@ private:
     net::TimerId pingTimer_ = 0, pingTimeoutTimer_ = 0, upgradeTimer_ = 0, closeTimer_ = 0;
     uint64_t pingDeadline_ = 0;
     std::unique_ptr<Waiter> heldGet_;  // a poll that arrived while an upgrade was under way
+    void armHeldGetTimer(uint64_t ms);
     net::TimerId heldTimer_ = 0;
 };
 
@@ -599,27 +600,35 @@ void SessionImpl::onPollGet(Waiter w) {
     }
     if (upgradeClaimed.load() && !heldGet_) {
         // A websocket is taking this session over. Its frames may still be on their way
-        // from another loop, so hold this poll briefly (Node checks every 100 ms): if the
-        // upgrade completes first the poll came after it (400), else it ends with a noop.
+        // from another loop, so hold this poll: if the upgrade completes first the poll came
+        // after it (400), else it ends with a noop. Node checks every 100 ms; that window
+        // starts once the probe is seen, because on a busy machine the probe itself can take
+        // longer than 100 ms to cross loops (until then a 1 s fallback applies).
         heldGet_ = std::make_unique<Waiter>(std::move(w));
-        std::weak_ptr<SessionImpl> wk = std::static_pointer_cast<SessionImpl>(shared_from_this());
-        heldTimer_ = loop_.addTimer(100, [wk] {
-            auto s = wk.lock();
-            if (!s || !s->heldGet_) return;
-            s->heldTimer_ = 0;
-            Waiter h = std::move(*s->heldGet_);
-            s->heldGet_.reset();
-            if (s->st_ != St::Open) return s->respond(h, 400, kJson, errorBody(ErrorCode::UnknownSid));
-            if (s->ws_) return s->respond(h, 400, kJson, errorBody(ErrorCode::BadRequest));
-            if (s->upgrading_ || s->get_) return s->respond(h, 200, kTextPlain, "6");
-            s->get_ = std::make_unique<Waiter>(std::move(h));  // the probe went away: plain polling again
-            if (!s->pollOut_.empty()) s->schedulePollFlush();
-        });
+        armHeldGetTimer(upgrading_ ? 100 : 1000);
         return;
     }
     if (upgrading_) return respond(w, 200, kTextPlain, "6");
     get_ = std::make_unique<Waiter>(std::move(w));
     if (!pollOut_.empty()) schedulePollFlush();
+}
+
+// (Re)arm the deadline of the held poll: then it ends as the session stands.
+void SessionImpl::armHeldGetTimer(uint64_t ms) {
+    loop_.cancelTimer(heldTimer_);
+    std::weak_ptr<SessionImpl> wk = std::static_pointer_cast<SessionImpl>(shared_from_this());
+    heldTimer_ = loop_.addTimer(ms, [wk] {
+        auto s = wk.lock();
+        if (!s || !s->heldGet_) return;
+        s->heldTimer_ = 0;
+        Waiter h = std::move(*s->heldGet_);
+        s->heldGet_.reset();
+        if (s->st_ != St::Open) return s->respond(h, 400, kJson, errorBody(ErrorCode::UnknownSid));
+        if (s->ws_) return s->respond(h, 400, kJson, errorBody(ErrorCode::BadRequest));
+        if (s->upgrading_ || s->get_) return s->respond(h, 200, kTextPlain, "6");
+        s->get_ = std::make_unique<Waiter>(std::move(h));  // the probe went away: plain polling again
+        if (!s->pollOut_.empty()) s->schedulePollFlush();
+    });
 }
 
 void SessionImpl::onPollPost(Waiter w, std::string body) {
@@ -714,6 +723,7 @@ void SessionImpl::handlePacket(RawPacket& p, Src src) {
         if (p.type == '2' && p.data == "probe" && !p.binary) {
             wsSendTo(probe_, net::makeBuffer(ws::encodeFrame(ws::Text, "3probe")));
             upgrading_ = true;
+            if (heldGet_) armHeldGetTimer(100);  // the Node-like window starts with the probe
             // End the pending long-poll so the client can pause polling and finish the upgrade.
             if (get_) {
                 Waiter w = std::move(*get_);
