@@ -212,27 +212,35 @@ bool parsePayload(const std::string& text, json::Value& out) {
     return json::tryParse(text, out, err);
 }
 
+// The checks publish and publishTo share: the namespace and topic exist and the payload
+// parses. Ok fills n, t and v.
+PublishStatus resolvePublish(Core& core, const std::string& ns, const std::string& topic, const std::string& payloadJson,
+                             NamespaceRuntime*& n, long& t, json::Value& v) {
+    n = core.findNamespace(ns);
+    if (!n) return PublishStatus::UnknownNamespace;
+    t = n->findTopic(topic);
+    if (t < 0) return PublishStatus::UnknownTopic;
+    if (!parsePayload(payloadJson, v)) return PublishStatus::InvalidPayload;
+    return PublishStatus::Ok;
+}
+
 }  // namespace
 
 PublishStatus Delivery::publish(const std::string& ns, const std::string& topic, const std::string& payloadJson) {
-    NamespaceRuntime* n = core_->findNamespace(ns);
-    if (!n) return PublishStatus::UnknownNamespace;
-    long t = n->findTopic(topic);
-    if (t < 0) return PublishStatus::UnknownTopic;
+    NamespaceRuntime* n = nullptr;
+    long t = -1;
     json::Value v;
-    if (!parsePayload(payloadJson, v)) return PublishStatus::InvalidPayload;
+    if (PublishStatus st = resolvePublish(*core_, ns, topic, payloadJson, n, t, v); st != PublishStatus::Ok) return st;
     core_->publishParsed(*n, static_cast<size_t>(t), v);
     return PublishStatus::Ok;
 }
 
 PublishStatus Delivery::publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
                                   const std::string& payloadJson) {
-    NamespaceRuntime* n = core_->findNamespace(ns);
-    if (!n) return PublishStatus::UnknownNamespace;
-    long t = n->findTopic(topic);
-    if (t < 0) return PublishStatus::UnknownTopic;
+    NamespaceRuntime* n = nullptr;
+    long t = -1;
     json::Value v;
-    if (!parsePayload(payloadJson, v)) return PublishStatus::InvalidPayload;
+    if (PublishStatus st = resolvePublish(*core_, ns, topic, payloadJson, n, t, v); st != PublishStatus::Ok) return st;
     bool subscribed = false;
     LoopShard* shard = core_->lookupClient(n->index, clientId, static_cast<size_t>(t), &subscribed);
     if (!shard) return PublishStatus::UnknownClient;

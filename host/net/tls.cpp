@@ -19,9 +19,7 @@
 
 namespace sf::net {
 
-namespace {
-
-std::string opensslErrors() {
+std::string takeOpenSslErrors() {
     std::string out;
     unsigned long e;
     char buf[256];
@@ -30,6 +28,13 @@ std::string opensslErrors() {
         if (!out.empty()) out += "; ";
         out += buf;
     }
+    return out;
+}
+
+namespace {
+
+std::string opensslErrors() {
+    std::string out = takeOpenSslErrors();
     return out.empty() ? "unknown OpenSSL error" : out;
 }
 

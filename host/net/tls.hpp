@@ -13,6 +13,9 @@ namespace sf::net {
 
 class EventLoop;
 
+// Drains OpenSSL's error queue of this thread into one "a; b" line ("" when empty).
+std::string takeOpenSslErrors();
+
 class TlsContext {
 public:
     // Loads and verifies the pair (leaf + chain from certChainPemPath, key matching the

@@ -17,14 +17,7 @@ constexpr size_t kBigChunk = 64 * 1024;      // large slices go to SSL_write unc
 constexpr size_t kWireBudget = 256 * 1024;   // ciphertext encrypted ahead of the socket
 
 std::string sslErrorText(int sslErr) {
-    std::string out;
-    unsigned long e;
-    char buf[256];
-    while ((e = ERR_get_error()) != 0) {
-        ERR_error_string_n(e, buf, sizeof buf);
-        if (!out.empty()) out += "; ";
-        out += buf;
-    }
+    std::string out = takeOpenSslErrors();
     if (out.empty()) out = sslErr == SSL_ERROR_SYSCALL ? "unexpected EOF" : "SSL error " + std::to_string(sslErr);
     return out;
 }
