@@ -515,10 +515,7 @@ private:
 
     void loadFailed(Lane& l, const Result& r) {
         // Undo a partial load, then fail what waits for it; the next op retries the load.
-        totalBytes_ -= l.bytes;
-        totalRecords_ -= l.index.size();
-        l.index.clear();
-        l.bytes = 0;
+        forgetIndex(l);
         l.load = Lane::Unloaded;
         for (auto& op : l.ops) fail(l, *op, r, "cannot load lane state from HPKV");
         process(l);
@@ -766,11 +763,16 @@ private:
     }
 
     // ------------------------------------------------------------ clear
-    void startClear(Lane& l, const OpPtr& opp) {
+    // Drop the lane's in-memory index and its share of the instance totals.
+    void forgetIndex(Lane& l) {
         totalBytes_ -= l.bytes;
         totalRecords_ -= l.index.size();
         l.index.clear();
         l.bytes = 0;
+    }
+
+    void startClear(Lane& l, const OpPtr& opp) {
+        forgetIndex(l);
         l.clearing = true;
         opp->state = OpState::Running;
         clearPage(l, opp, 0);

@@ -3,10 +3,10 @@
 // pings is dropped within pingInterval + pingTimeout (raw clients that never pong).
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert');
-const http = require('node:http');
 const WebSocket = require('ws');
 const { io } = require('socket.io-client');
 const { startServer, stopAll, conformanceBin, once, sleep } = require('./lib/harness');
+const { httpGet } = require('./lib/harness');
 
 const PING_INTERVAL = 300;
 const PING_TIMEOUT = 400;
@@ -17,17 +17,6 @@ const watchdog = setTimeout(() => {
   stopAll().finally(() => process.exit(1));
 }, 90000);
 watchdog.unref();
-
-function httpGet(url) {
-  return new Promise((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, body }));
-    }).on('error', reject);
-  });
-}
 
 describe('heartbeat', () => {
   let srv;

@@ -3,9 +3,9 @@
 // namespaces, acks both ways, binary both ways, server disconnect, WEBSOCKET_ONLY.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert');
-const http = require('node:http');
 const { io, Manager } = require('socket.io-client');
 const { startServer, stopAll, conformanceBin, once } = require('./lib/harness');
+const { httpGet } = require('./lib/harness');
 
 const watchdog = setTimeout(() => {
   console.error('protocol_transports: watchdog fired');
@@ -23,17 +23,6 @@ function client(url, opts) {
 function closeClients() {
   for (const c of clients) c.disconnect();
   clients.clear();
-}
-
-function httpGet(url) {
-  return new Promise((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
-    }).on('error', reject);
-  });
 }
 
 describe('socket.io protocol with the stock client', () => {

@@ -1,4 +1,5 @@
 'use strict';
+const http = require('node:http');
 // Spawns a server binary for an e2e test and tears it down (CommonJS, Node 18+).
 //   const { startServer, conformanceBin } = require('./lib/harness');
 //   const srv = await startServer(conformanceBin('sio-conformance-server'), ['--port', '0']);
@@ -121,4 +122,16 @@ function onceAll(emitter, event, ms = 5000) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-module.exports = { startServer, stopAll, conformanceBin, buildDir, once, onceAll, sleep };
+// GET a URL with no keep-alive: {status, headers, body}.
+function httpGet(url) {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+    }).on('error', reject);
+  });
+}
+
+module.exports = { startServer, stopAll, conformanceBin, buildDir, once, onceAll, sleep, httpGet };
