@@ -162,31 +162,27 @@ public:
     }
 
     bool append(const LaneKey& lane, Record record, Completion done) override {
-        auto op = std::make_shared<LaneOp>();
-        op->kind = OpKind::Append;
+        auto op = makeOp(OpKind::Append, done);
         op->rec = std::move(record);
-        op->done = done;
         return submit(lane, std::move(op));
     }
     bool readOldest(const LaneKey& lane, uint32_t max, Completion done) override {
-        auto op = std::make_shared<LaneOp>();
-        op->kind = OpKind::Read;
+        auto op = makeOp(OpKind::Read, done);
         op->n = max;
-        op->done = done;
         return submit(lane, std::move(op));
     }
     bool removeOldest(const LaneKey& lane, uint32_t n, Completion done) override {
-        auto op = std::make_shared<LaneOp>();
-        op->kind = OpKind::Remove;
+        auto op = makeOp(OpKind::Remove, done);
         op->n = n;
-        op->done = done;
         return submit(lane, std::move(op));
     }
-    bool clear(const LaneKey& lane, Completion done) override {
+    bool clear(const LaneKey& lane, Completion done) override { return submit(lane, makeOp(OpKind::Clear, done)); }
+
+    static std::shared_ptr<LaneOp> makeOp(OpKind kind, const Completion& done) {
         auto op = std::make_shared<LaneOp>();
-        op->kind = OpKind::Clear;
+        op->kind = kind;
         op->done = done;
-        return submit(lane, std::move(op));
+        return op;
     }
     Usage usage(const LaneKey* lane) override {
         std::lock_guard<std::mutex> lk(usageMu_);
