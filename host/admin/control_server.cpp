@@ -11,6 +11,8 @@
 
 #include <streamfence/plugin.hpp>  // constantTimeEquals
 
+#include <algorithm>
+
 #include "common/json.hpp"
 #include "common/log.hpp"
 
@@ -137,20 +139,25 @@ private:
         if (!json::tryParse(body_, doc, err)) return reply(res, 400, errorBody("malformed JSON: " + err));
         if (doc.isArray()) {
             // A batch: one status per message, in order; the request itself succeeded.
+            // Refused ones (429/503) carry the Retry-After of the whole answer.
             std::string out = "{\"results\":[";
             size_t ok = 0;
+            int retryAfter = 0;
             for (size_t i = 0; i < doc.asArray().size(); ++i) {
                 PublishOutcome r = publishOne(doc.asArray()[i], hooks_);
                 if (r.status == 200) ++ok;
+                retryAfter = std::max(retryAfter, r.retryAfterSeconds);
                 if (i) out.push_back(',');
                 out += "{\"status\":" + std::to_string(r.status);
                 if (!r.error.empty()) out += ",\"error\":" + json::quote(r.error);
                 out.push_back('}');
             }
             out += "],\"published\":" + std::to_string(ok) + "}";
+            if (retryAfter > 0) res.set("Retry-After", std::to_string(retryAfter));
             return reply(res, 200, out);
         }
         PublishOutcome r = publishOne(doc, hooks_);
+        if (r.retryAfterSeconds > 0) res.set("Retry-After", std::to_string(r.retryAfterSeconds));
         if (r.status != 200) return reply(res, r.status, errorBody(r.error));
         reply(res, 200, "{\"status\":200}");
     }

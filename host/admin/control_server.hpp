@@ -11,8 +11,10 @@ namespace sf::admin {
 
 // What a publish attempt came to; `status` is the HTTP status for that message.
 struct PublishOutcome {
-    int status = 200;     // 200 published, 400 malformed, 404 unknown namespace/topic/client
+    int status = 200;     // 200 published, 400 malformed, 404 unknown namespace/topic/client,
+                          // 429 overloaded, 503 stopping
     std::string error;    // empty when status == 200
+    int retryAfterSeconds = 0;  // > 0: answer with Retry-After (429, 503)
 };
 
 struct ControlHooks {

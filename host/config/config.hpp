@@ -57,6 +57,10 @@ struct NamespaceConfig {
     int maxInFlight = 1;                // <= 0 normalised to 1
     bool authRequired = false;
     std::string spillBackend = "disk";  // ours: storage-backend plugin for SPILL_TO_DISK
+    // ours: bound of each topic's shared log (docs/message-path.md); 0 = automatic:
+    // max(4096, 2 x maxQueuedMessagesPerClient) messages, max(32 MiB, 2 x maxQueuedBytesPerClient) bytes.
+    int maxBufferedMessagesPerTopic = 0;
+    int64_t maxBufferedBytesPerTopic = 0;
     SourceMark spillBackendMark;
     SourceMark mark;                    // the namespace entry itself
 };
@@ -88,6 +92,7 @@ struct ServerConfig {
     std::string path = "/socket.io/";
     int pingIntervalMs = 25000;
     int pingTimeoutMs = 20000;
+    int shutdownDrainMs = 2000;         // ours: how long a stop lets lanes drain before dropping (counted)
     int64_t maxPayloadBytes = 1000000;
     int ioThreads = 0;                  // 0 = number of cores
     std::vector<std::string> corsOrigins;   // empty = no CORS headers; "*" = any origin

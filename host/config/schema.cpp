@@ -12,13 +12,14 @@ const std::vector<std::string> kRootKeys = {"servers", "pluginDir", "logLevel", 
 const std::vector<std::string> kServerKeys = {
     "host", "port", "transport", "engineIoTransport", "auth", "spillRootPath", "tls", "namespaces",
     "path", "pingIntervalMs", "pingTimeoutMs", "maxPayloadBytes", "ioThreads", "cors",
-    "tokenValidator", "authRateLimit", "control"};
+    "tokenValidator", "authRateLimit", "control", "shutdownDrainMs"};
 const std::vector<std::string> kTlsKeys = {"certChainPemPath", "privateKeyPemPath", "privateKeyPassword",
                                            "protocol", "watchIntervalMs"};
 const std::vector<std::string> kNamespaceKeys = {
     "path", "topics", "deliveryMode", "overflowAction", "maxQueuedMessagesPerClient",
     "maxQueuedBytesPerClient", "ackTimeoutMs", "maxRetries", "coalesce", "allowPolling",
-    "maxInFlight", "authRequired", "coalesceKey", "spillBackend"};
+    "maxInFlight", "authRequired", "coalesceKey", "spillBackend", "maxBufferedMessagesPerTopic",
+    "maxBufferedBytesPerTopic"};
 const std::vector<std::string> kCorsKeys = {"origins"};
 const std::vector<std::string> kRateLimitKeys = {"windowMs", "maxFailures"};
 const std::vector<std::string> kControlKeys = {"enabled", "host", "port", "token"};
@@ -208,6 +209,8 @@ void readNamespace(const MapView& server, const YAML::Node& item, const YAML::Ma
     readString(m, "coalesceKey", ns.coalesceKey);
     readString(m, "spillBackend", ns.spillBackend);
     ns.spillBackendMark = m.sourceMark("spillBackend");
+    readInt(m, "maxBufferedMessagesPerTopic", kIntMin, kIntMax, ns.maxBufferedMessagesPerTopic);
+    readInt(m, "maxBufferedBytesPerTopic", kI64Min, kI64Max, ns.maxBufferedBytesPerTopic);
     out.namespaces.push_back(std::move(ns));
 }
 
@@ -268,6 +271,7 @@ ServerConfig readServer(const MapView& servers, const std::string& name) {
     readString(m, "path", s.path);
     readInt(m, "pingIntervalMs", kIntMin, kIntMax, s.pingIntervalMs);
     readInt(m, "pingTimeoutMs", kIntMin, kIntMax, s.pingTimeoutMs);
+    readInt(m, "shutdownDrainMs", kIntMin, kIntMax, s.shutdownDrainMs);
     readInt(m, "maxPayloadBytes", kI64Min, kI64Max, s.maxPayloadBytes);
     readInt(m, "ioThreads", kIntMin, kIntMax, s.ioThreads);
     if (m.has("cors")) {

@@ -106,6 +106,15 @@ void validateNamespace(Reporter& r, const ServerConfig& s, const std::string& sp
     positive(r, base, "maxQueuedMessagesPerClient", ns.maxQueuedMessagesPerClient);
     positive(r, base, "maxQueuedBytesPerClient", ns.maxQueuedBytesPerClient);
     positive(r, base, "ackTimeoutMs", ns.ackTimeoutMs);
+    // 0 = automatic. An explicit bound below one lane's would drop what a lane may keep.
+    if (ns.maxBufferedMessagesPerTopic < 0 ||
+        (ns.maxBufferedMessagesPerTopic > 0 && ns.maxBufferedMessagesPerTopic < ns.maxQueuedMessagesPerClient))
+        r.add(base + ".maxBufferedMessagesPerTopic",
+              "maxBufferedMessagesPerTopic must be 0 (automatic) or at least maxQueuedMessagesPerClient");
+    if (ns.maxBufferedBytesPerTopic < 0 ||
+        (ns.maxBufferedBytesPerTopic > 0 && ns.maxBufferedBytesPerTopic < ns.maxQueuedBytesPerClient))
+        r.add(base + ".maxBufferedBytesPerTopic",
+              "maxBufferedBytesPerTopic must be 0 (automatic) or at least maxQueuedBytesPerClient");
     if (ns.maxRetries < 0) r.add(base + ".maxRetries", "maxRetries must be zero or positive");
     pluginName(r, base + ".spillBackend", "storage-backend", ns.spillBackend);
 
@@ -150,6 +159,7 @@ void validateServer(Reporter& r, const ServerConfig& s) {
         r.add(sp + ".path", "path must start and end with '/' (e.g. /socket.io/)");
     positive(r, sp, "pingIntervalMs", s.pingIntervalMs);
     positive(r, sp, "pingTimeoutMs", s.pingTimeoutMs);
+    range(r, sp + ".shutdownDrainMs", s.shutdownDrainMs, 0, 60000);
     positive(r, sp, "maxPayloadBytes", s.maxPayloadBytes);
     range(r, sp + ".ioThreads", s.ioThreads, 0, 256);
     for (size_t i = 0; i < s.corsOrigins.size(); ++i)

@@ -17,9 +17,11 @@
 #include "delivery/listener.hpp"
 #include "delivery/metrics.hpp"
 #include "delivery/overflow_policy.hpp"
+#include "delivery/publish_status.hpp"
 #include "delivery/rate_limiter.hpp"
 #include "delivery/spill_storage.hpp"
 #include "delivery/token_validator.hpp"
+#include "delivery/topic_log.hpp"
 #include "delivery/worker_pool.hpp"
 #include "net/event_loop.hpp"
 #include "protocol/sio_api.hpp"
@@ -43,6 +45,7 @@ struct NamespaceRuntime {
     std::shared_ptr<SpillStorage> storage;  // null: the lane cannot spill
     Metrics::NamespaceCounters* nsMetrics = nullptr;
     std::vector<Metrics::TopicCounters*> topicMetrics;  // by topic index
+    std::vector<std::unique_ptr<TopicLog>> logs;         // by topic index: what publishes append to
 
     // onMessage handlers by topic index: copy-on-write, read without a lock held.
     mutable std::mutex handlersMu;
@@ -62,6 +65,7 @@ struct DeliveryOptions {
     size_t socketHighWaterBytes = sio::kSocketHighWaterBytes;
     uint64_t drainCheckMs = 200;               // fallback re-pump of a backpressured session
     size_t authWorkers = 2;                    // threads for validators flagged MAY_BLOCK
+    uint32_t maxDirectPerLoop = 16384;         // publishTo hand-offs waiting for one loop
     uint64_t gaugeRefreshMs = 250;             // lane depth/bytes gauges refresh period
 };
 
@@ -91,10 +95,12 @@ public:
                   const char* action, std::string remote, std::function<void(TokenCheck)> cb);
 
     // Publish a parsed payload to every subscriber: compact JSON, coalesce key, next
-    // messageId, published metrics, fan-out (any thread).
-    void publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload);
-    // Fan a message out to every loop that has subscribers of the topic (any thread).
-    void fanOut(NamespaceRuntime& ns, size_t topic, const MessagePtr& m);
+    // messageId, one append to the topic's log, published metrics, a drain task for each
+    // loop that needs one (any thread). Overloaded when the log is full and lossless.
+    PublishStatus publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload);
+    // Count and log a refused publish (rate-limited log: one line per topic per second).
+    void refused(NamespaceRuntime& ns, size_t topic, PublishStatus why);
+    std::atomic<bool> stopping{false};  // shutdown began: publishes are refused (Stopping)
     // Build the shared message (payload already compact JSON) with a given messageId.
     MessagePtr buildMessageWithId(const NamespaceRuntime& ns, size_t topic, std::string payloadJson, std::string key,
                                   std::string messageId) const;

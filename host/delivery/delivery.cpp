@@ -1,6 +1,9 @@
 #include "delivery/delivery.hpp"
 
+#include <chrono>
 #include <future>
+#include <map>
+#include <thread>
 
 #include "common/log.hpp"
 #include "delivery/loop_shard.hpp"
@@ -18,6 +21,8 @@ const char* toString(PublishStatus s) {
         case PublishStatus::UnknownClient: return "UNKNOWN_CLIENT";
         case PublishStatus::NotSubscribed: return "NOT_SUBSCRIBED";
         case PublishStatus::InvalidPayload: return "INVALID_PAYLOAD";
+        case PublishStatus::Overloaded: return "OVERLOADED";
+        case PublishStatus::Stopping: return "STOPPING";
     }
     return "?";
 }
@@ -75,26 +80,51 @@ MessagePtr Core::buildMessageWithId(const NamespaceRuntime& ns, size_t topic, st
     return makeMessage(ns.path(), ns.topic(topic), std::move(payloadJson), std::move(key), std::move(messageId), ns.ackRequired);
 }
 
-void Core::publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload) {
-    std::string body = payload.dump();  // compact: bytes match JSON.stringify (reference §3)
+PublishStatus Core::publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload) {
+    if (stopping.load(std::memory_order_relaxed)) {
+        refused(ns, topic, PublishStatus::Stopping);
+        return PublishStatus::Stopping;
+    }
+    std::string body = payload.dump();  // compact: bytes match JSON.stringify (docs/client-protocol.md)
     std::string key = coalesceKeyOf(payload, ns.cfg.coalesceKey, ns.topic(topic));
     MessagePtr m = buildMessageWithId(ns, topic, std::move(body), std::move(key), nextMessageId());
+    uint64_t offset = 0;
+    thread_local std::vector<size_t> wake;
+    wake.clear();
+    if (!ns.logs[topic]->append(m, &offset, wake)) {
+        refused(ns, topic, PublishStatus::Overloaded);
+        return PublishStatus::Overloaded;
+    }
     Metrics::TopicCounters& tm = *ns.topicMetrics[topic];
     tm.published.fetch_add(1, std::memory_order_relaxed);
     tm.publishedBytes.fetch_add(m->bytes, std::memory_order_relaxed);
-    fanOut(ns, topic, m);
-}
-
-void Core::fanOut(NamespaceRuntime& ns, size_t topic, const MessagePtr& m) {
     std::weak_ptr<Core> weak = weak_from_this();
     const size_t nsIdx = ns.index;
-    for (auto& sh : shards) {
-        if (sh->subscriberCount(nsIdx, topic) == 0) continue;  // no wake-up for loops with nobody to serve
-        LoopShard* shard = sh.get();
-        shard->loop().post([weak, shard, nsIdx, topic, m] {
-            if (auto c = weak.lock()) shard->fanOut(nsIdx, topic, m);
+    for (size_t i : wake) {
+        LoopShard* shard = shards[i].get();
+        shard->loop().post([weak, shard, nsIdx, topic] {
+            if (auto c = weak.lock()) shard->processTopic(nsIdx, topic);
         });
     }
+    return PublishStatus::Ok;
+}
+
+void Core::refused(NamespaceRuntime& ns, size_t topic, PublishStatus why) {
+    Metrics::TopicCounters& tm = *ns.topicMetrics[topic];
+    tm.publishRefused.fetch_add(1, std::memory_order_relaxed);
+    // A flood refuses thousands a second: one line per topic per second, with the count.
+    static std::mutex mu;
+    static std::unordered_map<const Metrics::TopicCounters*, std::pair<uint64_t, uint64_t>> last;  // -> (ms, count at last line)
+    const uint64_t now = net::monotonicMs();
+    std::lock_guard<std::mutex> lk(mu);
+    auto& [ms, seen] = last[&tm];
+    if (ms && now - ms < 1000) return;
+    const uint64_t total = tm.publishRefused.load(std::memory_order_relaxed);
+    log::warn("publish_refused", {{"server", cfg.name}, {"namespace", ns.path()}, {"topic", ns.topic(topic)},
+                                  {"status", toString(why)}, {"refused_since_last", std::to_string(total - seen)},
+                                  {"log_messages", std::to_string(ns.logs[topic]->size())}});
+    ms = now;
+    seen = total;
 }
 
 void Core::addListener(std::shared_ptr<Listener> l) {
@@ -183,6 +213,23 @@ Delivery::Delivery(const config::ServerConfig& cfg, const PluginResolver& resolv
     if (cfg.auth == config::AuthMode::TOKEN && !c.validator)
         log::warn("token_validator_missing", {{"server", cfg.name}, {"effect", "authRequired namespaces reject every client"}});
 
+    // One bounded log per topic (docs/message-path.md). Lossy only where every lane would
+    // drop what a lagging loop skips: BEST_EFFORT under a policy that drops the oldest or
+    // keeps the newest, with nothing that must see each message (spill, coalesce: true).
+    for (auto& ns : c.namespaces) {
+        const config::NamespaceConfig& nc = ns->cfg;
+        const uint32_t form = ns->policy->batchForm();
+        TopicLogLimits ll;
+        ll.lossless = ns->ackRequired || nc.coalesce || ns->storage ||
+                      !(form == SF_POLICY_BATCH_DROP_OLDEST || form == SF_POLICY_BATCH_KEEP_NEWEST);
+        ll.maxMessages = static_cast<uint32_t>(nc.maxBufferedMessagesPerTopic > 0
+                                                   ? nc.maxBufferedMessagesPerTopic
+                                                   : std::max<int64_t>(4096, 2 * int64_t(ns->limits.maxMessages)));
+        ll.maxBytes = nc.maxBufferedBytesPerTopic > 0 ? static_cast<uint64_t>(nc.maxBufferedBytesPerTopic)
+                                                      : std::max<uint64_t>(32u << 20, 2 * ns->limits.maxBytes);
+        for (size_t t = 0; t < nc.topics.size(); ++t)
+            ns->logs.push_back(std::make_unique<TopicLog>(ll, loops.size(), &ns->topicMetrics[t]->logMessages));
+    }
     for (size_t i = 0; i < loops.size(); ++i) {
         c.shards.push_back(std::make_unique<LoopShard>(c, *loops[i], i));
         c.shardByLoop[loops[i]] = c.shards.back().get();
@@ -231,8 +278,7 @@ PublishStatus Delivery::publish(const std::string& ns, const std::string& topic,
     long t = -1;
     json::Value v;
     if (PublishStatus st = resolvePublish(*core_, ns, topic, payloadJson, n, t, v); st != PublishStatus::Ok) return st;
-    core_->publishParsed(*n, static_cast<size_t>(t), v);
-    return PublishStatus::Ok;
+    return core_->publishParsed(*n, static_cast<size_t>(t), v);
 }
 
 PublishStatus Delivery::publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
@@ -246,12 +292,23 @@ PublishStatus Delivery::publishTo(const std::string& ns, const std::string& clie
     if (!shard) return PublishStatus::UnknownClient;
     if (!subscribed) return PublishStatus::NotSubscribed;
     const size_t ti = static_cast<size_t>(t);
+    if (core_->stopping.load(std::memory_order_relaxed)) {
+        core_->refused(*n, ti, PublishStatus::Stopping);
+        return PublishStatus::Stopping;
+    }
+    // Bounded hand-off: each publishTo is one posted task until its loop runs it.
+    if (shard->directPending.fetch_add(1, std::memory_order_relaxed) >= core_->opts.maxDirectPerLoop) {
+        shard->directPending.fetch_sub(1, std::memory_order_relaxed);
+        core_->refused(*n, ti, PublishStatus::Overloaded);
+        return PublishStatus::Overloaded;
+    }
     MessagePtr m = core_->buildMessageWithId(*n, ti, v.dump(), coalesceKeyOf(v, n->cfg.coalesceKey, topic), core_->nextMessageId());
     n->topicMetrics[ti]->published.fetch_add(1, std::memory_order_relaxed);
     n->topicMetrics[ti]->publishedBytes.fetch_add(m->bytes, std::memory_order_relaxed);
     std::weak_ptr<Core> weak = core_;
     const size_t nsIdx = n->index;
     shard->loop().post([weak, shard, nsIdx, clientId, ti, m] {
+        shard->directPending.fetch_sub(1, std::memory_order_relaxed);
         if (auto c = weak.lock()) shard->deliverTo(nsIdx, clientId, ti, m);
     });
     return PublishStatus::Ok;
@@ -272,26 +329,72 @@ PublishStatus Delivery::onMessage(const std::string& ns, const std::string& topi
 
 void Delivery::addListener(std::shared_ptr<Listener> l) { core_->addListener(std::move(l)); }
 
-void Delivery::shutdown(uint64_t timeoutMs) {
+namespace {
+
+// Run fn on every shard's loop and wait for all, each at most timeoutMs. False on a timeout.
+template <class F>
+bool onEveryShard(Core& core, uint64_t timeoutMs, F fn) {
     std::vector<std::future<void>> waits;
-    for (auto& sh : core_->shards) {
+    for (auto& sh : core.shards) {
         auto done = std::make_shared<std::promise<void>>();
         waits.push_back(done->get_future());
         LoopShard* shard = sh.get();
-        std::shared_ptr<Core> keep = core_;
-        shard->loop().post([keep, shard, done] {
-            shard->stopGauges();
-            for (Session* s : shard->sessions()) {
-                // Keep the session object (the socket still points at it); drop its lanes.
-                for (size_t t = 0; t < s->subs.size(); ++t) s->unsubscribe(t);
-            }
+        shard->loop().post([shard, done, fn] {
+            fn(*shard);
             done->set_value();
         });
     }
-    for (auto& w : waits) {
-        if (w.wait_for(std::chrono::milliseconds(timeoutMs)) != std::future_status::ready)
-            log::warn("delivery_shutdown_timeout", {{"server", core_->cfg.name}});
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    bool all = true;
+    for (auto& w : waits)
+        if (w.wait_until(deadline) != std::future_status::ready) all = false;
+    return all;
+}
+
+}  // namespace
+
+void Delivery::shutdown(uint64_t drainMs, uint64_t timeoutMs) {
+    Core& c = *core_;
+    c.stopping.store(true);  // publishes from now on are refused (Stopping), not queued
+    // Let lanes drain to their clients for up to drainMs; a stopped client never drains,
+    // so the wait is bounded whatever the backlog (docs/message-path.md).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(drainMs);
+    auto pending = std::make_shared<std::atomic<uint64_t>>(0);
+    for (;;) {
+        pending->store(0);
+        bool answered = onEveryShard(c, timeoutMs, [pending](LoopShard& shard) {
+            for (Session* s : shard.sessions())
+                for (auto& sub : s->subs)
+                    if (sub) pending->fetch_add(sub->depth() + sub->spilledPending());
+        });
+        if (!answered || pending->load() == 0 || std::chrono::steady_clock::now() >= deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    // What is left is dropped: counted per namespace and logged.
+    auto mu = std::make_shared<std::mutex>();
+    auto left = std::make_shared<std::map<std::string, std::pair<uint64_t, uint64_t>>>();  // ns -> (messages, lanes)
+    bool answered = onEveryShard(c, timeoutMs, [mu, left](LoopShard& shard) {
+        shard.stopGauges();
+        for (Session* s : shard.sessions()) {
+            for (size_t t = 0; t < s->subs.size(); ++t) {
+                if (!s->subs[t]) continue;
+                uint64_t n = s->subs[t]->depth() + s->subs[t]->spilledPending();
+                if (n) {
+                    std::lock_guard<std::mutex> lk(*mu);
+                    auto& e = (*left)[s->ns.path()];
+                    e.first += n;
+                    e.second += 1;
+                }
+                // Keep the session object (the socket still points at it); drop its lanes.
+                s->unsubscribe(t);
+            }
+        }
+    });
+    if (!answered) log::warn("delivery_shutdown_timeout", {{"server", c.cfg.name}});
+    std::lock_guard<std::mutex> lk(*mu);
+    for (auto& [ns, e] : *left)
+        log::warn("shutdown_dropped", {{"server", c.cfg.name}, {"namespace", ns}, {"messages", std::to_string(e.first)},
+                                       {"lanes", std::to_string(e.second)}, {"drain_ms", std::to_string(drainMs)}});
 }
 
 size_t Delivery::connectedClients() const { return core_->clientCount(); }

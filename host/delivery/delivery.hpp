@@ -18,6 +18,7 @@
 #include "config/config.hpp"
 #include "delivery/core.hpp"
 #include "delivery/listener.hpp"
+#include "delivery/publish_status.hpp"
 #include "delivery/metrics.hpp"
 #include "net/event_loop.hpp"
 #include "plugins/registry.hpp"
@@ -25,15 +26,7 @@
 
 namespace sf::delivery {
 
-enum class PublishStatus {
-    Ok,                // handed to the owning loop(s)
-    UnknownNamespace,
-    UnknownTopic,
-    UnknownClient,     // publishTo: no such socket id in the namespace
-    NotSubscribed,     // publishTo: the client is not subscribed to the topic
-    InvalidPayload,    // not valid JSON
-};
-const char* toString(PublishStatus s);
+
 
 // Where the Delivery gets its plugin instances. Each function may be empty.
 struct PluginResolver {
@@ -73,8 +66,9 @@ public:
     // The Socket.IO handler of a configured namespace (nullptr when not configured).
     std::shared_ptr<sio::NamespaceHandler> handlerFor(const std::string& path) const;
 
-    // Publish to every subscriber of ns/topic. Counts published once per call (even with no
-    // subscriber) and consumes one messageId.
+    // Publish to every subscriber of ns/topic: one append to the topic's bounded log. Counts
+    // published once per accepted call (even with no subscriber). Overloaded when the log is
+    // full and the topic cannot drop (docs/message-path.md); Stopping after shutdown().
     PublishStatus publish(const std::string& ns, const std::string& topic, const std::string& payloadJson);
     // Publish to one client (its namespace socket id). Not counted when the client is
     // unknown or not subscribed.
@@ -85,10 +79,11 @@ public:
 
     void addListener(std::shared_ptr<Listener> l);
 
-    // Drop every session's lanes (clearing their spill) and cancel their timers. Call from a
-    // non-loop thread while the loops still run (e.g. before stopping them); waits for each
-    // loop up to timeoutMs. Publishes after this still work for new connections.
-    void shutdown(uint64_t timeoutMs = 2000);
+    // Stop taking publishes (they get Stopping), give the lanes up to drainMs to reach their
+    // clients, then drop what is left (counted and logged per namespace) with the lanes and
+    // their spill. Call from a non-loop thread while the loops still run; waits for each
+    // loop at most timeoutMs per step. Bounded whatever the backlog.
+    void shutdown(uint64_t drainMs = 0, uint64_t timeoutMs = 2000);
 
     size_t connectedClients() const;
     Metrics& metrics();

@@ -31,8 +31,9 @@ void fillView(const OutMessage& m, uint32_t flags, sf_message_view* out) {
 
 }  // namespace
 
-Lane::Lane(std::string ns, std::string topic, LaneLimits limits, const OverflowPolicy* policy, bool canSpill)
-    : ns_(std::move(ns)), topic_(std::move(topic)), limits_(limits), policy_(policy), canSpill_(canSpill) {
+Lane::Lane(std::string ns, std::string topic, LaneLimits limits, const OverflowPolicy* policy, bool canSpill,
+           bool coalesce)
+    : ns_(std::move(ns)), topic_(std::move(topic)), limits_(limits), policy_(policy), canSpill_(canSpill), coalesce_(coalesce) {
     if (limits_.maxMessages == 0) limits_.maxMessages = 1;
 }
 
@@ -88,6 +89,11 @@ EnqueueOutcome Lane::enqueue(const MessagePtr& m, bool spillFirst) {
     if (spillFirst && canSpill_) {
         out.verdict = EnqueueVerdict::Spill;
         out.reason = reasons::kSpilled;
+        return out;
+    }
+    if (coalesce_ && coalesceInto(m)) {
+        out.verdict = EnqueueVerdict::Coalesced;
+        out.reason = "coalesced by key";
         return out;
     }
     const bool fitsNow = fits(m->bytes);
@@ -165,6 +171,19 @@ EnqueueOutcome Lane::enqueue(const MessagePtr& m, bool spillFirst) {
         default:
             return reject(reasons::kPolicyError);
     }
+}
+
+bool Lane::coalesceInto(const MessagePtr& m) {
+    if (m->key.empty()) return false;
+    for (size_t i = entries_.size(); i-- > 0;) {
+        LaneEntry& e = entries_[i];
+        if (e.inFlight || e.msg->key != m->key) continue;
+        if (bytes_ - e.msg->bytes + m->bytes > limits_.maxBytes) return false;
+        bytes_ = bytes_ - e.msg->bytes + m->bytes;
+        e = LaneEntry{m};
+        return true;
+    }
+    return false;
 }
 
 void Lane::append(LaneEntry e) {

@@ -51,17 +51,27 @@ inline constexpr const char* kSpilled = "spilled to disk";
 inline constexpr const char* kQueueFull = "queue full";
 inline constexpr const char* kPolicyError = "overflow policy error";
 inline constexpr const char* kBadCoalesce = "policy returned COALESCED without replacing";
+// Batch forms (SF_POLICY_BATCH_*): the same words the bundled plugins use message by message.
+inline constexpr const char* kRejectNewFull = "queue full with REJECT_NEW";
+inline constexpr const char* kDropOldestFull = "queue full after drop-oldest attempts";
+inline constexpr const char* kSnapshotFull = "snapshot does not fit beside in-flight entries";
 }  // namespace reasons
 
 class Lane {
 public:
-    Lane(std::string ns, std::string topic, LaneLimits limits, const OverflowPolicy* policy, bool canSpill);
+    // coalesce: the namespace's `coalesce: true` — before anything else, an incoming message
+    // replaces the newest pending entry with its key (docs/client-protocol.md).
+    Lane(std::string ns, std::string topic, LaneLimits limits, const OverflowPolicy* policy, bool canSpill,
+         bool coalesce = false);
     Lane(const Lane&) = delete;
     Lane& operator=(const Lane&) = delete;
 
     // Offer a message. spillFirst: older messages of this lane are in spill storage, so this
     // one must go there too (FIFO across memory and disk); the policy is not consulted.
     EnqueueOutcome enqueue(const MessagePtr& m, bool spillFirst = false);
+    // Replace the newest pending (not in-flight) entry with m's key when the byte limit
+    // allows; false when there is none. Keys compare by their text; an empty key matches nothing.
+    bool coalesceInto(const MessagePtr& m);
     // Refill from spill: append without the policy (caller checks fits()).
     void append(LaneEntry e);
 
@@ -99,6 +109,7 @@ private:
     LaneLimits limits_;
     const OverflowPolicy* policy_;
     bool canSpill_;
+    bool coalesce_;
     LazyDeque<LaneEntry> entries_;  // nothing allocated until a message arrives
     uint64_t bytes_ = 0;
     uint32_t inFlight_ = 0;

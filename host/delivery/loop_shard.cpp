@@ -13,7 +13,12 @@ LoopShard::LoopShard(Core& core, net::EventLoop& loop, size_t index) : core_(cor
     sessions_.resize(n);
     for (size_t i = 0; i < n; ++i) {
         size_t topics = core.cfg.namespaces[i].topics.size();
-        subs_[i].resize(topics);
+        subs_[i].reserve(topics);
+        const uint64_t laneMaxBytes = std::max<int64_t>(1, core.cfg.namespaces[i].maxQueuedBytesPerClient);
+        for (size_t t = 0; t < topics; ++t) {
+            subs_[i].emplace_back();
+            subs_[i].back().log = LoopTopicLog(laneMaxBytes);
+        }
         counts_[i].reset(new std::atomic<uint32_t>[topics]);
         for (size_t t = 0; t < topics; ++t) counts_[i][t].store(0, std::memory_order_relaxed);
     }
@@ -23,34 +28,64 @@ uint32_t LoopShard::subscriberCount(size_t ns, size_t topic) const {
     return counts_[ns][topic].load(std::memory_order_relaxed);
 }
 
-void LoopShard::fanOut(size_t ns, size_t topic, const MessagePtr& m) {
+void LoopShard::processTopic(size_t ns, size_t topic) {
+    NamespaceRuntime& nsr = *core_.namespaces[ns];
     TopicSubs& t = subs(ns, topic);
-    const size_t n = t.list.size();  // subscribers added during the walk wait for the next message
+    scratch_.clear();
+    const uint64_t missed = nsr.logs[topic]->drain(index_, scratch_);
+    const uint32_t lanes = counts_[ns][topic].load(std::memory_order_relaxed);
+    if (lanes == 0) {  // the last subscriber left after the publish: nothing to keep
+        scratch_.clear();
+        if (!t.iterating) t.log.clear();
+        return;
+    }
+    const uint64_t from = t.log.head();
+    for (auto& e : scratch_) t.log.push(e.msg, e.offset);
+    scratch_.clear();
+    // A lossy TopicLog dropped these before this loop read them: for each lane it is what
+    // DROP_OLDEST / keep-newest would have done (docs/message-path.md).
+    if (missed) nsr.topicMetrics[topic]->dropped.fetch_add(missed * lanes, std::memory_order_relaxed);
+    const size_t n = t.list.size();  // subscribers added during the walk start after this run
     ++t.iterating;
     for (size_t i = 0; i < n; ++i) {
-        if (Subscription* s = t.list[i]) s->deliver(m);
+        if (Subscription* s = t.list[i]) s->write(from);
     }
     if (--t.iterating == 0 && t.holes) compact(t);
+    trim(t);
+}
+
+void LoopShard::trim(TopicSubs& t) {
+    if (t.iterating) return;
+    uint64_t min = t.log.head();
+    for (Subscription* s : t.list)
+        if (s) min = std::min(min, s->cursor());
+    t.log.trimTo(min);
 }
 
 void LoopShard::deliverTo(size_t ns, const std::string& clientId, size_t topic, const MessagePtr& m) {
     Session* s = findSession(ns, clientId);
     if (!s || s->closed) return;
-    if (Subscription* sub = s->subscription(topic)) sub->deliver(m);
+    if (Subscription* sub = s->subscription(topic)) sub->deliverDirect(m);
 }
 
 void LoopShard::add(size_t ns, Subscription* s) {
     TopicSubs& t = subs(ns, s->topic());
+    if (counts_[ns][s->topic()].fetch_add(1, std::memory_order_relaxed) == 0) {
+        // First lane of the topic on this loop: read the TopicLog from now on.
+        if (!t.iterating) t.log.clear();
+        core_.namespaces[ns]->logs[s->topic()]->activate(index_);
+    }
     s->listIndex = t.list.size();
     t.list.push_back(s);
-    counts_[ns][s->topic()].fetch_add(1, std::memory_order_relaxed);
+    s->startAt(t.log.head());
 }
 
 void LoopShard::remove(size_t ns, Subscription* s) {
     TopicSubs& t = subs(ns, s->topic());
     size_t i = s->listIndex;
     if (i >= t.list.size() || t.list[i] != s) return;
-    counts_[ns][s->topic()].fetch_sub(1, std::memory_order_relaxed);
+    if (counts_[ns][s->topic()].fetch_sub(1, std::memory_order_relaxed) == 1)
+        core_.namespaces[ns]->logs[s->topic()]->deactivate(index_);
     if (t.iterating) {
         t.list[i] = nullptr;  // a walk is under way: leave a hole
         t.holes = true;
@@ -96,9 +131,10 @@ void LoopShard::refreshGauges() {
             uint64_t depth = 0, bytes = 0;
             for (Subscription* s : t.list) {
                 if (!s) continue;
-                depth = std::max<uint64_t>(depth, s->lane().size());
-                bytes = std::max<uint64_t>(bytes, s->lane().bytes());
+                depth = std::max<uint64_t>(depth, s->depth());
+                bytes = std::max<uint64_t>(bytes, s->queuedBytes());
             }
+            trim(t);  // lanes that sent since the last publish free their part of the log
             if (depth == t.lastDepth && bytes == t.lastBytes) continue;
             t.lastDepth = depth;
             t.lastBytes = bytes;

@@ -1,7 +1,8 @@
 // What one event loop owns: its sessions and, per namespace x topic, the list of its
-// subscribers. A published message reaches a shard as ONE posted task; the shard walks
-// only its own subscribers, without locks (loop thread only, except the atomic counts
-// publish() reads to skip loops with no subscriber of the topic).
+// subscribers and its LoopTopicLog. Publishes reach a shard as at most one pending drain
+// task per topic (TopicLog wakes it); the task copies what the shard has not read into its
+// log and writes each lane once for the whole run (docs/message-path.md). Loop thread only,
+// except the atomic counters other threads read.
 #pragma once
 #include <atomic>
 #include <memory>
@@ -10,6 +11,8 @@
 #include <vector>
 
 #include "delivery/core.hpp"
+#include "delivery/loop_topic_log.hpp"
+#include "delivery/topic_log.hpp"
 
 namespace sf::delivery {
 
@@ -26,9 +29,15 @@ public:
     // Thread-safe read: subscribers of ns/topic on this loop (may lag by one task).
     uint32_t subscriberCount(size_t ns, size_t topic) const;
 
+    // publishTo hand-offs posted to this loop and not yet run: bounded, so a publisher
+    // aiming at one client cannot queue without end (Delivery::publishTo refuses beyond it).
+    std::atomic<uint32_t> directPending{0};
+
     // Loop thread only.
-    void fanOut(size_t ns, size_t topic, const MessagePtr& m);
+    // Drain ns/topic's TopicLog into this loop's log and write every lane of it once.
+    void processTopic(size_t ns, size_t topic);
     void deliverTo(size_t ns, const std::string& clientId, size_t topic, const MessagePtr& m);
+    LoopTopicLog& topicLog(size_t ns, size_t topic) { return subs_[ns][topic].log; }
     void add(size_t ns, Subscription* s);
     void remove(size_t ns, Subscription* s);
     void addSession(Session* s);
@@ -45,7 +54,9 @@ private:
         int iterating = 0;   // removals during a walk leave holes, compacted afterwards
         bool holes = false;
         uint64_t lastDepth = UINT64_MAX, lastBytes = UINT64_MAX;
+        LoopTopicLog log;
     };
+    void trim(TopicSubs& t);  // forget log entries every lane has passed
     TopicSubs& subs(size_t ns, size_t topic) { return subs_[ns][topic]; }
     void compact(TopicSubs& t);
 
@@ -56,6 +67,7 @@ private:
     std::vector<std::unique_ptr<std::atomic<uint32_t>[]>> counts_;  // [ns][topic]
     std::vector<std::unordered_map<std::string, Session*>> sessions_;  // [ns] id -> session
     net::TimerId gaugeTimer_ = 0;
+    std::vector<TopicLog::Entry> scratch_;  // reused by processTopic
 };
 
 }  // namespace sf::delivery

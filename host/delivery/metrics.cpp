@@ -28,6 +28,8 @@ const Def kCoalesced{"streamfence_messages_coalesced_total", "Messages that repl
 const Def kSpilled{"streamfence_messages_spilled_total", "Messages written to the lane's storage backend instead of memory.", MetricSample::Type::Counter};
 const Def kAuthRejected{"streamfence_auth_rejected_total", "Token checks that failed (connect, subscribe or publish).", MetricSample::Type::Counter};
 const Def kAuthRateLimited{"streamfence_auth_rate_limited_total", "Attempts refused because the remote address failed authentication too often.", MetricSample::Type::Counter};
+const Def kRefused{"streamfence_publish_refused_total", "Publishes refused with OVERLOADED (the topic's bounded log was full) or while stopping; the publisher was told.", MetricSample::Type::Counter};
+const Def kLogMessages{"streamfence_topic_log_messages", "Messages held by the topic's shared log (published, not yet read by every loop).", MetricSample::Type::Gauge};
 const Def kActive{"streamfence_connections_active", "Client sockets currently connected to a namespace.", MetricSample::Type::Gauge};
 const Def kDepthMax{"streamfence_lane_depth_max", "Largest number of messages held in memory by one lane of the topic.", MetricSample::Type::Gauge};
 const Def kBytesMax{"streamfence_lane_bytes_max", "Largest number of payload bytes held in memory by one lane of the topic.", MetricSample::Type::Gauge};
@@ -47,11 +49,11 @@ double load(const std::atomic<uint64_t>& a) { return static_cast<double>(a.load(
 
 }  // namespace
 
-void Metrics::TopicCounters::overflow(std::string_view reason) {
+void Metrics::TopicCounters::overflow(std::string_view reason, uint64_t count) {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = overflow_.find(reason);
     if (it == overflow_.end()) it = overflow_.emplace(std::string(reason), 0).first;
-    ++it->second;
+    it->second += count;
 }
 
 uint64_t Metrics::TopicCounters::overflowCount(std::string_view reason) const {
@@ -129,6 +131,8 @@ MetricSnapshot Metrics::snapshot() const {
         out.push_back(sample(kDropped, l(), load(t.dropped)));
         out.push_back(sample(kCoalesced, l(), load(t.coalesced)));
         out.push_back(sample(kSpilled, l(), load(t.spilled)));
+        out.push_back(sample(kRefused, l(), load(t.publishRefused)));
+        out.push_back(sample(kLogMessages, l(), load(t.logMessages)));
         {
             std::lock_guard<std::mutex> tl(t.mu_);
             for (auto& o : t.overflow_) {

@@ -32,8 +32,12 @@ public:
         std::atomic<uint64_t> published{0}, publishedBytes{0}, received{0}, receivedBytes{0};
         std::atomic<uint64_t> retries{0}, retriesExhausted{0}, dropped{0}, coalesced{0}, spilled{0};
         std::atomic<int64_t> inflight{0};
+        // Publishes refused because the topic's bounded log (or a loop's publishTo hand-off)
+        // was full, or the server was stopping (docs/message-path.md).
+        std::atomic<uint64_t> publishRefused{0};
+        std::atomic<uint64_t> logMessages{0}, logBytes{0};  // TopicLog gauges, set by publishes
 
-        void overflow(std::string_view reason);
+        void overflow(std::string_view reason, uint64_t count = 1);
         uint64_t overflowCount(std::string_view reason) const;
         // Lane gauges: each reporter (one per event loop) publishes the max over its lanes;
         // the snapshot shows the max over reporters.

@@ -18,6 +18,7 @@ constexpr const char* kAuthRejected = "AUTH_REJECTED";
 constexpr const char* kAuthExpired = "AUTH_EXPIRED";
 constexpr const char* kTransportRejected = "TRANSPORT_REJECTED";
 constexpr const char* kInvalidPayload = "INVALID_PAYLOAD";
+constexpr const char* kOverloaded = "OVERLOADED";
 constexpr const char* kRateLimited = "RATE_LIMITED";
 
 // A client-supplied name as it appears in an error text: long names are cut, so a client
@@ -369,7 +370,17 @@ void DeliveryNamespaceHandler::onPublish(const std::shared_ptr<Session>& session
                           }
                       }
                   }
-                  self->core_->publishParsed(ns, t, body);
+                  PublishStatus st = self->core_->publishParsed(ns, t, body);
+                  if (st != PublishStatus::Ok) {
+                      // The topic's log is full (or the server is stopping): the client is told,
+                      // nothing was queued (docs/client-protocol.md).
+                      const std::string reason = st == PublishStatus::Overloaded
+                                                     ? "server overloaded: topic buffer full, retry later"
+                                                     : "server is stopping";
+                      fail(*session, ack, kOverloaded, reason);
+                      self->core_->notify([&](Listener& l) { l.onPublishRejected(ns.path(), topic, session->id, kOverloaded, reason); });
+                      return;
+                  }
                   self->core_->notify([&](Listener& l) { l.onPublishAccepted(ns.path(), topic, session->id); });
                   succeed(*session, ack, nullptr, topic);
               });

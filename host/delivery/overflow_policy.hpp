@@ -21,6 +21,8 @@ public:
     const std::string& name() const { return name_; }
     // Consulted on every enqueue, or only when the message does not fit.
     bool onEvery() const { return (vt_->when & SF_POLICY_ON_EVERY) != 0; }
+    // The SF_POLICY_BATCH_* form the plugin declared (0: decided message by message).
+    uint32_t batchForm() const { return vt_->when & SF_POLICY_BATCH_MASK; }
     int onEnqueue(const sf_lane_view* lane, const sf_message_view* incoming, bool fits, sf_policy_result* out) const;
 
 private:

@@ -15,7 +15,8 @@ Subscription::Subscription(Session& session, size_t topic)
       topic_(topic),
       metrics_(*session.ns.topicMetrics[topic]),
       lane_(session.ns.path(), session.ns.topic(topic), session.ns.limits, session.ns.policy.get(),
-            session.ns.storage != nullptr),
+            session.ns.storage != nullptr, session.ns.cfg.coalesce),
+      log_(session.shard.topicLog(session.ns.index, topic)),
       alive_(std::make_shared<bool>(true)) {}
 
 Subscription::~Subscription() {
@@ -49,9 +50,9 @@ void Subscription::overflow(const std::string& reason) {
     session_.core->notify([&](Listener& l) { l.onQueueOverflow(ns_.path(), id, ns_.topic(topic_), reason); });
 }
 
-void Subscription::deliver(const MessagePtr& m) {
+void Subscription::enqueueOne(const MessagePtr& m) {
     EnqueueOutcome out = lane_.enqueue(m, spill_.pending > 0);
-    if (out.dropped) metrics_.dropped.fetch_add(1, std::memory_order_relaxed);  // per enqueue (reference §6)
+    if (out.dropped) metrics_.dropped.fetch_add(1, std::memory_order_relaxed);  // per enqueue (docs/message-path.md)
     switch (out.verdict) {
         case EnqueueVerdict::Accepted:
             break;
@@ -60,12 +61,146 @@ void Subscription::deliver(const MessagePtr& m) {
             break;
         case EnqueueVerdict::Rejected:
             overflow(out.reason);
-            return;
+            break;
         case EnqueueVerdict::Spill:
             spill(m, out.reason);
             break;
     }
+}
+
+void Subscription::materialize() {
+    for (; cursor_ < end_; ++cursor_) lane_.append(LaneEntry{log_.at(cursor_).msg});
+}
+
+void Subscription::deliverDirect(const MessagePtr& m) {
+    materialize();  // older log messages stay ahead of it
+    enqueueOne(m);
     pump();
+}
+
+void Subscription::overflowed(const char* reason, uint64_t count) {
+    metrics_.overflow(reason, count);
+    const std::string& id = session_.id;
+    session_.core->notify([&](Listener& l) { l.onQueueOverflow(ns_.path(), id, ns_.topic(topic_), reason); });
+}
+
+// A run [from, head) is decided as if each message had been offered in turn: the socket
+// first takes what it can (a message handed over leaves a BEST_EFFORT lane, so it never
+// counted against the limits), then the policy's batch form settles the rest in one step.
+void Subscription::write(uint64_t from) {
+    const uint64_t head = log_.head();
+    if (from >= head || end_ >= head) return pump();
+    if (cursor_ < log_.base()) cursor_ = end_ = log_.base();  // defensive: positions never go back
+    const uint32_t form = ns_.policy->batchForm();
+    if (!form || ns_.cfg.coalesce || spill_.pending > 0 || log_.largeFrom(from) > 0) return writeEach(from);
+    std::weak_ptr<bool> alive = alive_;
+    end_ = head;
+    pump();
+    if (alive.expired()) return;
+    switch (form) {
+        case SF_POLICY_BATCH_DROP_OLDEST: writeDropOldest(from); break;
+        case SF_POLICY_BATCH_REJECT_NEW: writeRejectNew(from); break;
+        case SF_POLICY_BATCH_KEEP_NEWEST: writeKeepNewest(from); break;
+        default: break;
+    }
+}
+
+void Subscription::writeEach(uint64_t from) {
+    materialize();
+    cursor_ = end_ = from;
+    std::weak_ptr<bool> alive = alive_;
+    const uint64_t head = log_.head();
+    while (cursor_ < head) {
+        MessagePtr m = log_.at(cursor_).msg;
+        cursor_ = end_ = cursor_ + 1;
+        enqueueOne(m);
+        pump();
+        if (alive.expired() || session_.closed) return;
+    }
+}
+
+void Subscription::writeDropOldest(uint64_t from) {
+    const LaneLimits& lim = lane_.limits();
+    auto over = [&] { return depth() > lim.maxMessages || queuedBytes() > lim.maxBytes; };
+    if (!over()) return;
+    const uint64_t fresh = log_.head() - std::max(from, cursor_);  // new and not sent
+    uint64_t removed = 0;
+    for (size_t i = 0; over() && i < lane_.size();) {
+        if (lane_.at(i).inFlight) {  // awaits its ack: never dropped
+            ++i;
+            continue;
+        }
+        lane_.take(i);
+        ++removed;
+    }
+    uint64_t to = cursor_;
+    if (over()) {
+        const uint64_t heldN = lane_.size(), heldB = lane_.bytes();
+        const uint64_t byCount = heldN >= lim.maxMessages ? end_ : std::max(cursor_, end_ - std::min<uint64_t>(end_, lim.maxMessages - heldN));
+        const uint64_t byBytes = heldB >= lim.maxBytes ? end_ : log_.firstWithin(cursor_, lim.maxBytes - heldB + log_.bytesFrom(end_));
+        to = std::max(byCount, byBytes);
+    }
+    uint64_t rejected = 0;
+    if (to >= end_ && end_ > cursor_) {
+        // Even the newest does not fit beside the in-flight entries: the new ones are
+        // refused, the older accepted ones dropped.
+        rejected = end_ - std::max(from, cursor_);
+        removed += std::max(from, cursor_) - cursor_;
+    } else {
+        removed += to - cursor_;
+    }
+    cursor_ = std::min(to, end_);
+    if (removed) metrics_.dropped.fetch_add(std::min(fresh, removed), std::memory_order_relaxed);  // enqueues that dropped
+    if (rejected) overflowed(reasons::kDropOldestFull, rejected);
+}
+
+void Subscription::writeRejectNew(uint64_t from) {
+    const LaneLimits& lim = lane_.limits();
+    if (depth() <= lim.maxMessages && queuedBytes() <= lim.maxBytes) return;
+    // Accepted before this run: [cursor_, max(from, cursor_)), within the limits. Take the
+    // longest prefix of the rest that fits; refuse what follows it.
+    const uint64_t heldN = lane_.size(), heldB = lane_.bytes();
+    uint64_t p = std::max(from, cursor_);
+    const uint64_t roomN = lim.maxMessages > heldN ? lim.maxMessages - heldN : 0;
+    uint64_t limitN = cursor_ + std::min<uint64_t>(roomN, end_ - cursor_);
+    if (limitN < p) limitN = p;
+    // bytes(cursor_, q) = bytesFrom(cursor_) - bytesFrom(q) must stay <= maxBytes - heldB.
+    const uint64_t roomB = lim.maxBytes > heldB ? lim.maxBytes - heldB : 0;
+    const uint64_t fromBytes = log_.bytesFrom(cursor_);
+    uint64_t lo = p, hi = limitN;  // largest q in [p, limitN] within roomB
+    while (lo < hi) {
+        uint64_t mid = hi - (hi - lo) / 2;
+        if (fromBytes - log_.bytesFrom(mid) <= roomB) lo = mid;
+        else hi = mid - 1;
+    }
+    const uint64_t accepted = lo;
+    const uint64_t rejected = end_ - accepted;
+    end_ = accepted;
+    materialize();  // later publishes follow the refused ones: the lane keeps its own copy
+    cursor_ = end_ = log_.head();
+    if (rejected) overflowed(reasons::kRejectNewFull, rejected);
+}
+
+void Subscription::writeKeepNewest(uint64_t from) {
+    const uint64_t fresh = end_ - std::max(from, cursor_);
+    if (fresh == 0) return;  // the socket took the whole run
+    uint64_t removed = 0;
+    for (size_t i = 0; i < lane_.size();) {
+        if (lane_.at(i).inFlight) {
+            ++i;
+            continue;
+        }
+        lane_.take(i);
+        ++removed;
+    }
+    removed += end_ - 1 - cursor_;
+    cursor_ = end_ - 1;  // the newest replaces every pending one
+    if (removed) metrics_.dropped.fetch_add(std::min(fresh, removed), std::memory_order_relaxed);
+    const LaneLimits& lim = lane_.limits();
+    if (depth() > lim.maxMessages || queuedBytes() > lim.maxBytes) {
+        cursor_ = end_;
+        overflowed(reasons::kSnapshotFull, 1);
+    }
 }
 
 void Subscription::spill(const MessagePtr& m, const std::string& reason) {
@@ -104,8 +239,8 @@ void Subscription::spill(const MessagePtr& m, const std::string& reason) {
 
 void Subscription::maybeRefill() {
     if (!ns_.storage || spill_.pending == 0 || spill_.reading) return;
-    if (lane_.size() >= lane_.limits().maxMessages) return;
-    uint32_t room = static_cast<uint32_t>(lane_.limits().maxMessages - lane_.size());
+    if (depth() >= lane_.limits().maxMessages) return;
+    uint32_t room = static_cast<uint32_t>(lane_.limits().maxMessages - depth());
     uint32_t asked = std::min<uint32_t>(room, 256);
     uint64_t appendsAtRead = spill_.appendsIssued;
     std::weak_ptr<bool> alive = alive_;
@@ -181,12 +316,16 @@ void Subscription::pump() {
     if (ns_.ackRequired) {
         net::EventLoop& loop = session_.shard.loop();
         while (lane_.inFlight() < ns_.maxInFlight) {
+            long i = lane_.firstSendable();
+            if (i < 0 && cursor_ == end_) break;
             if (s->bufferedBytes() >= high) {
-                if (lane_.firstSendable() >= 0) session_.armDrainCheck();
+                session_.armDrainCheck();
                 break;
             }
-            long i = lane_.firstSendable();
-            if (i < 0) break;
+            if (i < 0) {  // next from the log: it needs its own entry to wait for the ack
+                lane_.append(LaneEntry{log_.at(cursor_++).msg});
+                i = static_cast<long>(lane_.size() - 1);
+            }
             LaneEntry& e = lane_.at(static_cast<size_t>(i));
             std::string id = e.msg->messageId;
             net::TimerId t = loop.addTimer(ns_.ackTimeoutMs, [this, alive, id] {
@@ -199,13 +338,17 @@ void Subscription::pump() {
             if (alive.expired()) return;  // the send closed the socket
         }
     } else {
-        while (!lane_.empty()) {
+        while (!lane_.empty() || cursor_ < end_) {
             if (s->bufferedBytes() >= high) {
                 session_.armDrainCheck();
                 break;
             }
-            LaneEntry e = lane_.take(0);  // BEST_EFFORT leaves the lane when handed over
-            s->sendFrame(e.msg->frame);
+            if (!lane_.empty()) {
+                LaneEntry e = lane_.take(0);  // BEST_EFFORT leaves the lane when handed over
+                s->sendFrame(e.msg->frame);
+            } else {
+                s->sendFrame(log_.at(cursor_++).msg->frame);
+            }
             if (alive.expired()) return;
         }
     }

@@ -2,6 +2,12 @@
 // lane runner of one client x topic: pushes frames under socket backpressure, ack
 // deadlines on loop timers, retries of the same frame, spill to and refill from the
 // storage backend). Everything here runs on the socket's loop thread.
+//
+// A lane is a position in its loop's LoopTopicLog plus a small Lane of its own
+// (docs/message-path.md): pending = lane_ entries (older: in flight, retried, refilled from
+// spill, directed, or decided message by message) followed by the log range
+// [cursor_, end_). Publishes cost a lane nothing until its loop writes it; a write decides
+// the whole run at once when the policy has a batch form.
 #pragma once
 #include <cstdint>
 #include <deque>
@@ -13,6 +19,7 @@
 #include "common/lazy_deque.hpp"
 #include "delivery/core.hpp"
 #include "delivery/lane.hpp"
+#include "delivery/loop_topic_log.hpp"
 
 namespace sf::delivery {
 
@@ -25,8 +32,17 @@ public:
     Subscription(const Subscription&) = delete;
     Subscription& operator=(const Subscription&) = delete;
 
-    // Fan-out entry point: policy, spill, then push what the socket can take.
-    void deliver(const MessagePtr& m);
+    // The loop appended [from, log head) to the topic's log: take the run under the lane's
+    // limits and policy, and push what the socket can take.
+    void write(uint64_t from);
+    // publishTo: this lane only, decided message by message.
+    void deliverDirect(const MessagePtr& m);
+    // Start reading the topic's log at pos (a new lane: only what is published from now on).
+    void startAt(uint64_t pos) { cursor_ = end_ = pos; }
+    uint64_t cursor() const { return cursor_; }
+    // Pending messages and bytes: the lane's own entries plus its accepted log range.
+    uint64_t depth() const { return lane_.size() + (end_ - cursor_); }
+    uint64_t queuedBytes() const { return lane_.bytes() + log_.bytesFrom(cursor_) - log_.bytesFrom(end_); }
     // Push queued frames while the socket's buffer is below the high-water mark; refill
     // from spill when memory has room.
     void pump();
@@ -51,6 +67,13 @@ private:
         net::TimerId retryTimer = 0;
     };
 
+    void enqueueOne(const MessagePtr& m);  // the per-message policy path
+    void materialize();                    // move the accepted log range into lane_
+    void writeEach(uint64_t from);         // no batch form applies: message by message
+    void writeDropOldest(uint64_t from);
+    void writeRejectNew(uint64_t from);
+    void writeKeepNewest(uint64_t from);
+    void overflowed(const char* reason, uint64_t count);  // batch rejections: counted once
     void spill(const MessagePtr& m, const std::string& reason);
     void maybeRefill();
     void onRead(int status, std::vector<SpillRecord> recs, const std::string& error, uint32_t asked, uint64_t appendsAtRead);
@@ -63,6 +86,8 @@ private:
     size_t topic_;
     Metrics::TopicCounters& metrics_;
     Lane lane_;
+    LoopTopicLog& log_;
+    uint64_t cursor_ = 0, end_ = 0;  // accepted log range [cursor_, end_)
     SpillState spill_;
     std::shared_ptr<bool> alive_;  // callbacks hold a weak_ptr: expired = this is gone
 };

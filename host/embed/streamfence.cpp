@@ -2,7 +2,9 @@
 // SioServer (loops, protocol) -> Delivery (topics, lanes, plugins) -> control listener.
 #include "embed/streamfence.hpp"
 
+#include <atomic>
 #include <mutex>
+#include <shared_mutex>
 
 #include "admin/control_server.hpp"
 #include "common/json.hpp"
@@ -32,7 +34,10 @@ struct StreamFenceServer::Impl {
     std::vector<std::shared_ptr<ServerListener>> listeners;
     std::vector<std::tuple<std::string, std::string, std::function<void(const ClientMessage&)>>> handlers;
 
-    mutable std::mutex mu;  // guards start/stop against publish
+    // Guards start/stop against publish: publishers share it, so they never wait for each
+    // other; `stopping` turns them away at once while stop() drains under the exclusive lock.
+    mutable std::shared_mutex mu;
+    std::atomic<bool> stopping{false};
     bool running = false;
     delivery::Metrics metrics;
     std::unique_ptr<sio::SioServer> sio;
@@ -105,13 +110,13 @@ void StreamFenceServer::addListener(std::shared_ptr<ServerListener> l) { impl_->
 void StreamFenceServer::onMessage(const std::string& ns, const std::string& topic,
                                   std::function<void(const ClientMessage&)> handler) {
     impl_->checkTopic(ns, topic);
-    std::lock_guard<std::mutex> g(impl_->mu);
+    std::lock_guard<std::shared_mutex> g(impl_->mu);
     impl_->handlers.emplace_back(ns, topic, handler);
     if (impl_->delivery) impl_->delivery->onMessage(ns, topic, handler);
 }
 
 void StreamFenceServer::start() {
-    std::lock_guard<std::mutex> g(impl_->mu);
+    std::lock_guard<std::shared_mutex> g(impl_->mu);
     if (impl_->running) return;
     Impl& m = *impl_;
     for (auto& l : m.listeners) l->onServerStarting(m.info());
@@ -162,6 +167,9 @@ void StreamFenceServer::start() {
                     case S::UnknownClient: return admin::PublishOutcome{404, "unknown client " + clientId + " in namespace " + ns};
                     case S::NotSubscribed: return admin::PublishOutcome{404, "client " + clientId + " is not subscribed to " + topic};
                     case S::InvalidPayload: return admin::PublishOutcome{400, "payload is not valid JSON"};
+                    case S::Overloaded:
+                        return admin::PublishOutcome{429, "overloaded: the topic's buffer is full, retry later", 1};
+                    case S::Stopping: return admin::PublishOutcome{503, "server is stopping", 1};
                 }
                 return admin::PublishOutcome{500, "unexpected publish status"};
             };
@@ -189,14 +197,16 @@ void StreamFenceServer::start() {
 
 void StreamFenceServer::stop() {
     if (!impl_) return;
-    std::unique_lock<std::mutex> g(impl_->mu);
+    impl_->stopping = true;
+    std::unique_lock<std::shared_mutex> g(impl_->mu);
     Impl& m = *impl_;
     if (!m.running) return;
     for (auto& l : m.listeners) l->onServerStopping(m.info());
     ServerInfo last = m.info();
     if (m.control) m.control->stop();
-    // Lanes and their spill go while the loops still run, then the loops stop.
-    m.delivery->shutdown();
+    // Lanes drain (bounded), then they and their spill go while the loops still run, then
+    // the loops stop.
+    m.delivery->shutdown(static_cast<uint64_t>(std::max(0, m.server->shutdownDrainMs)));
     m.sio->stop();
     m.sinks->stop(true);
     m.control.reset();
@@ -204,34 +214,50 @@ void StreamFenceServer::stop() {
     m.sio.reset();
     m.sinks.reset();
     m.running = false;
+    m.stopping = false;
     g.unlock();
     for (auto& l : m.listeners) l->onServerStopped(last);
 }
 
 bool StreamFenceServer::running() const {
-    std::lock_guard<std::mutex> g(impl_->mu);
+    std::lock_guard<std::shared_mutex> g(impl_->mu);
     return impl_->running;
 }
 
-void StreamFenceServer::publish(const std::string& ns, const std::string& topic, const std::string& payloadJson) {
+const char* toString(PublishResult r) {
+    switch (r) {
+        case PublishResult::Accepted: return "ACCEPTED";
+        case PublishResult::Overloaded: return "OVERLOADED";
+        case PublishResult::NotRunning: return "NOT_RUNNING";
+    }
+    return "?";
+}
+
+PublishResult StreamFenceServer::publish(const std::string& ns, const std::string& topic, const std::string& payloadJson) {
     impl_->checkTopic(ns, topic);
     if (!validJson(payloadJson)) throw std::invalid_argument("payload is not valid JSON");
-    std::lock_guard<std::mutex> g(impl_->mu);
-    if (!impl_->running) return;
-    impl_->delivery->publish(ns, topic, payloadJson);
+    if (impl_->stopping) return PublishResult::NotRunning;
+    std::shared_lock<std::shared_mutex> g(impl_->mu);
+    if (!impl_->running) return PublishResult::NotRunning;
+    switch (impl_->delivery->publish(ns, topic, payloadJson)) {
+        case delivery::PublishStatus::Ok: return PublishResult::Accepted;
+        case delivery::PublishStatus::Overloaded: return PublishResult::Overloaded;
+        default: return PublishResult::NotRunning;  // Stopping (checkTopic answered the rest)
+    }
 }
 
 bool StreamFenceServer::publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
                                   const std::string& payloadJson) {
     impl_->checkTopic(ns, topic);
     if (!validJson(payloadJson)) throw std::invalid_argument("payload is not valid JSON");
-    std::lock_guard<std::mutex> g(impl_->mu);
+    if (impl_->stopping) return false;
+    std::shared_lock<std::shared_mutex> g(impl_->mu);
     if (!impl_->running) return false;
     return impl_->delivery->publishTo(ns, clientId, topic, payloadJson) == delivery::PublishStatus::Ok;
 }
 
 bool StreamFenceServer::reloadTls(std::string& error) {
-    std::lock_guard<std::mutex> g(impl_->mu);
+    std::lock_guard<std::shared_mutex> g(impl_->mu);
     if (!impl_->sio) {
         error = "server not running";
         return false;
@@ -240,14 +266,14 @@ bool StreamFenceServer::reloadTls(std::string& error) {
 }
 
 ServerInfo StreamFenceServer::info() const {
-    std::lock_guard<std::mutex> g(impl_->mu);
+    std::lock_guard<std::shared_mutex> g(impl_->mu);
     return impl_->info();
 }
 
 const config::ServerConfig& StreamFenceServer::config() const { return *impl_->server; }
 
 std::string StreamFenceServer::scrapeMetrics() const {
-    std::lock_guard<std::mutex> g(impl_->mu);
+    std::lock_guard<std::shared_mutex> g(impl_->mu);
     std::string body, type;
     if (!impl_->sinks || !impl_->sinks->render(impl_->metrics.snapshot(), body, type)) return "";
     return body;

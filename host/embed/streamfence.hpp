@@ -47,6 +47,9 @@ struct UnknownTopicError : std::invalid_argument {
     using std::invalid_argument::invalid_argument;
 };
 
+enum class PublishResult { Accepted, Overloaded, NotRunning };
+const char* toString(PublishResult r);
+
 class StreamFenceServer {
 public:
     // One server of a loaded config. The registry may be shared by several servers.
@@ -63,10 +66,14 @@ public:
     bool running() const;
 
     // Publish to every subscriber of ns/topic. payloadJson must be valid JSON.
-    // Throws UnknownTopicError for an unknown namespace/topic; a no-op when not running.
-    void publish(const std::string& ns, const std::string& topic, const std::string& payloadJson);
+    // Throws UnknownTopicError for an unknown namespace/topic. Accepted means the message is
+    // in the topic's bounded log and every lane gets it under its policy; Overloaded means
+    // the log is full (a lossless topic whose loops are behind): nothing was queued, try
+    // again later. NotRunning before start() and after stop(). Never blocks on delivery.
+    PublishResult publish(const std::string& ns, const std::string& topic, const std::string& payloadJson);
     // Publish to one client (socket id of the namespace). False when the client is unknown
-    // or not subscribed; throws UnknownTopicError for an unknown namespace/topic.
+    // or not subscribed, when its loop has too many publishTo hand-offs waiting (overload),
+    // or when not running; throws UnknownTopicError for an unknown namespace/topic.
     bool publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
                    const std::string& payloadJson);
 

@@ -7,6 +7,7 @@ using namespace streamfence;
 
 class DropOldest : public OverflowPolicy {
 public:
+    static constexpr uint32_t when = SF_POLICY_ON_OVERFLOW | SF_POLICY_BATCH_DROP_OLDEST;
     DropOldest(const Host&, const Options&) {}
     Verdict onEnqueue(Lane& lane, const Message& in, bool fits) override {
         if (fits) return Verdict::accept();

@@ -5,6 +5,7 @@ using namespace streamfence;
 
 class RejectNew : public OverflowPolicy {
 public:
+    static constexpr uint32_t when = SF_POLICY_ON_OVERFLOW | SF_POLICY_BATCH_REJECT_NEW;
     RejectNew(const Host&, const Options&) {}
     Verdict onEnqueue(Lane&, const Message&, bool fits) override {
         return fits ? Verdict::accept() : Verdict::reject("queue full with REJECT_NEW");

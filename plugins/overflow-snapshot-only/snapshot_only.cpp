@@ -6,7 +6,7 @@ using namespace streamfence;
 
 class SnapshotOnly : public OverflowPolicy {
 public:
-    static constexpr uint32_t when = SF_POLICY_ON_EVERY;
+    static constexpr uint32_t when = SF_POLICY_ON_EVERY | SF_POLICY_BATCH_KEEP_NEWEST;
     SnapshotOnly(const Host&, const Options&) {}
     Verdict onEnqueue(Lane& lane, const Message& in, bool) override {
         uint32_t dropped = 0, i = 0;

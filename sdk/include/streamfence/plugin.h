@@ -29,7 +29,7 @@ extern "C" {
 
 /* ABI major version: bumped only for incompatible changes. Minor: additions only. */
 #define SF_ABI_VERSION 1
-#define SF_ABI_MINOR 0
+#define SF_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define SF_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -172,6 +172,17 @@ typedef struct sf_policy_result {
 /* When the policy is consulted: */
 #define SF_POLICY_ON_OVERFLOW 0x1u /* only when the message does not fit (cheapest) */
 #define SF_POLICY_ON_EVERY 0x2u    /* on every enqueue (coalescing, snapshots) */
+/* Batch forms (ABI 1.1), or-ed into `when`. A lane is written with every message published
+ * since its last write at once; a policy whose decision over such a run is one of these
+ * closed forms says so, and the host applies it in one step per lane instead of one
+ * on_enqueue call per message (a lane that fell far behind then costs O(1), and a topic whose
+ * lanes all tolerate DROP_OLDEST may let loops skip what no lane would keep). The host still
+ * calls on_enqueue for whatever it cannot decide that way (spill in progress, a message larger
+ * than max_bytes). Hosts of ABI 1.0 ignore these bits. See docs/message-path.md. */
+#define SF_POLICY_BATCH_DROP_OLDEST 0x10u /* make room by dropping the oldest entries not in flight */
+#define SF_POLICY_BATCH_REJECT_NEW 0x20u  /* what does not fit is rejected for this subscriber */
+#define SF_POLICY_BATCH_KEEP_NEWEST 0x40u /* every message replaces all pending ones (snapshots) */
+#define SF_POLICY_BATCH_MASK 0x70u
 
 typedef struct sf_overflow_policy_vtable {
     uint32_t struct_size;
