@@ -158,26 +158,34 @@ void Subscription::writeRejectNew(uint64_t from) {
     const LaneLimits& lim = lane_.limits();
     if (depth() <= lim.maxMessages && queuedBytes() <= lim.maxBytes) return;
     // Accepted before this run: [cursor_, max(from, cursor_)), within the limits. Take the
-    // longest prefix of the rest that fits; refuse what follows it.
+    // longest prefix of the rest that fits (one binary search); a lane full by count refuses
+    // the rest at once.
+    const uint64_t p = std::max(from, cursor_);
     const uint64_t heldN = lane_.size(), heldB = lane_.bytes();
-    uint64_t p = std::max(from, cursor_);
     const uint64_t roomN = lim.maxMessages > heldN ? lim.maxMessages - heldN : 0;
-    uint64_t limitN = cursor_ + std::min<uint64_t>(roomN, end_ - cursor_);
-    if (limitN < p) limitN = p;
-    // bytes(cursor_, q) = bytesFrom(cursor_) - bytesFrom(q) must stay <= maxBytes - heldB.
+    const uint64_t limitN = std::max(p, cursor_ + std::min<uint64_t>(roomN, end_ - cursor_));
     const uint64_t roomB = lim.maxBytes > heldB ? lim.maxBytes - heldB : 0;
     const uint64_t fromBytes = log_.bytesFrom(cursor_);
-    uint64_t lo = p, hi = limitN;  // largest q in [p, limitN] within roomB
+    uint64_t lo = p, hi = limitN;  // largest q in [p, limitN] with bytes(cursor_, q) <= roomB
     while (lo < hi) {
         uint64_t mid = hi - (hi - lo) / 2;
         if (fromBytes - log_.bytesFrom(mid) <= roomB) lo = mid;
         else hi = mid - 1;
     }
-    const uint64_t accepted = lo;
-    const uint64_t rejected = end_ - accepted;
-    end_ = accepted;
+    const uint64_t head = end_;
+    end_ = lo;
     materialize();  // later publishes follow the refused ones: the lane keeps its own copy
-    cursor_ = end_ = log_.head();
+    uint64_t rejected = head - lo;
+    // Stopped by bytes with count to spare: a smaller later message may still fit, exactly
+    // as it would when offered alone (REJECT_NEW judges each message by itself).
+    for (uint64_t q = lo + (lo < head ? 1 : 0); q < head && lane_.size() < lim.maxMessages && lane_.bytes() < lim.maxBytes; ++q) {
+        const MessagePtr& m = log_.at(q).msg;
+        if (lane_.fits(m->bytes)) {
+            lane_.append(LaneEntry{m});
+            --rejected;
+        }
+    }
+    cursor_ = end_ = head;
     if (rejected) overflowed(reasons::kRejectNewFull, rejected);
 }
 

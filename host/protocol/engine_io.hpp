@@ -34,8 +34,8 @@ struct Options {
     uint64_t httpIdleTimeoutMs = 60000;       // an idle or half-sent HTTP request is dropped
     // Backpressure: SessionHandler::onDrain fires once bufferedBytes() falls below
     // lowWaterBytes after having reached highWaterBytes.
-    size_t highWaterBytes = 256 * 1024;
-    size_t lowWaterBytes = 64 * 1024;
+    size_t highWaterBytes = 64 * 1024;
+    size_t lowWaterBytes = 16 * 1024;
 };
 
 class Session;

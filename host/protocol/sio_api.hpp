@@ -34,8 +34,8 @@ FramePtr encodeEvent(std::string_view nsp, std::string_view event, const std::ve
 // Backpressure contract: a sender should stop queueing to a socket once bufferedBytes()
 // reaches kSocketHighWaterBytes; NamespaceHandler::onDrain then fires when the queue has
 // fallen below kSocketLowWaterBytes.
-inline constexpr size_t kSocketHighWaterBytes = 256 * 1024;
-inline constexpr size_t kSocketLowWaterBytes = 64 * 1024;
+inline constexpr size_t kSocketHighWaterBytes = 64 * 1024;
+inline constexpr size_t kSocketLowWaterBytes = 16 * 1024;
 
 using Args = json::Value::Array;
 // Answer to a client's ack request; empty std::function when the client asked for none.
