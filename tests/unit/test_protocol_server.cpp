@@ -182,7 +182,7 @@ struct Recorder : sio::NamespaceHandler {
         if (event == "kick") s->disconnect();
         if (event == "flood") {
             // Queue until the socket reports full, as delivery does; onDrain must follow.
-            auto f = sio::encodeEvent(s->nsp(), "big", {json::quote(std::string(60000, 'x'))});
+            auto f = sio::encodeEvent(s->nsp(), "big", {json::quote(std::string(15000, 'x'))});
             int n = 0;
             while (s->bufferedBytes() < sio::kSocketHighWaterBytes && n < 1000) {
                 s->sendFrame(f);
