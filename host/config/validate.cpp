@@ -106,15 +106,11 @@ void validateNamespace(Reporter& r, const ServerConfig& s, const std::string& sp
     positive(r, base, "maxQueuedMessagesPerClient", ns.maxQueuedMessagesPerClient);
     positive(r, base, "maxQueuedBytesPerClient", ns.maxQueuedBytesPerClient);
     positive(r, base, "ackTimeoutMs", ns.ackTimeoutMs);
-    // 0 = automatic. An explicit bound below one lane's would drop what a lane may keep.
-    if (ns.maxBufferedMessagesPerTopic < 0 ||
-        (ns.maxBufferedMessagesPerTopic > 0 && ns.maxBufferedMessagesPerTopic < ns.maxQueuedMessagesPerClient))
-        r.add(base + ".maxBufferedMessagesPerTopic",
-              "maxBufferedMessagesPerTopic must be 0 (automatic) or at least maxQueuedMessagesPerClient");
-    if (ns.maxBufferedBytesPerTopic < 0 ||
-        (ns.maxBufferedBytesPerTopic > 0 && ns.maxBufferedBytesPerTopic < ns.maxQueuedBytesPerClient))
-        r.add(base + ".maxBufferedBytesPerTopic",
-              "maxBufferedBytesPerTopic must be 0 (automatic) or at least maxQueuedBytesPerClient");
+    // 0 = automatic (docs/message-path.md).
+    if (ns.maxBufferedMessagesPerTopic < 0)
+        r.add(base + ".maxBufferedMessagesPerTopic", "maxBufferedMessagesPerTopic must be 0 (automatic) or positive");
+    if (ns.maxBufferedBytesPerTopic < 0)
+        r.add(base + ".maxBufferedBytesPerTopic", "maxBufferedBytesPerTopic must be 0 (automatic) or positive");
     if (ns.maxRetries < 0) r.add(base + ".maxRetries", "maxRetries must be zero or positive");
     pluginName(r, base + ".spillBackend", "storage-backend", ns.spillBackend);
 

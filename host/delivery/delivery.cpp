@@ -227,6 +227,12 @@ Delivery::Delivery(const config::ServerConfig& cfg, const PluginResolver& resolv
                                                    : std::max<int64_t>(4096, 2 * int64_t(ns->limits.maxMessages)));
         ll.maxBytes = nc.maxBufferedBytesPerTopic > 0 ? static_cast<uint64_t>(nc.maxBufferedBytesPerTopic)
                                                       : std::max<uint64_t>(32u << 20, 2 * ns->limits.maxBytes);
+        if (!ll.lossless) {
+            // A lossy log must hold at least one lane's worth: what a lagging loop skips is
+            // then exactly what its lanes would have dropped.
+            ll.maxMessages = std::max(ll.maxMessages, ns->limits.maxMessages);
+            ll.maxBytes = std::max(ll.maxBytes, ns->limits.maxBytes);
+        }
         for (size_t t = 0; t < nc.topics.size(); ++t)
             ns->logs.push_back(std::make_unique<TopicLog>(ll, loops.size(), &ns->topicMetrics[t]->logMessages));
     }
