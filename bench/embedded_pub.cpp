@@ -6,7 +6,11 @@
 //
 //   embedded_pub --config FILE [--server b] [--ns /feed] [--topic t] --rate R [--expect N] [--payload B]
 //
-// Logs `event=listening server=embedded host=127.0.0.1 port=N` on stderr.
+// --rate 0 --threads T is the open-loop flood: T threads call publish() back to back for
+// --seconds D (then keep serving until SIGTERM), counting Accepted and Overloaded answers.
+//
+// Logs `event=listening server=embedded host=127.0.0.1 port=N` on stderr; at exit one line
+// `RESULT accepted=N overloaded=N not_running=N seconds=S stop_ms=M` on stdout.
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -17,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <time.h>
 
@@ -44,7 +49,8 @@ struct SubCounter : sf::ServerListener {
 int main(int argc, char** argv) {
     std::string config, server = "b", ns = "/feed", topic = "t";
     double rate = 1000;
-    int expect = 1, payload = 100;
+    int expect = 1, payload = 100, threads = 1;
+    double seconds = 1e9;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -61,14 +67,16 @@ int main(int argc, char** argv) {
         else if (a == "--rate") rate = std::atof(next().c_str());
         else if (a == "--expect") expect = std::atoi(next().c_str());
         else if (a == "--payload") payload = std::atoi(next().c_str());
+        else if (a == "--threads") threads = std::atoi(next().c_str());
+        else if (a == "--seconds") seconds = std::atof(next().c_str());
         else {
             std::fprintf(stderr, "usage: embedded_pub --config FILE [--server b] [--ns /feed] [--topic t] --rate R "
                                  "[--expect N] [--payload B]\n");
             return 2;
         }
     }
-    if (config.empty() || rate <= 0) {
-        std::fprintf(stderr, "embedded_pub: --config and a positive --rate are required\n");
+    if (config.empty() || rate < 0 || threads <= 0) {
+        std::fprintf(stderr, "embedded_pub: --config and a --rate >= 0 (0 = flat out) are required\n");
         return 2;
     }
     std::signal(SIGTERM, onSignal);
@@ -90,19 +98,40 @@ int main(int argc, char** argv) {
 
     while (!g_stop && counter->subs.load() < expect) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     std::string pad(size_t(payload > 48 ? payload - 48 : 0), 'x');
-    uint64_t start = nowNs(), sent = 0;
-    char buf[4096];
-    while (!g_stop) {
-        uint64_t now = nowNs();
-        uint64_t due = uint64_t(double(now - start) * rate / 1e9);
-        for (; sent < due && !g_stop; ++sent) {
-            std::snprintf(buf, sizeof buf, "{\"ts\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"pad\":\"%s\"}", nowNs(), sent,
-                          pad.c_str());
-            s->publish(ns, topic, buf);
+    const uint64_t start = nowNs(), end = start + uint64_t(seconds * 1e9);
+    std::atomic<uint64_t> seq{0}, accepted{0}, overloaded{0}, notRunning{0};
+    auto publishOne = [&](uint64_t n) {
+        char buf[4096];
+        std::snprintf(buf, sizeof buf, "{\"ts\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"pad\":\"%s\"}", nowNs(), n, pad.c_str());
+        switch (s->publish(ns, topic, buf)) {
+            case sf::PublishResult::Accepted: ++accepted; break;
+            case sf::PublishResult::Overloaded: ++overloaded; break;
+            case sf::PublishResult::NotRunning: ++notRunning; break;
         }
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    };
+    std::vector<std::thread> pubs;
+    if (rate == 0) {  // open loop: never waits for anything but publish() itself
+        for (int t = 0; t < threads; ++t)
+            pubs.emplace_back([&] {
+                while (!g_stop && nowNs() < end) publishOne(seq++);
+            });
+    } else {
+        pubs.emplace_back([&] {
+            uint64_t sent = 0;
+            while (!g_stop && nowNs() < end) {
+                uint64_t due = uint64_t(double(nowNs() - start) * rate / 1e9);
+                for (; sent < due && !g_stop; ++sent) publishOne(sent);
+                std::this_thread::sleep_for(std::chrono::microseconds(200));
+            }
+        });
     }
-    std::fprintf(stderr, "embedded_pub: published %" PRIu64 " messages\n", sent);
+    while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (auto& t : pubs) t.join();
+    const double secs = double(std::min(nowNs(), end) - start) / 1e9;
+    const uint64_t t0 = nowNs();
     s->stop();
+    std::fprintf(stderr, "embedded_pub: published %" PRIu64 " messages\n", accepted.load());
+    std::printf("RESULT accepted=%" PRIu64 " overloaded=%" PRIu64 " not_running=%" PRIu64 " seconds=%.2f stop_ms=%.0f\n",
+                accepted.load(), overloaded.load(), notRunning.load(), secs, double(nowNs() - t0) / 1e6);
     return 0;
 }

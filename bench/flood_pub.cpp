@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -103,9 +104,9 @@ void worker(const Options& o, uint64_t endNs) {
         req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
         for (size_t off = 0; off < req.size();) {
             ssize_t n = ::write(fd, req.data() + off, req.size() - off);
-            if (n <= 0) {
-                std::perror("flood_pub: write");
-                std::exit(1);
+            if (n <= 0) {  // the server went away (SIGTERM during the flood): stop this publisher
+                ::close(fd);
+                return;
             }
             off += size_t(n);
         }
@@ -125,9 +126,10 @@ void worker(const Options& o, uint64_t endNs) {
                 }
             }
             ssize_t n = ::read(fd, buf, sizeof buf);
-            if (n <= 0) {
-                std::fprintf(stderr, "flood_pub: control connection closed\n");
-                std::exit(1);
+            if (n <= 0) {  // closed by the server (stopping): what was sent is unanswered
+                g_errors += uint64_t(o.batch);
+                ::close(fd);
+                return;
             }
             in.append(buf, size_t(n));
         }
@@ -170,7 +172,7 @@ int main(int argc, char** argv) {
     std::vector<std::thread> ts;
     for (int i = 0; i < o.threads; ++i) ts.emplace_back(worker, std::cref(o), end);
     for (auto& t : ts) t.join();
-    const double secs = double(nowNs() - start) / 1e9;
+    const double secs = double(std::min(nowNs(), end) - start) / 1e9;
     const uint64_t acc = g_accepted, ref = g_refused, err = g_errors;
     std::printf("RESULT accepted=%" PRIu64 " refused=%" PRIu64 " errors=%" PRIu64 " seconds=%.2f accepted_per_s=%.0f offered_per_s=%.0f\n",
                 acc, ref, err, secs, double(acc) / secs, double(acc + ref + err) / secs);
