@@ -47,7 +47,7 @@ PublishOutcome publishOne(const json::Value& m, const ControlHooks& hooks) {
     if (!topic || !topic->isString() || topic->asString().empty()) return {400, "\"topic\" must be a non-empty string"};
     if (!payload) return {400, "\"payload\" is required"};
     if (client && !client->isString()) return {400, "\"clientId\" must be a string"};
-    return hooks.publish(ns->asString(), topic->asString(), payload->dump(), client ? client->asString() : "");
+    return hooks.publish(ns->asString(), topic->asString(), *payload, client ? client->asString() : "");
 }
 
 class Handler : public Poco::Net::HTTPRequestHandler {

@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "common/json.hpp"
+
 #include "config/config.hpp"
 
 namespace sf::admin {
@@ -19,7 +21,8 @@ struct PublishOutcome {
 
 struct ControlHooks {
     // clientId empty = publish to every subscriber; else publishTo that client.
-    std::function<PublishOutcome(const std::string& ns, const std::string& topic, const std::string& payloadJson,
+    // The payload as parsed from the request body: parsed once, never re-serialised here.
+    std::function<PublishOutcome(const std::string& ns, const std::string& topic, const json::Value& payload,
                                  const std::string& clientId)>
         publish;
     std::function<std::string()> healthJson;                                 // body of GET /health

@@ -259,21 +259,12 @@ std::shared_ptr<sio::NamespaceHandler> Delivery::handlerFor(const std::string& p
 
 namespace {
 
-// Parse and validate the payload once per publish (not per subscriber).
-bool parsePayload(const std::string& text, json::Value& out) {
-    std::string err;
-    return json::tryParse(text, out, err);
-}
-
-// The checks publish and publishTo share: the namespace and topic exist and the payload
-// parses. Ok fills n, t and v.
-PublishStatus resolvePublish(Core& core, const std::string& ns, const std::string& topic, const std::string& payloadJson,
-                             NamespaceRuntime*& n, long& t, json::Value& v) {
+// The checks publish and publishTo share: the namespace and topic exist. Ok fills n and t.
+PublishStatus resolveTopic(Core& core, const std::string& ns, const std::string& topic, NamespaceRuntime*& n, long& t) {
     n = core.findNamespace(ns);
     if (!n) return PublishStatus::UnknownNamespace;
     t = n->findTopic(topic);
     if (t < 0) return PublishStatus::UnknownTopic;
-    if (!parsePayload(payloadJson, v)) return PublishStatus::InvalidPayload;
     return PublishStatus::Ok;
 }
 
@@ -282,17 +273,36 @@ PublishStatus resolvePublish(Core& core, const std::string& ns, const std::strin
 PublishStatus Delivery::publish(const std::string& ns, const std::string& topic, const std::string& payloadJson) {
     NamespaceRuntime* n = nullptr;
     long t = -1;
+    if (PublishStatus st = resolveTopic(*core_, ns, topic, n, t); st != PublishStatus::Ok) return st;
     json::Value v;
-    if (PublishStatus st = resolvePublish(*core_, ns, topic, payloadJson, n, t, v); st != PublishStatus::Ok) return st;
+    std::string err;
+    if (!json::tryParse(payloadJson, v, err)) return PublishStatus::InvalidPayload;
     return core_->publishParsed(*n, static_cast<size_t>(t), v);
+}
+
+PublishStatus Delivery::publishValue(const std::string& ns, const std::string& topic, const json::Value& payload) {
+    NamespaceRuntime* n = nullptr;
+    long t = -1;
+    if (PublishStatus st = resolveTopic(*core_, ns, topic, n, t); st != PublishStatus::Ok) return st;
+    return core_->publishParsed(*n, static_cast<size_t>(t), payload);
 }
 
 PublishStatus Delivery::publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
                                   const std::string& payloadJson) {
+    json::Value v;
+    std::string err;
     NamespaceRuntime* n = nullptr;
     long t = -1;
-    json::Value v;
-    if (PublishStatus st = resolvePublish(*core_, ns, topic, payloadJson, n, t, v); st != PublishStatus::Ok) return st;
+    if (PublishStatus st = resolveTopic(*core_, ns, topic, n, t); st != PublishStatus::Ok) return st;
+    if (!json::tryParse(payloadJson, v, err)) return PublishStatus::InvalidPayload;
+    return publishValueTo(ns, clientId, topic, v);
+}
+
+PublishStatus Delivery::publishValueTo(const std::string& ns, const std::string& clientId, const std::string& topic,
+                                       const json::Value& v) {
+    NamespaceRuntime* n = nullptr;
+    long t = -1;
+    if (PublishStatus st = resolveTopic(*core_, ns, topic, n, t); st != PublishStatus::Ok) return st;
     bool subscribed = false;
     LoopShard* shard = core_->lookupClient(n->index, clientId, static_cast<size_t>(t), &subscribed);
     if (!shard) return PublishStatus::UnknownClient;

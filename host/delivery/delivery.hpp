@@ -70,10 +70,14 @@ public:
     // published once per accepted call (even with no subscriber). Overloaded when the log is
     // full and the topic cannot drop (docs/message-path.md); Stopping after shutdown().
     PublishStatus publish(const std::string& ns, const std::string& topic, const std::string& payloadJson);
+    // The same with a payload already parsed (the control API parses each body once).
+    PublishStatus publishValue(const std::string& ns, const std::string& topic, const json::Value& payload);
     // Publish to one client (its namespace socket id). Not counted when the client is
     // unknown or not subscribed.
     PublishStatus publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
                             const std::string& payloadJson);
+    PublishStatus publishValueTo(const std::string& ns, const std::string& clientId, const std::string& topic,
+                                 const json::Value& payload);
     // Handlers for client `publish` events (auth passed, before fan-out), on the loop thread.
     PublishStatus onMessage(const std::string& ns, const std::string& topic, std::function<void(const ClientMessage&)> handler);
 

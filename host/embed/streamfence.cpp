@@ -19,10 +19,12 @@
 namespace sf {
 namespace {
 
-bool validJson(const std::string& s) {
+// The payload, parsed once: delivery encodes its frame from this value.
+json::Value parsePayload(const std::string& s) {
     json::Value v;
     std::string err;
-    return json::tryParse(s, v, err);
+    if (!json::tryParse(s, v, err)) throw std::invalid_argument("payload is not valid JSON");
+    return v;
 }
 
 }  // namespace
@@ -155,11 +157,11 @@ void StreamFenceServer::start() {
         m.sio->start();
         if (m.server->control.enabled) {
             admin::ControlHooks hooks;
-            hooks.publish = [&m](const std::string& ns, const std::string& topic, const std::string& payload,
+            hooks.publish = [&m](const std::string& ns, const std::string& topic, const json::Value& payload,
                                  const std::string& clientId) {
                 using S = delivery::PublishStatus;
-                S s = clientId.empty() ? m.delivery->publish(ns, topic, payload)
-                                       : m.delivery->publishTo(ns, clientId, topic, payload);
+                S s = clientId.empty() ? m.delivery->publishValue(ns, topic, payload)
+                                       : m.delivery->publishValueTo(ns, clientId, topic, payload);
                 switch (s) {
                     case S::Ok: return admin::PublishOutcome{200, ""};
                     case S::UnknownNamespace: return admin::PublishOutcome{404, "unknown namespace " + ns};
@@ -235,11 +237,11 @@ const char* toString(PublishResult r) {
 
 PublishResult StreamFenceServer::publish(const std::string& ns, const std::string& topic, const std::string& payloadJson) {
     impl_->checkTopic(ns, topic);
-    if (!validJson(payloadJson)) throw std::invalid_argument("payload is not valid JSON");
+    const json::Value payload = parsePayload(payloadJson);
     if (impl_->stopping) return PublishResult::NotRunning;
     std::shared_lock<std::shared_mutex> g(impl_->mu);
     if (!impl_->running) return PublishResult::NotRunning;
-    switch (impl_->delivery->publish(ns, topic, payloadJson)) {
+    switch (impl_->delivery->publishValue(ns, topic, payload)) {
         case delivery::PublishStatus::Ok: return PublishResult::Accepted;
         case delivery::PublishStatus::Overloaded: return PublishResult::Overloaded;
         default: return PublishResult::NotRunning;  // Stopping (checkTopic answered the rest)
@@ -249,11 +251,11 @@ PublishResult StreamFenceServer::publish(const std::string& ns, const std::strin
 bool StreamFenceServer::publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
                                   const std::string& payloadJson) {
     impl_->checkTopic(ns, topic);
-    if (!validJson(payloadJson)) throw std::invalid_argument("payload is not valid JSON");
+    const json::Value payload = parsePayload(payloadJson);
     if (impl_->stopping) return false;
     std::shared_lock<std::shared_mutex> g(impl_->mu);
     if (!impl_->running) return false;
-    return impl_->delivery->publishTo(ns, clientId, topic, payloadJson) == delivery::PublishStatus::Ok;
+    return impl_->delivery->publishValueTo(ns, clientId, topic, payload) == delivery::PublishStatus::Ok;
 }
 
 bool StreamFenceServer::reloadTls(std::string& error) {

@@ -41,9 +41,12 @@ async function scenario(nsPath, payloadOf, fastKeepsAll = true) {
   rawSocket(slow).pause();
   const msgs = [];
   for (let i = 1; i <= N; i++) msgs.push({ namespace: nsPath, topic: 't', payload: payloadOf(i) });
-  // small batches: each lands in one loop turn, well under the socket high-water mark,
-  // so a subscriber that reads keeps up while the paused one overflows
+  // small batches (40 KB, under the socket high-water mark), each sent once the reading
+  // subscriber has everything before it: it keeps up however loaded the machine is, while
+  // the paused one overflows
   for (let k = 0; k < N; k += 20) {
+    const lastI = () => (fastGot.length ? fastGot[fastGot.length - 1].i : 0);
+    await sf.waitUntil(() => lastI() >= k, 20000, () => `fast subscriber stuck at i=${lastI()}`);
     const r = await srv.publish(msgs.slice(k, k + 20));
     assert.strictEqual(r.status, 200);
   }
