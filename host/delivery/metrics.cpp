@@ -131,6 +131,10 @@ MetricSnapshot Metrics::snapshot() const {
         out.push_back(sample(kSpilled, l(), load(t.spilled)));
         {
             std::lock_guard<std::mutex> tl(t.mu_);
+            // Reasons come from the policy plugin and are only known once one fires; until then
+            // the topic shows one zero sample without `reason`, so a fresh server lists the
+            // counter and dashboards read 0 rather than "no data" (README, Metrics).
+            if (t.overflow_.empty()) out.push_back(sample(kOverflow, l(), 0.0));
             for (auto& o : t.overflow_) {
                 auto labels = l();
                 labels.emplace_back("reason", o.first);
