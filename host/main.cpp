@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 #include <pthread.h>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,9 @@ const char* kUsage =
     "\n"
     "  -c, --config FILE   YAML (.yaml/.yml) or JSON (.json) config (see conf/README.md)\n"
     "  --server NAME       run only this server of the config (default: all of them)\n"
-    "  --check             validate the config, resolve its plugins and TLS files, then exit 0/1\n"
+    "  --check             validate the config, load its TLS files, resolve its plugins and\n"
+    "                      initialise them with their options (storage backends: name only),\n"
+    "                      then exit 0/1\n"
     "  --plugin-dir DIR    override the config's pluginDir\n"
     "  --log-level LEVEL   debug | info | warn | error (overrides logLevel)\n"
     "  --version           print the version and the plugin ABI version\n"
@@ -42,8 +45,8 @@ int usageError(const std::string& msg) {
     return 2;
 }
 
-// Everything --check verifies beyond the schema: plugins resolve and initialise, TLS
-// files load. Returns the problems, one per line.
+// Everything --check verifies beyond the schema: plugins resolve and initialise with their
+// options, TLS files load. Returns the problems, one per line.
 std::vector<std::string> deepCheck(const sf::config::Config& cfg, const std::vector<const sf::config::ServerConfig*>& servers,
                                    sf::plugins::Registry& reg) {
     using sf::plugins::kindName;
@@ -58,6 +61,33 @@ std::vector<std::string> deepCheck(const sf::config::Config& cfg, const std::vec
         return std::vector<std::string>{};
     };
     std::vector<std::string> problems = sf::config::checkPluginRefs(cfg, isInstalled, list);
+
+    // Initialise (then destroy) every plugin instance a start would create, with the same
+    // options, so an option the plugin refuses fails here as it would at start. Storage
+    // backends are the exception: their init acts on the spill store (the disk backend
+    // removes or recovers stale spill, hpkv connects), which a check of a live server's
+    // config must not do; for them only the name is checked.
+    auto tryInit = [&](uint32_t kind, const std::string& name, const sf::config::SourceMark& where, const std::string& instance) {
+        if (name.empty() || !reg.has(kind, name)) return;  // reported by checkPluginRefs
+        auto it = cfg.pluginOptions.find(name);
+        sf::config::PluginOptions opts = it == cfg.pluginOptions.end() ? sf::config::PluginOptions{} : it->second;
+        try {
+            reg.instantiate(kind, name, opts, instance);
+        } catch (const std::exception& e) {
+            std::string at = (it != cfg.pluginOptions.end() ? it->second.mark : where).str();
+            problems.push_back((at.empty() ? std::string() : at + ": ") + e.what());
+        }
+    };
+    std::set<std::string> seen;  // one line per plugin and problem, however often it is used
+    auto once = [&](uint32_t kind, const std::string& name, const sf::config::SourceMark& where, const std::string& instance) {
+        if (seen.insert(std::to_string(kind) + "/" + name).second) tryInit(kind, name, where, instance);
+    };
+    for (size_t i = 0; i < cfg.metricsSinks.size(); ++i)
+        once(SF_KIND_METRICS_SINK, cfg.metricsSinks[i], i < cfg.metricsSinkMarks.size() ? cfg.metricsSinkMarks[i] : sf::config::SourceMark{}, "check");
+    for (const auto* s : servers) {
+        if (s->auth == sf::config::AuthMode::TOKEN) once(SF_KIND_TOKEN_VALIDATOR, s->tokenValidator, s->tokenValidatorMark, s->name);
+        for (const auto& ns : s->namespaces) once(SF_KIND_OVERFLOW_POLICY, ns.overflowAction, ns.overflowActionMark, s->name + ":" + ns.path);
+    }
     for (const auto* s : servers) {
         if (s->transport == sf::config::Transport::WSS && s->tls) {
             try {
