@@ -748,6 +748,11 @@ public:
         CPPUNIT_ASSERT(datagrams > 1);
         close(fd);
         CPPUNIT_ASSERT_THROW(reg->instantiate(SF_KIND_METRICS_SINK, "statsd", opts({{"port", "99999"}})), PluginError);
+
+        // without flushIntervalMs: every second (plugins/sink-statsd/README.md)
+        MetricsSinks defaults;
+        defaults.add(reg->instantiate(SF_KIND_METRICS_SINK, "statsd", opts({{"port", port}})));
+        CPPUNIT_ASSERT_EQUAL(1000u, defaults.flushIntervalMs(0));
     }
 
     void testDefaultDirectory() {
