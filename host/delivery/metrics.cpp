@@ -133,7 +133,7 @@ MetricSnapshot Metrics::snapshot() const {
             std::lock_guard<std::mutex> tl(t.mu_);
             // Reasons come from the policy plugin and are only known once one fires; until then
             // the topic shows one zero sample without `reason`, so a fresh server lists the
-            // counter and dashboards read 0 rather than "no data" (README, Metrics).
+            // counter and dashboards read 0 rather than "no data" (README, control listener).
             if (t.overflow_.empty()) out.push_back(sample(kOverflow, l(), 0.0));
             for (auto& o : t.overflow_) {
                 auto labels = l();
