@@ -50,6 +50,7 @@ Pkey rsaFromJwk(const std::string& nB64, const std::string& eB64, std::string& e
     std::string n, e;
     if (!b64url(nB64, n) || n.empty() || !b64url(eB64, e) || e.empty()) return (err = "bad base64url in n or e"), nullptr;
     if (n.size() < 256) return (err = "RSA modulus shorter than 2048 bits"), nullptr;
+    if (n.size() > 2048) return (err = "RSA modulus longer than 16384 bits"), nullptr;  // bounds verify cost
     std::unique_ptr<BIGNUM, void (*)(BIGNUM*)> bn(BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()), nullptr), BN_free);
     std::unique_ptr<BIGNUM, void (*)(BIGNUM*)> be(BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()), nullptr), BN_free);
     std::unique_ptr<OSSL_PARAM_BLD, void (*)(OSSL_PARAM_BLD*)> bld(OSSL_PARAM_BLD_new(), OSSL_PARAM_BLD_free);

@@ -24,14 +24,14 @@ function token(k, claims = {}, header = {}) {
 
 // A JWKS endpoint whose key set and response delay the test changes as it goes.
 async function jwksServer(tlsPair) {
-  const state = { keys: [], delayMs: 0, requests: 0, pending: 0 };
+  const state = { keys: [], delayMs: 0, requests: 0, pending: 0, raw: null };
   const handler = (req, res) => {
     state.requests++;
     state.pending++;
-    const body = JSON.stringify({ keys: state.keys.map(jwk) });
+    const [status, body] = state.raw || [200, JSON.stringify({ keys: state.keys.map(jwk) })];
     setTimeout(() => {
       state.pending--;
-      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.writeHead(status, { 'Content-Type': 'application/json' });
       res.end(body);
     }, state.delayMs);
   };
@@ -91,6 +91,32 @@ test('keys come from jwksUrl, are refreshed, and a rotation is followed', async 
   const r0 = jwks.requests;
   await sf.sleep(2500);
   assert.ok(jwks.requests - r0 >= 2, `requests in 2.5 s: ${jwks.requests - r0}`);
+});
+
+test('a bad JWKS answer is logged and keeps the keys already loaded', async () => {
+  const a = newKey('keep-a');
+  const jwks = await jwksServer();
+  servers.push(jwks);
+  jwks.keys = [a];
+  const srv = await startWith({ jwksUrl: jwks.url, jwksRefreshMs: 1000 });
+  await sf.waitUntil(() => /event=jwks_loaded/.test(srv.logs), 5000, () => srv.logs);
+  const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+  const small = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+  const answers = [
+    [[200, 'not json'], /not JSON/],
+    [[200, '{"no":"keys"}'], /no \\?"keys\\?" array/],
+    [[200, JSON.stringify({ keys: [Object.assign(ec, { kid: 'ec' })] })], /no RS256 signing key/],
+    [[200, JSON.stringify({ keys: [Object.assign(small, { kid: 'small' })] })], /shorter than 2048 bits/],
+    [[200, JSON.stringify({ keys: [{ kty: 'RSA', kid: 'junk', n: '!!!', e: 'AQAB' }] })], /bad base64url/],
+    [[404, 'nope'], /HTTP status 404/],
+  ];
+  for (const [raw, re] of answers) {
+    const from = srv.logs.length;
+    jwks.raw = raw;
+    await sf.waitUntil(() => re.test(srv.logs.slice(from)), 5000, () => `${re}: ${srv.logs.slice(from)}`);
+    assert.ok(await connects(srv, token(a)), 'the previous set still serves');
+  }
+  assert.strictEqual(srv.exited, null);
 });
 
 test('a slow JWKS server never delays token checks (the fetch is off the event loop)', async () => {
