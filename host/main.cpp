@@ -1,10 +1,14 @@
 // streamfenced: parse arguments, load and check the config, start the servers it names,
 // then wait for signals (TERM/INT stop, HUP reloads TLS certificates).
+#include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <pthread.h>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,7 +28,9 @@ const char* kUsage =
     "\n"
     "  -c, --config FILE   YAML (.yaml/.yml) or JSON (.json) config (see conf/README.md)\n"
     "  --server NAME       run only this server of the config (default: all of them)\n"
-    "  --check             validate the config, resolve its plugins and TLS files, then exit 0/1\n"
+    "  --check             validate the config, load its TLS files, resolve its plugins and\n"
+    "                      initialise them with their options (storage backends on a scratch\n"
+    "                      spill root), then exit 0/1\n"
     "  --plugin-dir DIR    override the config's pluginDir\n"
     "  --log-level LEVEL   debug | info | warn | error (overrides logLevel)\n"
     "  --version           print the version and the plugin ABI version\n"
@@ -42,8 +48,8 @@ int usageError(const std::string& msg) {
     return 2;
 }
 
-// Everything --check verifies beyond the schema: plugins resolve and initialise, TLS
-// files load. Returns the problems, one per line.
+// Everything --check verifies beyond the schema: plugins resolve and initialise with their
+// options, TLS files load. Returns the problems, one per line.
 std::vector<std::string> deepCheck(const sf::config::Config& cfg, const std::vector<const sf::config::ServerConfig*>& servers,
                                    sf::plugins::Registry& reg) {
     using sf::plugins::kindName;
@@ -58,6 +64,56 @@ std::vector<std::string> deepCheck(const sf::config::Config& cfg, const std::vec
         return std::vector<std::string>{};
     };
     std::vector<std::string> problems = sf::config::checkPluginRefs(cfg, isInstalled, list);
+
+    // Initialise (then destroy) every plugin instance a start would create, with the same
+    // options, so an option the plugin refuses fails here as it would at start. Storage
+    // backends get an empty scratch directory as their spill root: the disk backend acts on
+    // stale spill under its root at init, which a check of a running server's config must
+    // not touch.
+    std::string scratch;
+    auto tryInit = [&](uint32_t kind, const std::string& name, const sf::config::SourceMark& where, const std::string& instance) {
+        if (name.empty() || !reg.has(kind, name)) return;  // reported by checkPluginRefs
+        auto it = cfg.pluginOptions.find(name);
+        sf::config::PluginOptions opts = it == cfg.pluginOptions.end() ? sf::config::PluginOptions{} : it->second;
+        if (kind == SF_KIND_STORAGE_BACKEND) {
+            if (scratch.empty()) {
+                char tmpl[] = "/tmp/streamfenced-check-XXXXXX";
+                if (!mkdtemp(tmpl)) {
+                    problems.push_back(std::string("cannot create a scratch directory to check storage backends: ") + std::strerror(errno));
+                    return;
+                }
+                scratch = tmpl;
+            }
+            for (auto& kv : opts.flat)
+                if (kv.first == "root" || kv.first == "spillRootPath") kv.second = scratch;
+            if (opts.flatMarks.size() == opts.flat.size()) opts.flatMarks.push_back(opts.mark);  // keep them parallel
+            opts.flat.emplace_back("spillRootPath", scratch);
+        }
+        try {
+            reg.instantiate(kind, name, opts, instance);
+        } catch (const std::exception& e) {
+            std::string at = (it != cfg.pluginOptions.end() ? it->second.mark : where).str();
+            problems.push_back((at.empty() ? std::string() : at + ": ") + e.what());
+        }
+    };
+    std::set<std::string> seen;  // one line per plugin and problem, however often it is used
+    auto once = [&](uint32_t kind, const std::string& name, const sf::config::SourceMark& where, const std::string& instance) {
+        if (seen.insert(std::to_string(kind) + "/" + name).second) tryInit(kind, name, where, instance);
+    };
+    for (size_t i = 0; i < cfg.metricsSinks.size(); ++i)
+        once(SF_KIND_METRICS_SINK, cfg.metricsSinks[i], i < cfg.metricsSinkMarks.size() ? cfg.metricsSinkMarks[i] : sf::config::SourceMark{}, "check");
+    for (const auto* s : servers) {
+        if (s->auth == sf::config::AuthMode::TOKEN) once(SF_KIND_TOKEN_VALIDATOR, s->tokenValidator, s->tokenValidatorMark, s->name);
+        for (const auto& ns : s->namespaces) {
+            once(SF_KIND_OVERFLOW_POLICY, ns.overflowAction, ns.overflowActionMark, s->name + ":" + ns.path);
+            if (ns.overflowAction == "SPILL_TO_DISK")
+                once(SF_KIND_STORAGE_BACKEND, ns.spillBackend.empty() ? std::string("disk") : ns.spillBackend, ns.spillBackendMark, s->name);
+        }
+    }
+    if (!scratch.empty()) {
+        std::error_code ec;
+        std::filesystem::remove_all(scratch, ec);
+    }
     for (const auto* s : servers) {
         if (s->transport == sf::config::Transport::WSS && s->tls) {
             try {

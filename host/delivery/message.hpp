@@ -13,7 +13,7 @@ namespace sf::delivery {
 struct OutMessage {
     std::string payload;    // compact JSON text of the payload
     uint64_t bytes = 0;     // UTF-8 length of payload (reference §3): what counts toward limits
-    std::string key;        // coalesce key: coalesceKey field of the payload, else the topic
+    std::string key;        // coalesce key (coalesceKeyOf); empty = matches no other message
     std::string messageId;  // "msg-<n>"; on the wire only for AT_LEAST_ONCE
     sio::FramePtr frame;    // the event frame: [topic, payload] or [topic, payload, metadata]
 };
@@ -24,8 +24,11 @@ using MessagePtr = std::shared_ptr<const OutMessage>;
 MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string payloadJson, std::string key,
                        std::string messageId, bool ackRequired);
 
-// The coalesce key of a payload: the top-level field `coalesceKey` when it is a string or a
-// number (its text), else the topic.
+// The coalesce key of a payload. With no coalesceKey configured: the topic. Otherwise the
+// canonical text of the payload's top-level field of that name, so values compare by type and
+// value (`1`, `"1"`, `true` are three keys; `1.0` equals `1`; object members in any order);
+// empty when the payload lacks the field (or is not an object): such a message is its own
+// entry and replaces nothing.
 std::string coalesceKeyOf(const json::Value& payload, const std::string& coalesceKey, std::string_view topic);
 
 }  // namespace sf::delivery

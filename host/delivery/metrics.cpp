@@ -135,6 +135,10 @@ MetricSnapshot Metrics::snapshot() const {
         out.push_back(sample(kLogMessages, l(), load(t.logMessages)));
         {
             std::lock_guard<std::mutex> tl(t.mu_);
+            // Reasons come from the policy plugin and are only known once one fires; until then
+            // the topic shows one zero sample without `reason`, so a fresh server lists the
+            // counter and dashboards read 0 rather than "no data" (README, control listener).
+            if (t.overflow_.empty()) out.push_back(sample(kOverflow, l(), 0.0));
             for (auto& o : t.overflow_) {
                 auto labels = l();
                 labels.emplace_back("reason", o.first);

@@ -60,7 +60,8 @@ public:
     TopicCounters& topic(const std::string& ns, const std::string& topic);
 
     // Every metric, every known label set (zeros included, so a scrape shows the full
-    // schema); overflow only for reasons seen. Sorted by name, then labels.
+    // schema); overflow per reason seen, or one zero sample without `reason` for a topic that
+    // has not overflowed yet. Sorted by name, then labels.
     MetricSnapshot snapshot() const;
 
     // The 14 counter names, in reference order (for tests and docs).

@@ -47,6 +47,7 @@ public:
     void onMessage(eio::Session& s, std::string&& data, bool binary) override;
     void onClose(eio::Session& s, const std::string& reason) override;
     void onDrain(eio::Session& s) override;
+    void onUpgraded(eio::Session& s) override;
 
     // Used by sockets.
     void sendPacket(const Packet& p);
@@ -57,6 +58,13 @@ public:
 
 private:
     void dispatch(Packet& p);
+    bool needsWebsocket(const std::string& nsp) const;
+    void holdForUpgrade(Packet&& p);
+
+    // How long a CONNECT to an allowPolling:false namespace, sent while still on polling,
+    // waits for the session's websocket upgrade (socket.io-client's default starts on polling
+    // and upgrades within a round trip or two) before it is refused with TRANSPORT_REJECTED.
+    static constexpr uint64_t kUpgradeWaitMs = 3000;
 
     std::shared_ptr<SioServer::Impl> srv_;
     eio::SessionPtr session_;
@@ -65,6 +73,8 @@ private:
     bool closed_ = false;
     bool everConnected_ = false;
     net::TimerId connectTimer_ = 0;
+    std::vector<Packet> heldConnects_;  // CONNECTs waiting for the upgrade (see kUpgradeWaitMs)
+    net::TimerId holdTimer_ = 0;
     // Binary packet under reassembly.
     std::unique_ptr<Packet> pending_;  // rare: not inline in every client
     std::vector<std::string> buffers_;
@@ -318,6 +328,7 @@ void Client::dispatch(Packet& p) {
                 return;
             }
             if (sockets_.size() >= 64) return fail("too many namespaces");
+            if (!session_->isWebsocket() && needsWebsocket(p.nsp)) return holdForUpgrade(std::move(p));
             everConnected_ = true;  // Node clears connectTimeout on the first CONNECT
             if (connectTimer_) {
                 session_->loop().cancelTimer(connectTimer_);
@@ -331,6 +342,11 @@ void Client::dispatch(Packet& p) {
         }
         case PacketType::Disconnect:
             if (it != sockets_.end()) it->second->left("client namespace disconnect");
+            for (auto h = heldConnects_.begin(); h != heldConnects_.end(); ++h)
+                if (h->nsp == p.nsp) {
+                    heldConnects_.erase(h);
+                    break;
+                }
             return;
         case PacketType::Event:
         case PacketType::BinaryEvent:
@@ -347,12 +363,67 @@ void Client::dispatch(Packet& p) {
     }
 }
 
+bool Client::needsWebsocket(const std::string& nsp) const {
+    for (const auto& ns : srv_->cfg.namespaces)
+        if (ns.path == nsp) return !ns.allowPolling;
+    return false;
+}
+
+// allowPolling:false is decided at CONNECT (README, client protocol): a client that upgrades
+// joins once on websocket, so everything it does in the namespace is on websocket; one that
+// stays on polling gets CONNECT_ERROR TRANSPORT_REJECTED.
+void Client::holdForUpgrade(Packet&& p) {
+    for (const auto& h : heldConnects_)
+        if (h.nsp == p.nsp) return fail("duplicate connect to " + p.nsp);
+    heldConnects_.push_back(std::move(p));
+    if (holdTimer_) return;
+    std::weak_ptr<Client> wk = shared_from_this();
+    holdTimer_ = session_->loop().addTimer(kUpgradeWaitMs, [wk] {
+        auto c = wk.lock();
+        if (!c) return;
+        c->holdTimer_ = 0;
+        auto held = std::move(c->heldConnects_);
+        c->heldConnects_.clear();
+        for (const auto& h : held) {
+            if (c->closed_) return;
+            const std::string reason = "Namespace requires websocket-capable transport";
+            Packet e;
+            e.type = PacketType::ConnectError;
+            e.nsp = h.nsp;
+            e.hasData = true;
+            e.data = json::Value::object();
+            e.data.set("message", "TRANSPORT_REJECTED: " + reason);
+            json::Value d = json::Value::object();
+            d.set("code", "TRANSPORT_REJECTED");
+            d.set("message", reason);
+            e.data.set("data", std::move(d));
+            c->sendPacket(e);
+        }
+    });
+}
+
+void Client::onUpgraded(eio::Session&) {
+    if (closed_ || heldConnects_.empty()) return;
+    auto keep = shared_from_this();
+    if (holdTimer_) session_->loop().cancelTimer(holdTimer_);
+    holdTimer_ = 0;
+    auto held = std::move(heldConnects_);
+    heldConnects_.clear();
+    for (auto& p : held) {
+        if (closed_) return;
+        dispatch(p);
+    }
+}
+
 void Client::onClose(eio::Session&, const std::string& reason) {
     if (closed_) return;
     closed_ = true;
     auto keep = shared_from_this();
     if (connectTimer_) session_->loop().cancelTimer(connectTimer_);
     connectTimer_ = 0;
+    if (holdTimer_) session_->loop().cancelTimer(holdTimer_);
+    holdTimer_ = 0;
+    heldConnects_.clear();
     pending_.reset();
     buffers_.clear();
     auto all = std::move(sockets_);

@@ -1,5 +1,6 @@
 // COALESCE: keep only the latest pending message per key. Consulted on every enqueue; the
-// host passes the key (the payload's coalesceKey field, else the topic).
+// host passes the key (the canonical text of the payload's coalesceKey field, else the
+// topic). An empty key is a message without the key field: it matches nothing.
 #include <streamfence/plugin.hpp>
 
 using namespace streamfence;
@@ -11,7 +12,7 @@ public:
     Verdict onEnqueue(Lane& lane, const Message& in, bool fits) override {
         Message m;
         // From the tail, like streamfence-js: the newest pending entry of the key is replaced.
-        for (uint32_t i = lane.count(); i-- > 0;) {
+        for (uint32_t i = in.key.empty() ? 0 : lane.count(); i-- > 0;) {
             if (!lane.entry(i, m) || m.inFlight || m.key != in.key) continue;
             if (lane.bytes() - m.bytes + in.bytes > lane.maxBytes()) break;  // would break the byte limit
             if (lane.replaceWithIncoming(i)) return Verdict::coalesced("coalesced by key");

@@ -1,6 +1,8 @@
-// "jwt": JSON Web Tokens signed with HS256 (option secret) or RS256 (option publicKeyPem or
-// publicKeyPemPath: a PEM public key or certificate). Checks exp / nbf (leewaySeconds),
-// aud (audience), iss (issuer) and, with topicsClaim, that the token allows the topic.
+// "jwt": JSON Web Tokens signed with HS256 (option secret) or RS256 (a PEM public key or
+// certificate in publicKeyPem / publicKeyPemPath, and/or the keys of a JWKS document at
+// jwksUrl, refreshed every jwksRefreshMs on the plugin's own thread). Checks the algorithm
+// against `algorithms`, exp / nbf (leewaySeconds), aud (audience), iss (issuer) and, with
+// topicsClaim, that the token allows the topic. Options: plugins/validator-jwt/README.md.
 // OpenSSL directly (no Poco) keeps the plugin small and every rejection reason ours.
 #include <streamfence/plugin.hpp>
 
@@ -10,14 +12,17 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "json_lite.hpp"
+#include "jwks.hpp"
 
 using namespace streamfence;
 
@@ -48,8 +53,17 @@ bool b64urlDecode(std::string_view in, std::string& out) {
     return bits < 6 && (acc & ((1u << bits) - 1)) == 0;
 }
 
-struct PkeyFree { void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); } };
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using jwks::Pkey;
+
+const std::set<std::string> kSupportedAlgorithms = {"HS256", "RS256"};
+const std::set<std::string> kOptions = {"secret", "publicKeyPem", "publicKeyPemPath", "jwksUrl", "jwksRefreshMs",
+                                        "jwksTimeoutMs", "jwksCaPemPath", "algorithms", "audience", "issuer", "topicsClaim", "leewaySeconds"};
+
+std::string join(const std::set<std::string>& s) {
+    std::string out;
+    for (auto& x : s) out += (out.empty() ? "" : ", ") + x;
+    return out;
+}
 
 Pkey loadPublicKey(const std::string& pem) {
     std::unique_ptr<BIO, int (*)(BIO*)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
@@ -87,6 +101,11 @@ bool allowedTopic(const jsonlite::Value* claim, std::string_view topic) {
 class JwtValidator : public TokenValidator {
 public:
     JwtValidator(const Host& host, const Options& o) : host_(host) {
+        // A misspelt option would otherwise be ignored silently (e.g. no audience check).
+        for (auto& kv : o.all()) {
+            std::string top = kv.first.substr(0, kv.first.find('.'));
+            if (!kOptions.count(top)) throw std::invalid_argument("unknown option " + kv.first + " (known: " + join(kOptions) + ")");
+        }
         secret_ = o.get("secret");
         std::string pem = o.get("publicKeyPem");
         if (pem.empty() && o.has("publicKeyPemPath")) {
@@ -97,15 +116,54 @@ public:
             pem = ss.str();
         }
         if (!pem.empty()) key_ = loadPublicKey(pem);
-        if (secret_.empty() && !key_)
-            throw std::invalid_argument("configure secret (HS256) or publicKeyPem / publicKeyPemPath (RS256)");
+        std::string jwksUrl = o.get("jwksUrl");
+        jwthttp::Url url;
+        if (!jwksUrl.empty()) {
+            std::string err;
+            if (!jwthttp::parseUrl(jwksUrl, url, err)) throw std::invalid_argument("option jwksUrl: " + err);
+            url.caFile = o.get("jwksCaPemPath");
+            if (!url.caFile.empty() && !std::ifstream(url.caFile)) throw std::invalid_argument("option jwksCaPemPath: cannot read " + url.caFile);
+        }
+        long long refreshMs = o.getInt("jwksRefreshMs", 300000);
+        if (refreshMs < 1000) throw std::invalid_argument("option jwksRefreshMs: must be >= 1000");
+        long long timeoutMs = o.getInt("jwksTimeoutMs", 5000);
+        if (timeoutMs < 100 || timeoutMs > 60000) throw std::invalid_argument("option jwksTimeoutMs: must be 100..60000");
+        if (secret_.empty() && !key_ && jwksUrl.empty())
+            throw std::invalid_argument("configure secret (HS256), or publicKeyPem / publicKeyPemPath / jwksUrl (RS256)");
         if (!secret_.empty() && secret_.size() < 32)
             host_.warn("jwt_weak_secret", "HS256 secret shorter than 32 bytes");
+
+        // algorithms: a list (or one name); default: those the configured keys allow.
+        std::set<std::string> algs;
+        if (o.has("algorithms") && !o.get("algorithms").empty()) algs.insert(o.get("algorithms"));
+        for (auto& kv : o.children("algorithms")) algs.insert(kv.second);
+        if (o.has("algorithms") || !o.children("algorithms").empty()) {
+            if (algs.empty()) throw std::invalid_argument("option algorithms: empty (supported: " + join(kSupportedAlgorithms) + ")");
+            for (auto& a : algs)
+                if (!kSupportedAlgorithms.count(a))
+                    throw std::invalid_argument("option algorithms: unsupported algorithm \"" + a + "\" (supported: " +
+                                                join(kSupportedAlgorithms) + ")");
+            if (algs.count("HS256") && secret_.empty()) throw std::invalid_argument("option algorithms: HS256 needs option secret");
+            if (algs.count("RS256") && !key_ && jwksUrl.empty())
+                throw std::invalid_argument("option algorithms: RS256 needs publicKeyPem, publicKeyPemPath or jwksUrl");
+        } else {
+            if (!secret_.empty()) algs.insert("HS256");
+            if (key_ || !jwksUrl.empty()) algs.insert("RS256");
+        }
+        hs256_ = algs.count("HS256") && !secret_.empty();
+        rs256_ = algs.count("RS256") != 0;
+        if (!hs256_ && !secret_.empty()) host_.warn("jwt_secret_unused", "secret is set but HS256 is not in algorithms");
+
         audience_ = o.get("audience");
         issuer_ = o.get("issuer");
         topicsClaim_ = o.get("topicsClaim");
         leewaySeconds_ = o.getInt("leewaySeconds", 0);
         if (leewaySeconds_ < 0) throw std::invalid_argument("option leewaySeconds: must be >= 0");
+        if (!jwksUrl.empty() && rs256_) {
+            Host h = host_;
+            jwks_ = std::make_unique<jwks::Fetcher>(url, jwksUrl, refreshMs, static_cast<int>(timeoutMs),
+                                                    [h](int level, const char* event, const std::string& msg) { h.log(level, event, msg); });
+        }
     }
 
     TokenResult validate(const TokenRequest& rq) override {
@@ -132,9 +190,17 @@ public:
         // HMAC secret (the classic algorithm-confusion attack).
         std::string_view signingInput = tok.substr(0, d2);
         bool ok;
-        if (alg->s == "HS256" && !secret_.empty()) ok = verifyHs256(signingInput, sig);
-        else if (alg->s == "RS256" && key_) ok = verifyRs256(signingInput, sig);
-        else return TokenResult::reject("algorithm not allowed: " + alg->s);
+        if (alg->s == "HS256" && hs256_) {
+            ok = verifyHs256(signingInput, sig);
+        } else if (alg->s == "RS256" && rs256_) {
+            const jsonlite::Value* kidV = header.get("kid");
+            std::string kid = kidV && kidV->type == jsonlite::Value::String ? kidV->s : std::string();
+            std::string why;
+            ok = verifyRs256Any(signingInput, sig, kid, why);
+            if (!ok && !why.empty()) return TokenResult::reject(why);
+        } else {
+            return TokenResult::reject("algorithm not allowed: " + alg->s);
+        }
         if (!ok) return TokenResult::reject("invalid signature");
 
         if (!b64urlDecode(tok.substr(d1 + 1, d2 - d1 - 1), payloadJson) || !jsonlite::parse(payloadJson, claims, err) ||
@@ -179,9 +245,32 @@ private:
         return sig.size() == len && CRYPTO_memcmp(mac, sig.data(), len) == 0;
     }
 
-    bool verifyRs256(std::string_view input, const std::string& sig) const {
+    // The JWKS keys named by kid (all of them for a token without kid), then the static key.
+    // why is set when there was no key to try at all.
+    bool verifyRs256Any(std::string_view input, const std::string& sig, const std::string& kid, std::string& why) const {
+        if (jwks_) {
+            auto set = jwks_->keys();
+            bool tried = false;
+            if (set)
+                for (const auto& k : *set) {
+                    if (!kid.empty() && k.kid != kid) continue;
+                    tried = true;
+                    if (verifyRs256(k.pkey.get(), input, sig)) return true;
+                }
+            if (!tried) {
+                jwks_->refreshSoon();  // keys may have rotated since the last fetch
+                if (!key_) {
+                    why = set ? "unknown key id \"" + kid + "\"" : "signing keys not loaded yet";
+                    return false;
+                }
+            }
+        }
+        return key_ && verifyRs256(key_.get(), input, sig);
+    }
+
+    static bool verifyRs256(EVP_PKEY* key, std::string_view input, const std::string& sig) {
         std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-        if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()) != 1) return false;
+        if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1) return false;
         return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
                                 reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
     }
@@ -198,8 +287,10 @@ private:
     Host host_;
     std::string secret_;
     Pkey key_;
+    bool hs256_ = false, rs256_ = false;
     std::string audience_, issuer_, topicsClaim_;
     long long leewaySeconds_ = 0;
+    std::unique_ptr<jwks::Fetcher> jwks_;  // last member: its thread stops before the rest goes
 };
 
-STREAMFENCE_TOKEN_VALIDATOR(JwtValidator, "jwt", "1.0.0", "JWT (HS256 / RS256) with exp, nbf, aud, iss and topic claims")
+STREAMFENCE_TOKEN_VALIDATOR(JwtValidator, "jwt", "1.0.0", "JWT (HS256 / RS256, JWKS) with exp, nbf, aud, iss and topic claims")

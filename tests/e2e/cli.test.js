@@ -109,3 +109,29 @@ test('SIGTERM and SIGINT stop cleanly with exit code 0', async () => {
     assert.match(srv.logs, /event=stopped/);
   }
 });
+
+test('--check initialises the spill backend with its options, without touching the spill root', () => {
+  const dir = sf.tmpdir();
+  const root = path.join(dir, 'spill');
+  // stale spill a running server might own: --check must leave it alone
+  const lane = path.join(root, 's', 'feed', 'client', 'a');
+  fs.mkdirSync(lane, { recursive: true });
+  fs.writeFileSync(path.join(lane, '0000000000000001.seg'), 'x');
+  const file = path.join(dir, 'c.json');
+  const write = (disk) => fs.writeFileSync(file, JSON.stringify({
+    pluginDir: sf.PLUGIN_DIR,
+    plugins: { disk },
+    servers: { s: { host: '127.0.0.1', port: 0, spillRootPath: root,
+      namespaces: [{ path: '/feed', topics: ['a'], overflowAction: 'SPILL_TO_DISK' }] } },
+  }));
+  write({ staleSpill: 'remove' });
+  const ok = run(['--check', '-c', file]);
+  assert.strictEqual(ok.status, 0, ok.stderr);
+  assert.ok(fs.existsSync(path.join(lane, '0000000000000001.seg')), 'stale spill untouched');
+  write({ staleSpill: 'bogus' });
+  for (const args of [['--check', '-c', file], ['-c', file]]) {
+    const r = run(args);
+    assert.strictEqual(r.status, 1, r.stderr);
+    assert.match(r.stderr, /option staleSpill: expected \\?"recover\\?" or \\?"remove\\?"/);
+  }
+});

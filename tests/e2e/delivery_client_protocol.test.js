@@ -137,14 +137,52 @@ test('publishTo reaches only the named client', async () => {
   b.close();
 });
 
-test('allowPolling:false rejects a polling client with TRANSPORT_REJECTED', async () => {
-  const c = await sf.connect(srv, '/ws-only', { transports: ['polling'] });
-  const reply = await sf.call(c, 'subscribe', { topic: 'ticks' });
-  assert.strictEqual(reply.ok, false);
-  assert.strictEqual(reply.code, 'TRANSPORT_REJECTED');
+test('allowPolling:false refuses a polling-only client at CONNECT with TRANSPORT_REJECTED', async () => {
+  const err = await sf.connect(srv, '/ws-only', { transports: ['polling'] }).then(() => null, (e) => e);
+  assert.ok(err, 'a polling-only client must not join');
+  assert.match(err.message, /TRANSPORT_REJECTED/);
+  assert.strictEqual(err.data.code, 'TRANSPORT_REJECTED');
+  // a polling client may still join a namespace that allows polling
+  const other = await sf.connect(srv, '/feed', { transports: ['polling'] });
+  assert.deepStrictEqual(await sf.call(other, 'subscribe', { topic: 'prices' }), { ok: true });
+  other.close();
+});
+
+test('allowPolling:false: the stock client default (polling, then upgrade) joins on websocket', async () => {
+  for (let i = 0; i < 5; i++) {
+    // socket.io-client's default transports, in its default order
+    const c = await sf.connect(srv, '/ws-only', { transports: ['polling', 'websocket'] });
+    assert.strictEqual(c.io.engine.transport.name, 'websocket', 'joined only once upgraded');
+    const rec = sf.recorder(c);
+    assert.deepStrictEqual(await sf.call(c, 'subscribe', { topic: 'ticks' }), { ok: true });
+    await srv.publish({ namespace: '/ws-only', topic: 'ticks', payload: { i } });
+    await sf.waitUntil(() => rec.count('ticks') === 1, 3000);
+    c.close();
+  }
   const ws = await sf.connect(srv, '/ws-only');
   assert.deepStrictEqual(await sf.call(ws, 'subscribe', { topic: 'ticks' }), { ok: true });
-  c.close();
+  ws.close();
+});
+
+test('allowPolling:false: a CONNECT sent on polling is held, then answered on websocket after the upgrade', async () => {
+  const WebSocket = require('ws');
+  const base = '/socket.io/?EIO=4&transport=polling';
+  const hs = await sf.request(srv.port, 'GET', base);
+  const sid = JSON.parse(hs.body.slice(1)).sid;
+  const post = await sf.request(srv.port, 'POST', `${base}&sid=${sid}`, '40/ws-only,', { 'content-type': 'text/plain;charset=UTF-8' });
+  assert.strictEqual(post.body, 'ok');
+  const pending = sf.request(srv.port, 'GET', `${base}&sid=${sid}`); // would carry the answer if it were sent on polling
+  await sf.sleep(300);
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+  const msgs = [];
+  ws.on('message', (d) => msgs.push(d.toString()));
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  ws.send('2probe');
+  await sf.waitUntil(() => msgs.includes('3probe'), 3000);
+  ws.send('5');
+  const poll = await pending;
+  assert.ok(!poll.body.includes('40/ws-only'), `answered on polling: ${poll.body}`);
+  await sf.waitUntil(() => msgs.some((m) => m.startsWith('40/ws-only,{"sid":')), 3000, () => JSON.stringify(msgs));
   ws.close();
 });
 

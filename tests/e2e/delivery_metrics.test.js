@@ -58,14 +58,27 @@ test('metric values follow a known sequence exactly', async () => {
     'streamfence_messages_spilled_total', 'streamfence_auth_rejected_total', 'streamfence_auth_rate_limited_total']) {
     assert.strictEqual(sf.metricValue(await srv.metrics(), name), 0, name);
   }
-  // all 14 counters are exposed under their reference names
-  const names = new Set(sf.parseMetrics(await srv.metrics()).map((s) => s.name));
+  // all 14 counters are exposed under their reference names, each with a sample per topic or
+  // namespace (overflow too, as a zero sample without `reason` before the first overflow)
+  const samples = sf.parseMetrics(await srv.metrics());
+  const names = new Set(samples.map((s) => s.name));
   for (const n of ['connections_total', 'disconnections_total', 'messages_published_total', 'messages_published_bytes_total',
-    'messages_received_total', 'messages_received_bytes_total', 'retries_total', 'retries_exhausted_total',
+    'messages_received_total', 'messages_received_bytes_total', 'queue_overflow_total', 'retries_total', 'retries_exhausted_total',
     'messages_dropped_total', 'messages_coalesced_total', 'messages_spilled_total', 'auth_rejected_total',
     'auth_rate_limited_total']) assert.ok(names.has(`streamfence_${n}`), n);
+  assert.deepStrictEqual(samples.filter((s) => s.name === 'streamfence_queue_overflow_total').map((s) => s.labels),
+    [{ namespace: '/a', topic: 'q' }, { namespace: '/m', topic: 'p' }]);
   c1.close();
   c3.close();
+});
+
+test('a fresh server lists all 14 counters in /metrics', async () => {
+  const srv = await sf.start({ namespaces: [sf.ns('/f', ['t'])] });
+  const text = await srv.metrics();
+  const names = new Set(sf.parseMetrics(text).map((s) => s.name));
+  assert.strictEqual([...names].filter((n) => n.endsWith('_total')).length, 14, text);
+  assert.match(text, /^# TYPE streamfence_queue_overflow_total counter$/m);
+  assert.match(text, /^streamfence_queue_overflow_total\{namespace="\/f",topic="t"\} 0$/m);
 });
 
 test('queue overflow is counted per reason and the lane gauges show the backlog', async () => {

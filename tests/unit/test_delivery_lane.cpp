@@ -280,9 +280,11 @@ public:
 
     void coalesceKeyFromPayload() {
         auto v = sf::json::parse(R"({"symbol":"ACME","n":12.50,"o":{}})");
-        CPPUNIT_ASSERT_EQUAL(std::string("ACME"), coalesceKeyOf(v, "symbol", "prices"));
-        CPPUNIT_ASSERT_EQUAL(std::string("12.50"), coalesceKeyOf(v, "n", "prices"));
-        CPPUNIT_ASSERT_EQUAL(std::string("prices"), coalesceKeyOf(v, "o", "prices"));
+        // canonical JSON of the value (types stay apart; test_delivery_message has the cases)
+        CPPUNIT_ASSERT_EQUAL(std::string("\"ACME\""), coalesceKeyOf(v, "symbol", "prices"));
+        CPPUNIT_ASSERT_EQUAL(std::string("12.5"), coalesceKeyOf(v, "n", "prices"));
+        CPPUNIT_ASSERT_EQUAL(std::string("{}"), coalesceKeyOf(v, "o", "prices"));
+        CPPUNIT_ASSERT_EQUAL(std::string(), coalesceKeyOf(v, "missing", "prices"));  // no key
         CPPUNIT_ASSERT_EQUAL(std::string("prices"), coalesceKeyOf(v, "", "prices"));
         auto m = makeMessage("/rel", "order", "{\"i\":3}", "order", "msg-4", true);
         CPPUNIT_ASSERT_EQUAL(uint64_t(7), m->bytes);

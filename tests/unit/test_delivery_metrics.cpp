@@ -22,6 +22,7 @@ class DeliveryMetricsTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(DeliveryMetricsTest);
     CPPUNIT_TEST(namesAndLabels);
     CPPUNIT_TEST(valuesAfterKnownSequence);
+    CPPUNIT_TEST(overflowListedBeforeFirstOverflow);
     CPPUNIT_TEST(laneGaugesMergeMaxOverLoops);
     CPPUNIT_TEST(concurrentRecording);
     CPPUNIT_TEST_SUITE_END();
@@ -93,6 +94,22 @@ public:
         Labels ol{{"namespace", "/a"}, {"topic", "x"}, {"reason", "spilled to disk"}};
         CPPUNIT_ASSERT_EQUAL(2.0, find(s, "streamfence_queue_overflow_total", ol)->value);
         CPPUNIT_ASSERT_EQUAL(uint64_t(2), t.overflowCount("spilled to disk"));
+    }
+
+    // A fresh topic lists queue_overflow_total as one zero sample without `reason` (dashboards
+    // read 0, not "no data"); the first overflow replaces it with the per-reason sample.
+    void overflowListedBeforeFirstOverflow() {
+        Metrics m;
+        auto& t = m.topic("/a", "x");
+        Labels tl{{"namespace", "/a"}, {"topic", "x"}};
+        auto s = m.snapshot();
+        auto* z = find(s, "streamfence_queue_overflow_total", tl);
+        CPPUNIT_ASSERT(z && z->value == 0.0 && z->type == sf::MetricSample::Type::Counter);
+        t.overflow("queue full with REJECT_NEW");
+        s = m.snapshot();
+        CPPUNIT_ASSERT(!find(s, "streamfence_queue_overflow_total", tl));
+        Labels ol{{"namespace", "/a"}, {"topic", "x"}, {"reason", "queue full with REJECT_NEW"}};
+        CPPUNIT_ASSERT_EQUAL(1.0, find(s, "streamfence_queue_overflow_total", ol)->value);
     }
 
     void laneGaugesMergeMaxOverLoops() {

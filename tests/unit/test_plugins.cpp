@@ -484,6 +484,18 @@ public:
             lane.enqueue(*p, "B2", "B");
             CPPUNIT_ASSERT_EQUAL(std::string("A2,B2,C1"), lane.payloads());
         }
+        {   // the empty key (payload without the coalesceKey field) matches nothing, not even itself
+            TestLane lane(3, 1000);
+            lane.enqueue(*p, "A1", "A");
+            lane.enqueue(*p, "N1", "");
+            lane.enqueue(*p, "N2", "");
+            CPPUNIT_ASSERT_EQUAL(std::string("A1,N1,N2"), lane.payloads());
+            CPPUNIT_ASSERT_EQUAL(0u, lane.coalesced);
+            lane.enqueue(*p, "N3", "");
+            CPPUNIT_ASSERT_EQUAL(std::string("queue full and no coalesce match"), lane.rejects.at(0));
+            lane.enqueue(*p, "A2", "A");
+            CPPUNIT_ASSERT_EQUAL(std::string("A2,N1,N2"), lane.payloads());
+        }
         {   // an in-flight entry is not replaced; a replacement that breaks the byte limit is not made
             TestLane lane(3, 10);
             lane.entries = {{"A1", 2, "A", true}};
@@ -736,6 +748,11 @@ public:
         CPPUNIT_ASSERT(datagrams > 1);
         close(fd);
         CPPUNIT_ASSERT_THROW(reg->instantiate(SF_KIND_METRICS_SINK, "statsd", opts({{"port", "99999"}})), PluginError);
+
+        // without flushIntervalMs: every second (plugins/sink-statsd/README.md)
+        MetricsSinks defaults;
+        defaults.add(reg->instantiate(SF_KIND_METRICS_SINK, "statsd", opts({{"port", port}})));
+        CPPUNIT_ASSERT_EQUAL(1000u, defaults.flushIntervalMs(0));
     }
 
     void testDefaultDirectory() {
