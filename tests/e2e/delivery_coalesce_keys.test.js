@@ -25,12 +25,21 @@ test('coalesceKey values 1, "1", true, false and a missing key are five differen
   // own key, so none replaces another).
   const labels = { namespace: '/c', topic: 't' };
   let n = 0;
-  await sf.waitUntil(async () => {
+  // The backlog must be stable (kernel buffers full, nothing leaving the lane), not just seen
+  // once: a gauge read while buffers still grow could let the next messages go straight out.
+  const fill = async () => {
     const batch = [];
     for (let k = 0; k < 50; k++) batch.push({ namespace: '/c', topic: 't', payload: { k: `fill-${n++}`, pad: PAD } });
     assert.strictEqual((await srv.publish(batch)).status, 200);
-    return sf.metricValue(await srv.metrics(), 'streamfence_lane_depth_max', labels) >= 20;
-  }, 20000, () => `lane never backed up after ${n} fillers`);
+  };
+  const depth = async () => sf.metricValue(await srv.metrics(), 'streamfence_lane_depth_max', labels);
+  await sf.waitUntil(async () => {
+    await fill();
+    await sf.sleep(300);
+    const d1 = await depth();
+    await sf.sleep(300);
+    return d1 >= 20 && (await depth()) === d1;
+  }, 30000, () => `lane never backed up after ${n} fillers`);
   const fillers = n;
 
   const keyed = [['one', 1], ['str', '1'], ['yes', true], ['no', false]];

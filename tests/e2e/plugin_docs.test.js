@@ -9,7 +9,7 @@ const path = require('node:path');
 const SRC = process.env.SF_SOURCE_DIR || path.resolve(__dirname, '../..');
 const PLUGINS = path.join(SRC, 'plugins');
 // Folders of overflow policies under rework in the delivery core; they read no options.
-const README_PENDING = new Set(['overflow-drop-oldest', 'overflow-reject-new', 'overflow-snapshot-only', 'overflow-spill']);
+const README_PENDING = new Set();
 
 // Option names a plugin reads through the SDK's Options (get/getInt/getBool/has/children,
 // parseSize(o, ...)) or lists as known (validator-jwt's kOptions).

@@ -122,7 +122,9 @@ typedef struct sf_message_view {
     uint32_t struct_size;
     sf_str payload_json;  /* the payload as JSON text */
     uint64_t bytes;       /* the size that counts toward max_bytes */
-    sf_str key;           /* coalesce key: value of coalesceKey in the payload, else the topic */
+    sf_str key;           /* coalesce key: the canonical compact JSON of the payload's coalesceKey
+                           field (1, "1" and true differ); empty when the field is missing (matches
+                           nothing); the topic when the namespace has no coalesceKey */
     uint32_t flags;       /* SF_ENTRY_* (entries only) */
     uint32_t reserved0;
     void* reserved[4];
