@@ -37,6 +37,7 @@ package: setup-test
 
 bench: setup-test build
 	bench/run.sh $(BUILD)
+	bench/overload.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -172,6 +172,7 @@ class DeliveryOverloadTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(logWakesEachLoopOnceAndHoldsOnlyWhatIsUnread);
     CPPUNIT_TEST(batchFormsDecideLikeThePluginMessageByMessage);
     CPPUNIT_TEST(overloadedPublishIsRefusedAndNothingAcceptedIsLost);
+    CPPUNIT_TEST(clientPublishIsAnsweredOverloaded);
     CPPUNIT_TEST(publishToHandOffIsBounded);
     CPPUNIT_TEST(shutdownRefusesPublishesAndCountsWhatItDrops);
     CPPUNIT_TEST_SUITE_END();
@@ -323,6 +324,42 @@ public:
         for (size_t i = 0; i < f.size(); ++i)
             CPPUNIT_ASSERT(f[i].find("[\"t\"," + std::to_string(accepted[i]) + ",") != std::string::npos);
         CPPUNIT_ASSERT_EQUAL(1.0, rig.metric("streamfence_queue_overflow_total"));  // 151: the lane is full of unacked ones
+    }
+
+    // A client's publish events handled in one loop turn, before the loop drains the log: the
+    // ones the log cannot take are answered {ok:false, code:"OVERLOADED"}.
+    void clientPublishIsAnsweredOverloaded() {
+        Rig rig;
+        config::ServerConfig cfg;
+        cfg.name = "test";
+        config::NamespaceConfig n;
+        n.path = "/feed";
+        n.topics = {"t"};
+        n.maxBufferedMessagesPerTopic = 4;  // REJECT_NEW: lossless
+        cfg.namespaces.push_back(n);
+        auto reg = std::make_shared<plugins::Registry>();
+        reg->loadDirectory(shippedPluginDir());
+        rig.make(cfg, shippedPolicy(reg, "REJECT_NEW", true));
+        auto sub = rig.subscriber("S", "/feed", "t");
+        auto pub = rig.subscriber("P", "/feed", "t");
+        auto h = rig.delivery->handlerFor("/feed");
+        std::vector<std::string> answers;
+        rig.onLoop([&] {
+            for (int i = 0; i < 10; ++i) {
+                sio::Args args{json::parse("{\"topic\":\"t\",\"payload\":" + std::to_string(i) + "}")};
+                h->onEvent(pub, "publish", args, [&answers](sio::Args a) { answers.push_back(a.at(0).dump()); });
+            }
+        });
+        CPPUNIT_ASSERT_EQUAL(size_t(10), answers.size());
+        size_t ok = 0, over = 0;
+        for (auto& a : answers) {
+            if (a == R"({"ok":true})") ++ok;
+            else if (a.find(R"("code":"OVERLOADED")") != std::string::npos && a.find(R"("ok":false)") != std::string::npos) ++over;
+        }
+        CPPUNIT_ASSERT_EQUAL(size_t(4), ok);
+        CPPUNIT_ASSERT_EQUAL(size_t(6), over);
+        CPPUNIT_ASSERT(waitFor([&] { return sub->framesCopy().size() == 4; }));
+        CPPUNIT_ASSERT_EQUAL(6.0, rig.metric("streamfence_publish_refused_total"));
     }
 
     void publishToHandOffIsBounded() {
