@@ -62,7 +62,7 @@ port_of() {  # logfile pattern
 }
 kv() { local v; v=$(sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<" $1"); echo "${v:-n/a}"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
-rate() { awk -v a="$1" 'BEGIN { if (a == "n/a") print "n/a"; else if (a >= 1e6) printf "%.2f M/s", a / 1e6; else printf "%.1f k/s", a / 1e3 }'; }
+rate() { awk -v a="$1" 'BEGIN { if (a == "n/a") print "n/a"; else if (a >= 1e6) printf "%.2f M/s", a / 1e6; else if (a >= 1e3) printf "%.1f k/s", a / 1e3; else printf "%.0f /s", a }'; }
 mb() { awk -v a="$1" 'BEGIN { if (a == "n/a" || a == "") print "n/a"; else printf "%.0f MB", a / 1024 }'; }
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo n/a; }
 
