@@ -59,7 +59,7 @@ struct NamespaceRuntime {
 struct DeliveryOptions {
     // A lane stops pushing frames while the socket holds this much (the sio backpressure
     // contract: onDrain follows once the queue falls below kSocketLowWaterBytes).
-    size_t socketHighWaterBytes = sio::kSocketHighWaterBytes;
+    size_t socketHighWaterBytes = sio::defaultHighWaterBytes();
     uint64_t drainCheckMs = 200;               // fallback re-pump of a backpressured session
     size_t authWorkers = 2;                    // threads for validators flagged MAY_BLOCK
     uint64_t gaugeRefreshMs = 250;             // lane depth/bytes gauges refresh period

@@ -57,6 +57,7 @@ public:
         frameTimes.push_back(net::monotonicMs());
     }
     size_t bufferedBytes() const override { return buffered.load(); }
+    bool backpressured() const override { return buffered.load() >= sio::defaultHighWaterBytes(); }
     void disconnect() override {
         disconnected = true;
         if (handler) handler->onDisconnect(self.lock(), "server namespace disconnect");

@@ -1,8 +1,8 @@
 // Network core: event loop (posts, timers, fd watchers), TCP connections through a
-// Listener on real 127.0.0.1 sockets, writev batching, backpressure, close semantics,
+// Acceptor on real 127.0.0.1 sockets, writev batching, backpressure, close semantics,
 // and TLS (handshake, echo, hot reload, bad pairs, encrypted keys, file watching).
 #include "net/event_loop.hpp"
-#include "net/listener.hpp"
+#include "net/acceptor.hpp"
 #include "net/tcp_connection.hpp"
 #include "net/tls.hpp"
 #include "net/tls_connection.hpp"
@@ -157,7 +157,7 @@ private:
     std::weak_ptr<Probe> probe_;
 };
 
-Listener::HandlerFactory echoFactory(std::shared_ptr<Probe> probe) {
+Acceptor::HandlerFactory echoFactory(std::shared_ptr<Probe> probe) {
     return [probe](const std::shared_ptr<Connection>& c) -> std::shared_ptr<ConnectionHandler> {
         {
             std::lock_guard<std::mutex> g(probe->mu);
@@ -287,7 +287,8 @@ class NetTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(peerCloseFiresOnCloseOnce);
     CPPUNIT_TEST(closeFlushesThenEof);
     CPPUNIT_TEST(abortDropsQueue);
-    CPPUNIT_TEST(listenerBindErrorsAreClear);
+    CPPUNIT_TEST(acceptorBindErrorsAreClear);
+    CPPUNIT_TEST(watchDrainWithoutHighMark);
     CPPUNIT_TEST(factoryRefusalClosesConnection);
     CPPUNIT_TEST(throwingHandlerCostsOnlyItsConnection);
     CPPUNIT_TEST(tlsHandshakeAndEcho);
@@ -439,7 +440,7 @@ public:
         EventLoop loop("io0");
         loop.start();
         auto probe = std::make_shared<Probe>();
-        Listener l(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe));
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe));
         CPPUNIT_ASSERT(l.port() > 0);
         CPPUNIT_ASSERT(!l.isTls());
         l.start();
@@ -463,7 +464,7 @@ public:
         l1.start();
         l2.start();
         auto probe = std::make_shared<Probe>();
-        Listener l(acceptor, {&l1, &l2}, "127.0.0.1", 0, echoFactory(probe));
+        Acceptor l(acceptor, {&l1, &l2}, "127.0.0.1", 0, echoFactory(probe));
         l.start();
         std::vector<int> fds;
         for (int i = 0; i < 4; ++i) {
@@ -501,7 +502,7 @@ public:
         for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131 + i / 4093) & 0xff);
         Buffer shared = makeBuffer(big);
         std::atomic<size_t> bufferedAfterSend{0};
-        Listener l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>& c) -> std::shared_ptr<ConnectionHandler> {
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>& c) -> std::shared_ptr<ConnectionHandler> {
             c->setWatermarks(1 << 20, 256 << 10);
             // Three slices of one shared buffer: offsets must be honoured.
             c->sendSlice(shared, 0, 1000);
@@ -530,6 +531,35 @@ public:
         loop.join();
     }
 
+    // A sender that judged "full" by its own count asks for the drain: it comes even though
+    // the queue never reached the connection's high mark, and at once on an empty queue.
+    void watchDrainWithoutHighMark() {
+        EventLoop loop("io");
+        loop.start();
+        auto probe = std::make_shared<Probe>();
+        std::string part(100 << 10, 'w');
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>& c) -> std::shared_ptr<ConnectionHandler> {
+            c->setWatermarks(1 << 20, 256 << 10);
+            c->send(std::string(part));
+            c->watchDrain();
+            probe->conns.push_back(c);
+            return std::make_shared<EchoHandler>(probe);
+        });
+        l.start();
+        int fd = connectTo(l.port());
+        CPPUNIT_ASSERT_EQUAL(part.size(), readExactly(fd, part.size()).size());
+        CPPUNIT_ASSERT(waitFor([&] { return probe->drains.load() == 1; }));
+        onLoop(loop, [&] {
+            probe->conns.at(0)->watchDrain();  // nothing queued: reported at the end of the turn
+            return 0;
+        });
+        CPPUNIT_ASSERT(waitFor([&] { return probe->drains.load() == 2; }));
+        ::close(fd);
+        CPPUNIT_ASSERT(waitFor([&] { return probe->closes.load() == 1; }));
+        loop.stop();
+        loop.join();
+    }
+
     void smallSendsInOneTurnUseFewWritev() {
         EventLoop loop("io");
         loop.start();
@@ -543,7 +573,7 @@ public:
             }
             void onClose(Connection&, const std::string&) override {}
         };
-        Listener l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>& c) {
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>& c) {
             conn = std::dynamic_pointer_cast<TcpConnection>(c);
             auto h = std::make_shared<Burst>();
             h->before = &before;
@@ -568,7 +598,7 @@ public:
         EventLoop loop("io");
         loop.start();
         auto probe = std::make_shared<Probe>();
-        Listener l(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe));
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe));
         l.start();
         int fd = connectTo(l.port());
         writeAll(fd, "ab");
@@ -611,7 +641,7 @@ public:
                 probe->closes++;
             }
         };
-        Listener l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>&) {
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>&) {
             auto h = std::make_shared<SendAndClose>();
             h->probe = probe;
             return h;
@@ -652,7 +682,7 @@ public:
                 probe->closes++;
             }
         };
-        Listener l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>&) {
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>&) {
             auto h = std::make_shared<Aborter>();
             h->probe = probe;
             return h;
@@ -671,26 +701,26 @@ public:
         loop.join();
     }
 
-    void listenerBindErrorsAreClear() {
+    void acceptorBindErrorsAreClear() {
         EventLoop loop("io");
         auto probe = std::make_shared<Probe>();
-        Listener a(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe));
+        Acceptor a(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe));
         try {
-            Listener b(loop, {&loop}, "127.0.0.1", a.port(), echoFactory(probe));
+            Acceptor b(loop, {&loop}, "127.0.0.1", a.port(), echoFactory(probe));
             CPPUNIT_FAIL("second bind to the same port must throw");
         } catch (const std::runtime_error& e) {
             std::string m = e.what();
             CPPUNIT_ASSERT(m.find(std::to_string(a.port())) != std::string::npos);
             CPPUNIT_ASSERT(m.find("in use") != std::string::npos);
         }
-        CPPUNIT_ASSERT_THROW(Listener(loop, {&loop}, "no.such.host.invalid", 0, echoFactory(probe)), std::runtime_error);
-        CPPUNIT_ASSERT_THROW(Listener(loop, {&loop}, "127.0.0.1", 70000, echoFactory(probe)), std::invalid_argument);
+        CPPUNIT_ASSERT_THROW(Acceptor(loop, {&loop}, "no.such.host.invalid", 0, echoFactory(probe)), std::runtime_error);
+        CPPUNIT_ASSERT_THROW(Acceptor(loop, {&loop}, "127.0.0.1", 70000, echoFactory(probe)), std::invalid_argument);
     }
 
     void factoryRefusalClosesConnection() {
         EventLoop loop("io");
         loop.start();
-        Listener l(loop, {&loop}, "127.0.0.1", 0,
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0,
                    [](const std::shared_ptr<Connection>&) -> std::shared_ptr<ConnectionHandler> { return nullptr; });
         l.start();
         int fd = connectTo(l.port());
@@ -713,7 +743,7 @@ public:
                 EchoHandler::onData(c, d);
             }
         };
-        Listener l(loop, {&loop}, "127.0.0.1", 0,
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0,
                    [&](const std::shared_ptr<Connection>&) { return std::make_shared<Thrower>(probe); });
         l.start();
         int good = connectTo(l.port());
@@ -742,7 +772,7 @@ public:
         EventLoop loop("io");
         loop.start();
         auto probe = std::make_shared<Probe>();
-        Listener l(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe), tls);
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe), tls);
         CPPUNIT_ASSERT(l.isTls());
         l.start();
         {
@@ -778,7 +808,7 @@ public:
             void onDrain(Connection&) override { probe->drains++; }
             void onClose(Connection&, const std::string&) override { probe->closes++; }
         };
-        Listener l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>&) {
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>&) {
             auto h = std::make_shared<Sender>();
             h->probe = probe;
             h->big = &big;
@@ -806,7 +836,7 @@ public:
         loop.start();
         auto probe = std::make_shared<Probe>();
         std::atomic<size_t> queued{0};
-        Listener l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>& conn) {
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0, [&](const std::shared_ptr<Connection>& conn) {
             conn->send(std::string("hello before handshake"));  // must wait, encrypted, for the handshake
             queued = conn->bufferedBytes();
             return std::make_shared<EchoHandler>(probe);
@@ -828,7 +858,7 @@ public:
         l1.start();
         l2.start();
         auto probe = std::make_shared<Probe>();
-        Listener l(l1, {&l1, &l2}, "127.0.0.1", 0, echoFactory(probe), tls);
+        Acceptor l(l1, {&l1, &l2}, "127.0.0.1", 0, echoFactory(probe), tls);
         l.start();
         TlsClient first(l.port());
         CPPUNIT_ASSERT(first.ok());
@@ -852,7 +882,7 @@ public:
         EventLoop loop("io");
         loop.start();
         auto probe = std::make_shared<Probe>();
-        Listener l(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe), tls);
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe), tls);
         l.start();
         std::string err;
         CPPUNIT_ASSERT(!tls->reload(c.c2, c.k1, "", err));
@@ -894,7 +924,7 @@ public:
         EventLoop loop("io");
         loop.start();
         auto probe = std::make_shared<Probe>();
-        Listener l(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe), tls);
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe), tls);
         l.start();
         TlsClient cl(l.port());
         CPPUNIT_ASSERT(cl.ok());
@@ -948,7 +978,7 @@ public:
         EventLoop loop("io");
         loop.start();
         auto probe = std::make_shared<Probe>();
-        Listener l(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe), tls);
+        Acceptor l(loop, {&loop}, "127.0.0.1", 0, echoFactory(probe), tls);
         l.start();
         int fd = connectTo(l.port());
         writeAll(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
