@@ -268,7 +268,7 @@ void EngineConnection::handleRequest(http::Request& req) {
         return;
     }
     std::string id = randomId();
-    auto s = std::make_shared<ServerSession>(ctx_, loop_, id, req, conn_->remoteAddress(), upgrade);
+    auto s = std::make_shared<EngineServerSession>(ctx_, loop_, id, req, conn_->remoteAddress(), upgrade);
     ctx_->add(id, s);
     log::debug("eio_session_open", {{"sid", id}, {"transport", upgrade ? "websocket" : "polling"},
                                     {"remote", conn_->remoteAddress()}});
@@ -281,7 +281,7 @@ void EngineConnection::handleRequest(http::Request& req) {
     if (ctx_->onSession) ctx_->onSession(s);
 }
 
-void EngineConnection::startWebsocket(const http::Request& req, const std::shared_ptr<ServerSession>& s, bool probe, bool isNew) {
+void EngineConnection::startWebsocket(const http::Request& req, const std::shared_ptr<EngineServerSession>& s, bool probe, bool isNew) {
     std::string resp = ws::handshakeResponse(req);
     if (resp.empty()) {
         if (probe) s->upgradeClaimed.store(false);

@@ -21,7 +21,7 @@
 namespace sf::eio {
 
 struct EngineContext;
-class ServerSession;
+class EngineServerSession;
 
 class EngineConnection final : public net::ConnectionHandler, public std::enable_shared_from_this<EngineConnection> {
 public:
@@ -70,7 +70,7 @@ private:
         reply(c == ErrorCode::Forbidden ? 403 : 400, http::kJson, errorBody(c), keepAlive, cors);
     }
     std::string corsHeaders(const http::Request& r, bool preflight) const;
-    void startWebsocket(const http::Request& req, const std::shared_ptr<ServerSession>& s, bool probe, bool isNew);
+    void startWebsocket(const http::Request& req, const std::shared_ptr<EngineServerSession>& s, bool probe, bool isNew);
     void wsMessage(std::string&& data, bool binary);
     void dispatchInbox();
     void armIdle();
@@ -85,14 +85,14 @@ private:
     bool sent100_ = false;
     bool busy_ = false;
     uint64_t seq_ = 0;
-    std::shared_ptr<ServerSession> pollSession_;  // session of the outstanding GET/POST
+    std::shared_ptr<EngineServerSession> pollSession_;  // session of the outstanding GET/POST
     bool pollIsGet_ = false;
     net::TimerId idleTimer_ = 0;
     uint64_t lastActivity_ = 0;
     // websocket mode
     std::unique_ptr<ws::FrameDecoder> dec_;
     WsHandler wsh_;
-    std::shared_ptr<ServerSession> wsSession_;
+    std::shared_ptr<EngineServerSession> wsSession_;
     bool wsProbe_ = false;
     bool wsClosing_ = false;
     bool peerClosed_ = false;

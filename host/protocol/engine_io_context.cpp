@@ -8,13 +8,13 @@ namespace sf::eio {
 
 EngineContext::EngineContext() : pingFrame(ws::frameBuffer(ws::Text, "2")) {}
 
-std::shared_ptr<ServerSession> EngineContext::find(const std::string& sid) const {
+std::shared_ptr<EngineServerSession> EngineContext::find(const std::string& sid) const {
     std::lock_guard<std::mutex> g(mu);
     auto it = sessions.find(sid);
     return it == sessions.end() ? nullptr : it->second;
 }
 
-void EngineContext::add(const std::string& sid, std::shared_ptr<ServerSession> s) {
+void EngineContext::add(const std::string& sid, std::shared_ptr<EngineServerSession> s) {
     std::lock_guard<std::mutex> g(mu);
     sessions.emplace(sid, std::move(s));
 }

@@ -12,19 +12,19 @@
 
 namespace sf::eio {
 
-class ServerSession;
+class EngineServerSession;
 
 struct EngineContext {
     Options opts;
     EngineServer::SessionCallback onSession;
     mutable std::mutex mu;
-    std::unordered_map<std::string, std::shared_ptr<ServerSession>> sessions;
+    std::unordered_map<std::string, std::shared_ptr<EngineServerSession>> sessions;
     std::atomic<bool> closed{false};
     net::Buffer pingFrame;  // "2" as a websocket text frame, shared by every session
 
     EngineContext();
-    std::shared_ptr<ServerSession> find(const std::string& sid) const;
-    void add(const std::string& sid, std::shared_ptr<ServerSession> s);
+    std::shared_ptr<EngineServerSession> find(const std::string& sid) const;
+    void add(const std::string& sid, std::shared_ptr<EngineServerSession> s);
     void remove(const std::string& sid);
     std::string openPacket(const std::string& sid, bool websocket) const;
 };

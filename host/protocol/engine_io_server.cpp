@@ -28,7 +28,7 @@ std::shared_ptr<net::ConnectionHandler> EngineServer::makeHandler(const std::sha
 
 void EngineServer::closeAll(const std::string& reason) {
     ctx_->closed.store(true);
-    std::vector<std::shared_ptr<ServerSession>> all;
+    std::vector<std::shared_ptr<EngineServerSession>> all;
     {
         std::lock_guard<std::mutex> g(ctx_->mu);
         for (auto& kv : ctx_->sessions) all.push_back(kv.second);

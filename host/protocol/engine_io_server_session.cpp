@@ -12,7 +12,7 @@ namespace sf::eio {
 using http::kJson;
 using http::kTextPlain;
 
-ServerSession::ServerSession(std::shared_ptr<EngineContext> ctx, net::EventLoop& loop, std::string id,
+EngineServerSession::EngineServerSession(std::shared_ptr<EngineContext> ctx, net::EventLoop& loop, std::string id,
                              const http::Request& hs, std::string remote, bool websocket)
     : ctx_(std::move(ctx)), loop_(loop), id_(std::move(id)), hsHeaders_(hs.headers), hsQuery_(hs.query),
       remote_(std::move(remote)), ws_(websocket) {
@@ -20,33 +20,33 @@ ServerSession::ServerSession(std::shared_ptr<EngineContext> ctx, net::EventLoop&
     upgraded.store(websocket);
 }
 
-const std::string* ServerSession::header(std::string_view lowerName) const {
+const std::string* EngineServerSession::header(std::string_view lowerName) const {
     for (auto& h : hsHeaders_)
         if (h.first == lowerName) return &h.second;
     return nullptr;
 }
 
-const std::string* ServerSession::queryParam(std::string_view name) const {
+const std::string* EngineServerSession::queryParam(std::string_view name) const {
     for (auto& q : hsQuery_)
         if (q.first == name) return &q.second;
     return nullptr;
 }
 
-const Options& ServerSession::options() const { return ctx_->opts; }
+const Options& EngineServerSession::options() const { return ctx_->opts; }
 
-void ServerSession::sendPacket(char type, std::string_view data, bool binary) {
+void EngineServerSession::sendPacket(char type, std::string_view data, bool binary) {
     if (st_ != St::Open || !transport_) return;
     transport_->sendPacket(type, data, binary);
 }
 
-void ServerSession::sendPrepared(const std::string& eioPacket, const net::Buffer& wsFrame) {
+void EngineServerSession::sendPrepared(const std::string& eioPacket, const net::Buffer& wsFrame) {
     if (st_ != St::Open || eioPacket.empty() || !transport_) return;
     transport_->sendPrepared(eioPacket, wsFrame);
 }
 
 // The drain guarantee (EngineSessionHandler::onDrain): whoever is told "high" arms a
 // watch on the current transport; an upgrade carries the debt over to the websocket.
-size_t ServerSession::bufferedBytes() const {
+size_t EngineServerSession::bufferedBytes() const {
     if (!transport_) return 0;
     size_t n = transport_->bufferedBytes();
     // Loop thread only (the watch is armed from here); see EngineSession::bufferedBytes.
@@ -57,30 +57,30 @@ size_t ServerSession::bufferedBytes() const {
     return n;
 }
 
-void ServerSession::start() {
+void EngineServerSession::start() {
     if (!ws_) transport_ = std::make_shared<PollingTransport>(loop_, std::weak_ptr<TransportOwner>(self()));
     schedulePing();
 }
 
-void ServerSession::onTransportDrain() {
+void EngineServerSession::onTransportDrain() {
     if (!drainWanted_ || st_ != St::Open || !handler_) return;
     drainWanted_ = false;  // before the call: the handler may fill up and arm again
     handler_->onDrain(*this);
 }
 
-void ServerSession::onWsDrain(EngineConnection* from) {
+void EngineServerSession::onWsDrain(EngineConnection* from) {
     if (auto* w = websocket(); w && w->is(from)) onTransportDrain();
 }
 
-void ServerSession::closeWs(const std::shared_ptr<EngineConnection>& c, uint16_t code, const std::string& why) {
+void EngineServerSession::closeWs(const std::shared_ptr<EngineConnection>& c, uint16_t code, const std::string& why) {
     if (!c) return;
     if (&c->loop() == &loop_) c->wsClose(code, why);
     else outbox::queueClose(loop_, c, code, why);
 }
 
-void ServerSession::schedulePing() {
+void EngineServerSession::schedulePing() {
     loop_.cancelTimer(pingTimer_);
-    std::weak_ptr<ServerSession> wk = self();
+    std::weak_ptr<EngineServerSession> wk = self();
     // The deadline counts from now, not from when the ping timer happens to run, so a
     // late timer never stretches interval + timeout.
     pingDeadline_ = net::monotonicMs() + ctx_->opts.pingIntervalMs + ctx_->opts.pingTimeoutMs;
@@ -101,11 +101,11 @@ void ServerSession::schedulePing() {
     });
 }
 
-void ServerSession::checkPingDeadline() {
+void EngineServerSession::checkPingDeadline() {
     if (st_ == St::Open && pingTimeoutTimer_ && net::monotonicMs() >= pingDeadline_) finish("ping timeout", false);
 }
 
-void ServerSession::onPollGet(PollWaiter w) {
+void EngineServerSession::onPollGet(PollWaiter w) {
     checkPingDeadline();
     if (st_ == St::Closed && lingering.exchange(false)) {
         // The client closed while this GET was on its way: end it like the pending one.
@@ -146,9 +146,9 @@ void ServerSession::onPollGet(PollWaiter w) {
 }
 
 // (Re)arm the deadline of the held poll: then it ends as the session stands.
-void ServerSession::armHeldGetTimer(uint64_t ms) {
+void EngineServerSession::armHeldGetTimer(uint64_t ms) {
     loop_.cancelTimer(heldTimer_);
-    std::weak_ptr<ServerSession> wk = self();
+    std::weak_ptr<EngineServerSession> wk = self();
     heldTimer_ = loop_.addTimer(ms, [wk] {
         auto s = wk.lock();
         if (!s || !s->heldGet_) return;
@@ -163,7 +163,7 @@ void ServerSession::armHeldGetTimer(uint64_t ms) {
     });
 }
 
-void ServerSession::onPollPost(PollWaiter w, std::string body) {
+void EngineServerSession::onPollPost(PollWaiter w, std::string body) {
     checkPingDeadline();
     if (st_ == St::Closed) return respondToPoll(w, 400, kJson, errorBody(ErrorCode::UnknownSid));
     if (ws_) return respondToPoll(w, 400, kJson, errorBody(ErrorCode::BadRequest));
@@ -182,7 +182,7 @@ void ServerSession::onPollPost(PollWaiter w, std::string body) {
     }
 }
 
-void ServerSession::attachWs(const std::shared_ptr<EngineConnection>& c, bool probe) {
+void EngineServerSession::attachWs(const std::shared_ptr<EngineConnection>& c, bool probe) {
     if (st_ != St::Open) {
         closeWs(c, ws::GoingAway, "session closed");
         return;
@@ -198,7 +198,7 @@ void ServerSession::attachWs(const std::shared_ptr<EngineConnection>& c, bool pr
         return;
     }
     probe_ = std::make_shared<WebSocketTransport>(loop_, c);
-    std::weak_ptr<ServerSession> wk = self();
+    std::weak_ptr<EngineServerSession> wk = self();
     upgradeTimer_ = loop_.addTimer(ctx_->opts.upgradeTimeoutMs, [wk] {
         auto s = wk.lock();
         if (!s || !s->probe_) return;
@@ -207,7 +207,7 @@ void ServerSession::attachWs(const std::shared_ptr<EngineConnection>& c, bool pr
     });
 }
 
-void ServerSession::onWsPackets(EngineConnection* from, std::vector<RawPacket>& pk) {
+void EngineServerSession::onWsPackets(EngineConnection* from, std::vector<RawPacket>& pk) {
     Src src;
     if (auto* w = websocket(); w && w->is(from)) src = Src::Ws;
     else if (probe_ && probe_->is(from)) src = Src::Probe;
@@ -221,7 +221,7 @@ void ServerSession::onWsPackets(EngineConnection* from, std::vector<RawPacket>& 
     }
 }
 
-void ServerSession::onWsClosed(EngineConnection* from, const std::string& reason) {
+void EngineServerSession::onWsClosed(EngineConnection* from, const std::string& reason) {
     if (probe_ && probe_->is(from)) {
         // Failed upgrade: stay on polling; another attempt is allowed, like Node.
         probe_.reset();
@@ -237,7 +237,7 @@ void ServerSession::onWsClosed(EngineConnection* from, const std::string& reason
     }
 }
 
-void ServerSession::onPollConnClosed(uint64_t seq, const EngineConnection* from) {
+void EngineServerSession::onPollConnClosed(uint64_t seq, const EngineConnection* from) {
     if (heldGet_ && heldGet_->owner == from && heldGet_->seq == seq) {
         loop_.cancelTimer(heldTimer_);
         heldTimer_ = 0;
@@ -251,7 +251,7 @@ void ServerSession::onPollConnClosed(uint64_t seq, const EngineConnection* from)
     finish("transport error", false);
 }
 
-void ServerSession::handlePacket(RawPacket& p, Src src) {
+void EngineServerSession::handlePacket(RawPacket& p, Src src) {
     if (src == Src::Probe) {
         if (p.type == '2' && p.data == "probe" && !p.binary) {
             probe_->sendFrame(net::makeBuffer(ws::encodeFrame(ws::Text, "3probe")));
@@ -294,7 +294,7 @@ void ServerSession::handlePacket(RawPacket& p, Src src) {
     }
 }
 
-void ServerSession::completeUpgrade() {
+void EngineServerSession::completeUpgrade() {
     loop_.cancelTimer(upgradeTimer_);
     upgradeTimer_ = 0;
     std::string pending;
@@ -325,7 +325,7 @@ void ServerSession::completeUpgrade() {
     if (handler_) handler_->onUpgraded(*this);
 }
 
-void ServerSession::close(const std::string& reason) {
+void EngineServerSession::close(const std::string& reason) {
     if (st_ != St::Open) return;
     loop_.cancelTimer(pingTimer_);
     loop_.cancelTimer(pingTimeoutTimer_);
@@ -344,13 +344,13 @@ void ServerSession::close(const std::string& reason) {
     st_ = St::Closing;
     p->append('1', {}, false);
     notifyClose(reason);
-    std::weak_ptr<ServerSession> wk = self();
+    std::weak_ptr<EngineServerSession> wk = self();
     closeTimer_ = loop_.addTimer(ctx_->opts.pingIntervalMs + ctx_->opts.pingTimeoutMs, [wk, reason] {
         if (auto s = wk.lock()) s->finish(reason, false);
     });
 }
 
-void ServerSession::finish(const std::string& reason, bool clientClose) {
+void EngineServerSession::finish(const std::string& reason, bool clientClose) {
     if (st_ == St::Closed) return;
     auto keep = shared_from_this();
     st_ = St::Closed;
@@ -383,7 +383,7 @@ void ServerSession::finish(const std::string& reason, bool clientClose) {
     }
     if (linger) {
         lingering.store(true);
-        std::weak_ptr<ServerSession> wk = self();
+        std::weak_ptr<EngineServerSession> wk = self();
         closeTimer_ = loop_.addTimer(1000, [wk] {
             auto s = wk.lock();
             if (!s) return;
@@ -398,7 +398,7 @@ void ServerSession::finish(const std::string& reason, bool clientClose) {
     notifyClose(reason);
 }
 
-void ServerSession::notifyClose(const std::string& reason) {
+void EngineServerSession::notifyClose(const std::string& reason) {
     if (notified_) return;
     notified_ = true;
     auto h = std::move(handler_);

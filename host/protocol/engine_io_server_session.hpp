@@ -25,9 +25,9 @@ namespace sf::eio {
 struct EngineContext;
 class EngineConnection;
 
-class ServerSession final : public EngineSession, public TransportOwner {
+class EngineServerSession final : public EngineSession, public TransportOwner {
 public:
-    ServerSession(std::shared_ptr<EngineContext> ctx, net::EventLoop& loop, std::string id, const http::Request& hs,
+    EngineServerSession(std::shared_ptr<EngineContext> ctx, net::EventLoop& loop, std::string id, const http::Request& hs,
                   std::string remote, bool websocket);
 
     // EngineSession
@@ -72,7 +72,7 @@ private:
     enum class St { Open, Closing, Closed };
     enum class Src { Poll, Ws, Probe };
 
-    std::shared_ptr<ServerSession> self() { return std::static_pointer_cast<ServerSession>(shared_from_this()); }
+    std::shared_ptr<EngineServerSession> self() { return std::static_pointer_cast<EngineServerSession>(shared_from_this()); }
     PollingTransport* polling() const { return ws_ ? nullptr : static_cast<PollingTransport*>(transport_.get()); }
     WebSocketTransport* websocket() const { return ws_ ? static_cast<WebSocketTransport*>(transport_.get()) : nullptr; }
     void sendPacket(char type, std::string_view data, bool binary);
