@@ -156,9 +156,10 @@ public:
     Value parseDocument() {
         if (t_.size() > lim_.maxLength) fail("document too large");
         ws();
+        if (p_ >= t_.size()) fail("empty JSON document");
         Value v = value(0);
         ws();
-        if (p_ != t_.size()) fail("unexpected trailing characters");
+        if (p_ != t_.size()) fail("unexpected " + describe() + " after the JSON document");
         return v;
     }
 
@@ -167,7 +168,28 @@ private:
     ParseLimits lim_;
     size_t p_ = 0;
 
-    [[noreturn]] void fail(const std::string& m) { throw ParseError(m + " at offset " + std::to_string(p_), p_); }
+    [[noreturn]] void fail(const std::string& m) {
+        int line = 1, column = 1;
+        for (size_t i = 0; i < p_ && i < t_.size(); ++i) {
+            if (t_[i] == '\n') {
+                ++line;
+                column = 1;
+            } else {
+                ++column;
+            }
+        }
+        throw ParseError(m, p_, line, column);
+    }
+    // The character the parser stopped at, for "unexpected ..." (the usual slips named).
+    std::string describe() const {
+        if (p_ >= t_.size()) return "end of input";
+        char c = t_[p_];
+        if (c == '#') return "'#' (comments are not allowed in JSON)";
+        if (c == '\'') return "\"'\" (JSON strings use double quotes)";
+        if (c >= 0x20 && c < 0x7f) return std::string("'") + c + "'";
+        return "byte " + std::to_string(static_cast<unsigned char>(c));
+    }
+    [[noreturn]] void unexpected(const char* expected) { fail("unexpected " + describe() + ", expected " + expected); }
     void ws() {
         while (p_ < t_.size() && (t_[p_] == ' ' || t_[p_] == '\t' || t_[p_] == '\n' || t_[p_] == '\r')) ++p_;
     }
@@ -180,8 +202,8 @@ private:
     }
 
     Value value(size_t depth) {
-        if (depth > lim_.maxDepth) fail("nesting too deep");
-        if (p_ >= t_.size()) fail("unexpected end of input");
+        if (depth > lim_.maxDepth) fail("nested too deeply");
+        if (p_ >= t_.size()) unexpected("a value");
         char c = t_[p_];
         if (c == '{') return object(depth);
         if (c == '[') return array(depth);
@@ -190,7 +212,7 @@ private:
         if (lit("true")) return Value(true);
         if (lit("false")) return Value(false);
         if (lit("null")) return Value();
-        fail(std::string("unexpected character '") + c + "'");
+        unexpected("a value");
     }
 
     Value object(size_t depth) {
@@ -203,18 +225,17 @@ private:
         }
         for (;;) {
             ws();
-            if (p_ >= t_.size() || t_[p_] != '"') fail("expected a string key");
+            if (p_ >= t_.size() || t_[p_] != '"') unexpected("a key in double quotes");
             std::string k = string();
             ws();
-            if (p_ >= t_.size() || t_[p_] != ':') fail("expected ':'");
+            if (p_ >= t_.size() || t_[p_] != ':') unexpected("':'");
             ++p_;
             ws();
             v.asObject().emplace_back(std::move(k), value(depth + 1));
             ws();
-            if (p_ >= t_.size()) fail("unterminated object");
-            if (t_[p_] == ',') { ++p_; continue; }
-            if (t_[p_] == '}') { ++p_; return v; }
-            fail("expected ',' or '}'");
+            if (p_ < t_.size() && t_[p_] == ',') { ++p_; continue; }
+            if (p_ < t_.size() && t_[p_] == '}') { ++p_; return v; }
+            unexpected("',' or '}'");
         }
     }
 
@@ -230,33 +251,32 @@ private:
             ws();
             v.push(value(depth + 1));
             ws();
-            if (p_ >= t_.size()) fail("unterminated array");
-            if (t_[p_] == ',') { ++p_; continue; }
-            if (t_[p_] == ']') { ++p_; return v; }
-            fail("expected ',' or ']'");
+            if (p_ < t_.size() && t_[p_] == ',') { ++p_; continue; }
+            if (p_ < t_.size() && t_[p_] == ']') { ++p_; return v; }
+            unexpected("',' or ']'");
         }
     }
 
     Value number() {
         size_t start = p_;
         if (t_[p_] == '-') ++p_;
-        if (p_ >= t_.size()) fail("bad number");
+        if (p_ >= t_.size()) fail("invalid number");
         if (t_[p_] == '0') {
             ++p_;
         } else if (t_[p_] >= '1' && t_[p_] <= '9') {
             while (p_ < t_.size() && t_[p_] >= '0' && t_[p_] <= '9') ++p_;
         } else {
-            fail("bad number");
+            fail("invalid number");
         }
         if (p_ < t_.size() && t_[p_] == '.') {
             ++p_;
-            if (p_ >= t_.size() || t_[p_] < '0' || t_[p_] > '9') fail("bad number");
+            if (p_ >= t_.size() || t_[p_] < '0' || t_[p_] > '9') fail("invalid number");
             while (p_ < t_.size() && t_[p_] >= '0' && t_[p_] <= '9') ++p_;
         }
         if (p_ < t_.size() && (t_[p_] == 'e' || t_[p_] == 'E')) {
             ++p_;
             if (p_ < t_.size() && (t_[p_] == '+' || t_[p_] == '-')) ++p_;
-            if (p_ >= t_.size() || t_[p_] < '0' || t_[p_] > '9') fail("bad number");
+            if (p_ >= t_.size() || t_[p_] < '0' || t_[p_] > '9') fail("invalid number");
             while (p_ < t_.size() && t_[p_] >= '0' && t_[p_] <= '9') ++p_;
         }
         std::string text(t_.substr(start, p_ - start));
@@ -265,7 +285,7 @@ private:
     }
 
     unsigned hex4() {
-        if (p_ + 4 > t_.size()) fail("bad \\u escape");
+        if (p_ + 4 > t_.size()) fail("invalid \\u escape");
         unsigned v = 0;
         for (int i = 0; i < 4; ++i) {
             char c = t_[p_++];
@@ -273,7 +293,7 @@ private:
             if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
             else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
             else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
-            else fail("bad \\u escape");
+            else fail("invalid \\u escape");
         }
         return v;
     }
@@ -305,7 +325,7 @@ private:
             if (c < 0x20) fail("control character in string");
             if (c != '\\') { out.push_back(static_cast<char>(c)); ++p_; continue; }
             ++p_;
-            if (p_ >= t_.size()) fail("unterminated escape");
+            if (p_ >= t_.size()) fail("unterminated string");
             char e = t_[p_++];
             switch (e) {
                 case '"': out.push_back('"'); break;
@@ -328,7 +348,9 @@ private:
                     utf8(out, cp);
                     break;
                 }
-                default: fail("bad escape");
+                default:
+                    --p_;
+                    fail(std::string("invalid escape '\\") + e + "'");
             }
         }
     }
