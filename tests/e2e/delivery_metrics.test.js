@@ -58,7 +58,7 @@ test('metric values follow a known sequence exactly', async () => {
     'streamfence_messages_spilled_total', 'streamfence_auth_rejected_total', 'streamfence_auth_rate_limited_total']) {
     assert.strictEqual(sf.metricValue(await srv.metrics(), name), 0, name);
   }
-  // all 14 counters are exposed under their reference names
+  // all 14 counters are exposed under their streamfence-js names
   const names = new Set(sf.parseMetrics(await srv.metrics()).map((s) => s.name));
   for (const n of ['connections_total', 'disconnections_total', 'messages_published_total', 'messages_published_bytes_total',
     'messages_received_total', 'messages_received_bytes_total', 'retries_total', 'retries_exhausted_total',
