@@ -149,6 +149,28 @@ bool Value::operator==(const Value& o) const {
 
 namespace {
 
+// The number grammar of RFC 8259, shared by the parser and isNumberText. Advances p past
+// the number; on failure p is left where the text stopped being a number.
+bool scanNumber(std::string_view t, size_t& p) {
+    auto digit = [&](size_t k) { return k < t.size() && t[k] >= '0' && t[k] <= '9'; };
+    if (p < t.size() && t[p] == '-') ++p;
+    if (!digit(p)) return false;
+    if (t[p] == '0') ++p;
+    else while (digit(p)) ++p;
+    if (p < t.size() && t[p] == '.') {
+        ++p;
+        if (!digit(p)) return false;
+        while (digit(p)) ++p;
+    }
+    if (p < t.size() && (t[p] == 'e' || t[p] == 'E')) {
+        ++p;
+        if (p < t.size() && (t[p] == '+' || t[p] == '-')) ++p;
+        if (!digit(p)) return false;
+        while (digit(p)) ++p;
+    }
+    return true;
+}
+
 class Parser {
 public:
     Parser(std::string_view t, ParseLimits l) : t_(t), lim_(l) {}
@@ -259,26 +281,7 @@ private:
 
     Value number() {
         size_t start = p_;
-        if (t_[p_] == '-') ++p_;
-        if (p_ >= t_.size()) fail("invalid number");
-        if (t_[p_] == '0') {
-            ++p_;
-        } else if (t_[p_] >= '1' && t_[p_] <= '9') {
-            while (p_ < t_.size() && t_[p_] >= '0' && t_[p_] <= '9') ++p_;
-        } else {
-            fail("invalid number");
-        }
-        if (p_ < t_.size() && t_[p_] == '.') {
-            ++p_;
-            if (p_ >= t_.size() || t_[p_] < '0' || t_[p_] > '9') fail("invalid number");
-            while (p_ < t_.size() && t_[p_] >= '0' && t_[p_] <= '9') ++p_;
-        }
-        if (p_ < t_.size() && (t_[p_] == 'e' || t_[p_] == 'E')) {
-            ++p_;
-            if (p_ < t_.size() && (t_[p_] == '+' || t_[p_] == '-')) ++p_;
-            if (p_ >= t_.size() || t_[p_] < '0' || t_[p_] > '9') fail("invalid number");
-            while (p_ < t_.size() && t_[p_] >= '0' && t_[p_] <= '9') ++p_;
-        }
+        if (!scanNumber(t_, p_)) fail("invalid number");  // p_ is where it went wrong
         std::string text(t_.substr(start, p_ - start));
         double d = std::strtod(text.c_str(), nullptr);
         return Value::numberText(std::move(text), d);
@@ -357,6 +360,11 @@ private:
 };
 
 }  // namespace
+
+bool isNumberText(std::string_view s) {
+    size_t p = 0;
+    return scanNumber(s, p) && p == s.size();
+}
 
 Value parse(std::string_view text, ParseLimits limits) { return Parser(text, limits).parseDocument(); }
 

@@ -104,6 +104,9 @@ Value parse(std::string_view text, ParseLimits limits = {});
 // Like parse, but returns false and sets error instead of throwing.
 bool tryParse(std::string_view text, Value& out, std::string& error, ParseLimits limits = {});
 
+// s is exactly one JSON number (RFC 8259 grammar: no leading '+', zeros or dot).
+bool isNumberText(std::string_view s);
+
 // Append s as a JSON string literal (with quotes).
 void quoteTo(std::string& out, std::string_view s);
 std::string quote(std::string_view s);

@@ -66,27 +66,6 @@ void missing(const MapView& m, const std::string& key) {
 
 // ---- plugin options --------------------------------------------------------------------
 
-bool isJsonNumber(const std::string& s) {
-    size_t i = 0, n = s.size();
-    auto digit = [&](size_t k) { return k < n && s[k] >= '0' && s[k] <= '9'; };
-    if (i < n && s[i] == '-') ++i;
-    if (!digit(i)) return false;
-    if (s[i] == '0') ++i;
-    else while (digit(i)) ++i;
-    if (i < n && s[i] == '.') {
-        ++i;
-        if (!digit(i)) return false;
-        while (digit(i)) ++i;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        ++i;
-        if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
-        if (!digit(i)) return false;
-        while (digit(i)) ++i;
-    }
-    return i == n;
-}
-
 // Flattens one options subtree into opts.flat ("a.b", "list.0") and emits it as JSON.
 // Plain scalars keep their YAML meaning in JSON (true, 12, null); quoted ones are strings.
 void flattenOptions(Errors& errors, const YAML::Node& n, const YAML::Mark& mark, const std::string& path,
@@ -124,7 +103,7 @@ void flattenOptions(Errors& errors, const YAML::Node& n, const YAML::Mark& mark,
         value = n.Scalar();
         if (isQuoted(n)) json::quoteTo(json, value);
         else if (auto b = asBool(n)) json += *b ? "true" : "false";
-        else if (isJsonNumber(value)) json += value;
+        else if (json::isNumberText(value)) json += value;
         else json::quoteTo(json, value);
     }
     opts.flat.emplace_back(flatKey, value);

@@ -76,6 +76,12 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("empty JSON document"), fails(" \n").reason);
         CPPUNIT_ASSERT_EQUAL(std::string("invalid escape '\\q'"), fails("\"\\q\"").reason);
         CPPUNIT_ASSERT_EQUAL(std::string("unexpected end of input, expected ',' or '}'"), fails("{\"a\":1").reason);
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid number"), fails("[1.]").reason);
+        CPPUNIT_ASSERT_EQUAL(size_t(3), fails("[1.]").offset);
+        // The same number grammar, for callers that only ask "is this a JSON number?".
+        for (const char* yes : {"0", "-0", "12", "1.5", "-1e10", "2E+3", "0.25e-2"}) CPPUNIT_ASSERT_MESSAGE(yes, sf::json::isNumberText(yes));
+        for (const char* no : {"", "-", "01", "+1", "1.", ".5", "1e", "1e+", "0x10", "1 ", "NaN", "true"})
+            CPPUNIT_ASSERT_MESSAGE(no, !sf::json::isNumberText(no));
     }
     void objectAccess() {
         Value v = sf::json::parse(R"({"topic":"t","n":3})");
