@@ -67,14 +67,19 @@ private:
     Log& log_;
 };
 
-std::string httpGet(int port, const std::string& target) {
+// One request on its own connection (Connection: close), the whole answer back.
+std::string httpRequest(int port, const std::string& method, const std::string& target, const std::string& body = {}) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<uint16_t>(port));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("connect");
-    std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string req = method + " " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+    if (!body.empty()) req += "Content-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    req += "\r\n" + body;
     if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) throw std::runtime_error("write");
     std::string out;
     char buf[4096];
@@ -84,10 +89,16 @@ std::string httpGet(int port, const std::string& target) {
     return out;
 }
 
+std::string sidOf(const std::string& openAnswer) {
+    size_t at = openAnswer.find("0{\"sid\":\"");
+    return at == std::string::npos ? std::string() : openAnswer.substr(at + 9, 20);
+}
+
 class EngineDrainTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(EngineDrainTest);
     CPPUNIT_TEST(drainAfterHighAcrossLoops);
     CPPUNIT_TEST(drainAfterHighSameLoop);
+    CPPUNIT_TEST(drainAfterHighOnPolling);
     CPPUNIT_TEST_SUITE_END();
 
     // A polling handshake, then a websocket upgrade on a second connection: with two
@@ -110,10 +121,9 @@ class EngineDrainTest : public CppUnit::TestFixture {
             net::Acceptor acceptor(*io[0], io, "127.0.0.1", 0,
                                    [&engine](const std::shared_ptr<net::Connection>& c) { return engine.makeHandler(c); });
             acceptor.start();
-            std::string open = httpGet(acceptor.port(), "/socket.io/?EIO=4&transport=polling");
-            size_t at = open.find("0{\"sid\":\"");
-            CPPUNIT_ASSERT_MESSAGE(open, at != std::string::npos);
-            std::string sid = open.substr(at + 9, 20);
+            std::string open = httpRequest(acceptor.port(), "GET", "/socket.io/?EIO=4&transport=polling");
+            std::string sid = sidOf(open);
+            CPPUNIT_ASSERT_MESSAGE(open, !sid.empty());
             test::RawWs ws(acceptor.port(), "EIO=4&transport=websocket&sid=" + sid);
             CPPUNIT_ASSERT(ws.status().find("101") != std::string::npos);
             ws.send("2probe");
@@ -142,6 +152,38 @@ class EngineDrainTest : public CppUnit::TestFixture {
 public:
     void drainAfterHighAcrossLoops() { run(2); }
     void drainAfterHighSameLoop() { run(1); }
+
+    // Polling: the queue is the payload waiting for the next GET; that GET drains it.
+    void drainAfterHighOnPolling() {
+        Log log;
+        eio::Options o;
+        o.highWaterBytes = kHigh;
+        o.lowWaterBytes = kLow;
+        o.pingIntervalMs = 30000;
+        eio::EngineServer engine(o, [&log](const eio::EngineSessionPtr& s) { s->setHandler(std::make_shared<Flooder>(log)); });
+        net::EventLoop loop("drain-poll");
+        loop.start();
+        {
+            net::Acceptor acceptor(loop, {&loop}, "127.0.0.1", 0,
+                                   [&engine](const std::shared_ptr<net::Connection>& c) { return engine.makeHandler(c); });
+            acceptor.start();
+            std::string q = "/socket.io/?EIO=4&transport=polling";
+            std::string sid = sidOf(httpRequest(acceptor.port(), "GET", q));
+            CPPUNIT_ASSERT(!sid.empty());
+            std::string posted = httpRequest(acceptor.port(), "POST", q + "&sid=" + sid, "4go");
+            CPPUNIT_ASSERT_MESSAGE(posted, posted.find("200 OK") != std::string::npos);
+            CPPUNIT_ASSERT(log.waitFor("full "));
+            CPPUNIT_ASSERT(!log.waitFor("drain", 300));  // nobody has collected the payload yet
+            std::string got = httpRequest(acceptor.port(), "GET", q + "&sid=" + sid);
+            CPPUNIT_ASSERT_MESSAGE(got.substr(0, 200), got.find(std::string(40000, 'a')) != std::string::npos);
+            CPPUNIT_ASSERT_MESSAGE("no onDrain after the polling payload went out", log.waitFor("drain", 3000));
+            acceptor.stop();
+            engine.closeAll("test over");
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        loop.stop();
+        loop.join();
+    }
 };
 
 }  // namespace
