@@ -6,7 +6,10 @@
 // (429/503, with Retry-After honoured only as a counter: a flood does not back off).
 //
 //   flood_pub --control PORT [--host 127.0.0.1] [--ns /feed] [--topic t] [--threads P]
-//             [--batch B] [--seconds D] [--payload BYTES] [--token T]
+//             [--batch B] [--seconds D] [--payload BYTES] [--token T] [--rate MSGS_PER_S]
+//
+// --rate R: open loop at a fixed offered rate (all threads together), paced by the clock
+// alone, never by subscribers; without it, flat out.
 //
 // stdout: RESULT accepted=N refused=N errors=N seconds=S accepted_per_s=X offered_per_s=Y
 #include <arpa/inet.h>
@@ -24,6 +27,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -39,6 +43,7 @@ struct Options {
     std::string host = "127.0.0.1", ns = "/feed", topic = "t", token;
     int port = 0, threads = 1, batch = 20, payload = 100;
     double seconds = 10;
+    double rate = 0;  // msgs/s over all threads; 0 = flat out
 };
 
 std::atomic<uint64_t> g_accepted{0}, g_refused{0}, g_errors{0}, g_seq{0};
@@ -80,12 +85,21 @@ void account(const std::string& head, const std::string& body, int sent) {
     if (ok + refused < uint64_t(sent)) g_errors += uint64_t(sent) - ok - refused;
 }
 
-void worker(const Options& o, uint64_t endNs) {
+void worker(const Options& o, uint64_t startNs, uint64_t endNs) {
     int fd = connectTo(o);
     std::string pad(size_t(o.payload > 48 ? o.payload - 48 : 0), 'x');
     std::string in;
     char buf[65536];
+    uint64_t sent = 0;
     while (nowNs() < endNs) {
+        if (o.rate > 0) {  // this thread's share of the offered rate, due by the clock
+            const double due = double(nowNs() - startNs) / 1e9 * o.rate / o.threads;
+            if (double(sent) >= due) {
+                std::this_thread::sleep_for(std::chrono::microseconds(200));
+                continue;
+            }
+        }
+        sent += uint64_t(o.batch);
         std::string body = "[";
         const uint64_t ts = nowNs();
         for (int k = 0; k < o.batch; ++k) {
@@ -159,6 +173,7 @@ int main(int argc, char** argv) {
         else if (a == "--seconds") o.seconds = std::atof(next());
         else if (a == "--payload") o.payload = std::atoi(next());
         else if (a == "--token") o.token = next();
+        else if (a == "--rate") o.rate = std::atof(next());
         else {
             std::fprintf(stderr, "usage: flood_pub --control PORT [--threads P] [--batch B] [--seconds D] [--payload N]\n");
             return 2;
@@ -170,7 +185,7 @@ int main(int argc, char** argv) {
     }
     const uint64_t start = nowNs(), end = start + uint64_t(o.seconds * 1e9);
     std::vector<std::thread> ts;
-    for (int i = 0; i < o.threads; ++i) ts.emplace_back(worker, std::cref(o), end);
+    for (int i = 0; i < o.threads; ++i) ts.emplace_back(worker, std::cref(o), start, end);
     for (auto& t : ts) t.join();
     const double secs = double(std::min(nowNs(), end) - start) / 1e9;
     const uint64_t acc = g_accepted, ref = g_refused, err = g_errors;

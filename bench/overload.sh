@@ -81,9 +81,9 @@ start_server() {
   if [[ $kind == sf || $kind == node ]]; then CTL_PORT=$(port_of "$logf" "event=control_listening") || return 1; fi
 }
 
-# flood_run kind subs pubs -> RESULT-ish line of key=values
+# flood_run kind subs pubs [offered msgs/s] -> RESULT-ish line of key=values
 flood_run() {
-  local kind="$1" subs="$2" pubs="$3" dur
+  local kind="$1" subs="$2" pubs="$3" offered="${4:-0}" dur
   dur=$(awk -v w="$WARMUP" -v m="$MEASURE" 'BEGIN { print w + m + 3 }')
   local extra=()
   [[ $kind == emb ]] && extra=(--rate 0 --threads "$pubs" --expect "$subs" --seconds "$dur")
@@ -95,7 +95,8 @@ flood_run() {
   local rss0; rss0=$(rss "$SRV_PID")
   local fp=""
   if [[ $kind != emb ]]; then
-    "$FLOOD" --control "$CTL_PORT" --threads "$pubs" --batch "$BATCH" --seconds "$dur" --payload "$PAYLOAD" >"$WORK/fp.out" 2>"$WORK/fp.err" &
+    "$FLOOD" --control "$CTL_PORT" --threads "$pubs" --batch "$BATCH" --seconds "$dur" --payload "$PAYLOAD" \
+        --rate "$offered" >"$WORK/fp.out" 2>"$WORK/fp.err" &
     fp=$!
   fi
   local rmax=$rss0
@@ -141,6 +142,14 @@ for SUBS in $SUBS_LIST; do
   BARED=$(kv "$BARE" deliveries_per_s)
   row "$SUBS | streamfenced, closed window (saturation) | $(rate "$SATD") | 1.00 | – | $(ratio "$SATD" "$BARED") | publisher waits: $(rate "$(kv "$SAT" published_per_s)") msgs | RSS $(mb "$(kv "$SAT" rss_start_kb)") → $(mb "$(kv "$SAT" rss_end_kb)") | –"
   row "$SUBS | bare loop K=16 (ceiling) | $(rate "$BARED") | – | – | 1.00 | generated in the loop | – | –"
+  # 10x overload at a fixed offered rate: ten times what the closed window reached.
+  TENX=$(awk -v d="$SATD" -v n="$SUBS" 'BEGIN { if (d == "n/a") print 0; else printf "%.0f", 10 * d / n }')
+  if [[ "$TENX" != 0 ]]; then
+    log "subs=$SUBS kind=sf 10x overload: $TENX msgs/s offered"
+    R=$(flood_run sf "$SUBS" 1 "$TENX")
+    D=$(kv "$R" dps)
+    row "$SUBS | streamfenced, control API, 10× overload ($TENX msgs/s offered, open loop) | $(rate "$D") | $(ratio "$D" "$SATD") | – | $(ratio "$D" "$BARED") | accepted $(rate "$(kv "$R" acc_s)"), refused $(rate "$(kv "$R" ref_s)") | $(mb "$(kv "$R" rss0)") → $(mb "$(kv "$R" rss1)") (max $(mb "$(kv "$R" rssmax)")) | $(kv "$R" exit_ms) ms"
+  fi
   declare -A NODE=()
   for PUB in $PUBS; do
     for KIND in sf emb node; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [BUILD_DIR] — issue 7's five scenarios, streamfenced side by side with the Node
+# bench/run.sh [BUILD_DIR] — the five scenarios of bench/README.md, streamfenced side by side with the Node
 # socket.io@4.8 server and the bare-loop ceiling, all measured in this run.
 #
 # Prints one line per (scenario, system): scenario, system, figure, ratio to socket.io, ratio to
@@ -277,7 +277,7 @@ if [[ " $SCENARIOS " == *" 5 "* ]]; then
   done
 fi
 
-# ------------------------------------------------------------------ targets (issue 7)
+# ------------------------------------------------------------------ targets
 TARGETS=()
 check() {  # description measured-text awk-condition-on-v value
   local verdict
@@ -316,7 +316,7 @@ check "slow subscriber: server RSS flat (≤ 2 MiB growth over the window)" "${v
   echo "| --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${ROWS[@]}"
   echo
-  echo "## streamfenced against the issue's targets"
+  echo "## streamfenced against its targets"
   echo
   echo "| Target | Measured | Verdict |"
   echo "| --- | --- | --- |"

@@ -254,7 +254,7 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
         ok = ok && f.ok;
     };
-    // headline: one lane (the slow subscriber of issue 6), then many lanes, then durable
+    // headline: one lane (one slow subscriber), then many lanes, then durable
     line("", run(root, false, messages, payload, 1, 65536), messages, false, 1, 65536);
     line("", run(root, false, messages, payload, lanes, 65536), messages, false, lanes, 65536);
     uint64_t dn = std::max<uint64_t>(messages / 10, 1);

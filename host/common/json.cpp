@@ -149,6 +149,28 @@ bool Value::operator==(const Value& o) const {
 
 namespace {
 
+// The number grammar of RFC 8259, shared by the parser and isNumberText. Advances p past
+// the number; on failure p is left where the text stopped being a number.
+bool scanNumber(std::string_view t, size_t& p) {
+    auto digit = [&](size_t k) { return k < t.size() && t[k] >= '0' && t[k] <= '9'; };
+    if (p < t.size() && t[p] == '-') ++p;
+    if (!digit(p)) return false;
+    if (t[p] == '0') ++p;
+    else while (digit(p)) ++p;
+    if (p < t.size() && t[p] == '.') {
+        ++p;
+        if (!digit(p)) return false;
+        while (digit(p)) ++p;
+    }
+    if (p < t.size() && (t[p] == 'e' || t[p] == 'E')) {
+        ++p;
+        if (p < t.size() && (t[p] == '+' || t[p] == '-')) ++p;
+        if (!digit(p)) return false;
+        while (digit(p)) ++p;
+    }
+    return true;
+}
+
 class Parser {
 public:
     Parser(std::string_view t, ParseLimits l) : t_(t), lim_(l) {}
@@ -156,9 +178,10 @@ public:
     Value parseDocument() {
         if (t_.size() > lim_.maxLength) fail("document too large");
         ws();
+        if (p_ >= t_.size()) fail("empty JSON document");
         Value v = value(0);
         ws();
-        if (p_ != t_.size()) fail("unexpected trailing characters");
+        if (p_ != t_.size()) fail("unexpected " + describe() + " after the JSON document");
         return v;
     }
 
@@ -167,7 +190,28 @@ private:
     ParseLimits lim_;
     size_t p_ = 0;
 
-    [[noreturn]] void fail(const std::string& m) { throw ParseError(m + " at offset " + std::to_string(p_), p_); }
+    [[noreturn]] void fail(const std::string& m) {
+        int line = 1, column = 1;
+        for (size_t i = 0; i < p_ && i < t_.size(); ++i) {
+            if (t_[i] == '\n') {
+                ++line;
+                column = 1;
+            } else {
+                ++column;
+            }
+        }
+        throw ParseError(m, p_, line, column);
+    }
+    // The character the parser stopped at, for "unexpected ..." (the usual slips named).
+    std::string describe() const {
+        if (p_ >= t_.size()) return "end of input";
+        char c = t_[p_];
+        if (c == '#') return "'#' (comments are not allowed in JSON)";
+        if (c == '\'') return "\"'\" (JSON strings use double quotes)";
+        if (c >= 0x20 && c < 0x7f) return std::string("'") + c + "'";
+        return "byte " + std::to_string(static_cast<unsigned char>(c));
+    }
+    [[noreturn]] void unexpected(const char* expected) { fail("unexpected " + describe() + ", expected " + expected); }
     void ws() {
         while (p_ < t_.size() && (t_[p_] == ' ' || t_[p_] == '\t' || t_[p_] == '\n' || t_[p_] == '\r')) ++p_;
     }
@@ -180,8 +224,8 @@ private:
     }
 
     Value value(size_t depth) {
-        if (depth > lim_.maxDepth) fail("nesting too deep");
-        if (p_ >= t_.size()) fail("unexpected end of input");
+        if (depth > lim_.maxDepth) fail("nested too deeply");
+        if (p_ >= t_.size()) unexpected("a value");
         char c = t_[p_];
         if (c == '{') return object(depth);
         if (c == '[') return array(depth);
@@ -190,7 +234,7 @@ private:
         if (lit("true")) return Value(true);
         if (lit("false")) return Value(false);
         if (lit("null")) return Value();
-        fail(std::string("unexpected character '") + c + "'");
+        unexpected("a value");
     }
 
     Value object(size_t depth) {
@@ -203,18 +247,17 @@ private:
         }
         for (;;) {
             ws();
-            if (p_ >= t_.size() || t_[p_] != '"') fail("expected a string key");
+            if (p_ >= t_.size() || t_[p_] != '"') unexpected("a key in double quotes");
             std::string k = string();
             ws();
-            if (p_ >= t_.size() || t_[p_] != ':') fail("expected ':'");
+            if (p_ >= t_.size() || t_[p_] != ':') unexpected("':'");
             ++p_;
             ws();
             v.asObject().emplace_back(std::move(k), value(depth + 1));
             ws();
-            if (p_ >= t_.size()) fail("unterminated object");
-            if (t_[p_] == ',') { ++p_; continue; }
-            if (t_[p_] == '}') { ++p_; return v; }
-            fail("expected ',' or '}'");
+            if (p_ < t_.size() && t_[p_] == ',') { ++p_; continue; }
+            if (p_ < t_.size() && t_[p_] == '}') { ++p_; return v; }
+            unexpected("',' or '}'");
         }
     }
 
@@ -230,42 +273,22 @@ private:
             ws();
             v.push(value(depth + 1));
             ws();
-            if (p_ >= t_.size()) fail("unterminated array");
-            if (t_[p_] == ',') { ++p_; continue; }
-            if (t_[p_] == ']') { ++p_; return v; }
-            fail("expected ',' or ']'");
+            if (p_ < t_.size() && t_[p_] == ',') { ++p_; continue; }
+            if (p_ < t_.size() && t_[p_] == ']') { ++p_; return v; }
+            unexpected("',' or ']'");
         }
     }
 
     Value number() {
         size_t start = p_;
-        if (t_[p_] == '-') ++p_;
-        if (p_ >= t_.size()) fail("bad number");
-        if (t_[p_] == '0') {
-            ++p_;
-        } else if (t_[p_] >= '1' && t_[p_] <= '9') {
-            while (p_ < t_.size() && t_[p_] >= '0' && t_[p_] <= '9') ++p_;
-        } else {
-            fail("bad number");
-        }
-        if (p_ < t_.size() && t_[p_] == '.') {
-            ++p_;
-            if (p_ >= t_.size() || t_[p_] < '0' || t_[p_] > '9') fail("bad number");
-            while (p_ < t_.size() && t_[p_] >= '0' && t_[p_] <= '9') ++p_;
-        }
-        if (p_ < t_.size() && (t_[p_] == 'e' || t_[p_] == 'E')) {
-            ++p_;
-            if (p_ < t_.size() && (t_[p_] == '+' || t_[p_] == '-')) ++p_;
-            if (p_ >= t_.size() || t_[p_] < '0' || t_[p_] > '9') fail("bad number");
-            while (p_ < t_.size() && t_[p_] >= '0' && t_[p_] <= '9') ++p_;
-        }
+        if (!scanNumber(t_, p_)) fail("invalid number");  // p_ is where it went wrong
         std::string text(t_.substr(start, p_ - start));
         double d = std::strtod(text.c_str(), nullptr);
         return Value::numberText(std::move(text), d);
     }
 
     unsigned hex4() {
-        if (p_ + 4 > t_.size()) fail("bad \\u escape");
+        if (p_ + 4 > t_.size()) fail("invalid \\u escape");
         unsigned v = 0;
         for (int i = 0; i < 4; ++i) {
             char c = t_[p_++];
@@ -273,7 +296,7 @@ private:
             if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
             else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
             else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
-            else fail("bad \\u escape");
+            else fail("invalid \\u escape");
         }
         return v;
     }
@@ -305,7 +328,7 @@ private:
             if (c < 0x20) fail("control character in string");
             if (c != '\\') { out.push_back(static_cast<char>(c)); ++p_; continue; }
             ++p_;
-            if (p_ >= t_.size()) fail("unterminated escape");
+            if (p_ >= t_.size()) fail("unterminated string");
             char e = t_[p_++];
             switch (e) {
                 case '"': out.push_back('"'); break;
@@ -328,13 +351,20 @@ private:
                     utf8(out, cp);
                     break;
                 }
-                default: fail("bad escape");
+                default:
+                    --p_;
+                    fail(std::string("invalid escape '\\") + e + "'");
             }
         }
     }
 };
 
 }  // namespace
+
+bool isNumberText(std::string_view s) {
+    size_t p = 0;
+    return scanNumber(s, p) && p == s.size();
+}
 
 Value parse(std::string_view text, ParseLimits limits) { return Parser(text, limits).parseDocument(); }
 

@@ -13,9 +13,16 @@
 
 namespace sf::json {
 
+// Where and why a parse failed. what() is "<reason> at offset <offset>"; line and column
+// (1-based, bytes) are for messages about files, e.g. config errors.
 struct ParseError : std::runtime_error {
+    std::string reason;  // e.g. "unexpected ']', expected a value"
     size_t offset;
-    ParseError(const std::string& m, size_t off) : std::runtime_error(m), offset(off) {}
+    int line;
+    int column;
+    ParseError(std::string why, size_t off, int ln, int col)
+        : std::runtime_error(why + " at offset " + std::to_string(off)), reason(std::move(why)), offset(off), line(ln),
+          column(col) {}
 };
 
 class Value {
@@ -96,6 +103,9 @@ struct ParseLimits {
 Value parse(std::string_view text, ParseLimits limits = {});
 // Like parse, but returns false and sets error instead of throwing.
 bool tryParse(std::string_view text, Value& out, std::string& error, ParseLimits limits = {});
+
+// s is exactly one JSON number (RFC 8259 grammar: no leading '+', zeros or dot).
+bool isNumberText(std::string_view s);
 
 // Append s as a JSON string literal (with quotes).
 void quoteTo(std::string& out, std::string_view s);

@@ -1,6 +1,6 @@
 // The parsed, validated configuration. Plain data: the loader (loader.cpp) fills it,
 // everything else only reads it. Field names follow the streamfence-js schema
-// (shared/reference/streamfence-protocol.md §10); our own keys are marked "ours".
+// (every key in conf/README.md); our own keys are marked "ours".
 #pragma once
 #include <cstdint>
 #include <map>

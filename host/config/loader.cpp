@@ -1,7 +1,7 @@
 #include "config/loader.hpp"
 
+#include "common/json.hpp"
 #include "config/hints.hpp"
-#include "config/json_syntax.hpp"
 #include "config/schema.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -60,8 +60,16 @@ ConfigError::ConfigError(std::vector<std::string> messages)
 Config loadString(const std::string& text, const std::string& fileNameForMessages, Format format) {
     const std::string& file = fileNameForMessages;
     if (format == Format::Json) {
-        if (auto e = checkJsonSyntax(text))
-            throw ConfigError(at(file, e->line, e->column) + "Failed to parse config file: " + e->message);
+        // yaml-cpp below reads the file for its line/column marks, but it also accepts
+        // YAML-only syntax (comments, unquoted keys, single quotes) a .json file must not use.
+        json::ParseLimits strict;
+        strict.maxDepth = 256;
+        strict.maxLength = text.size();
+        try {
+            json::parse(text, strict);
+        } catch (const json::ParseError& e) {
+            throw ConfigError(at(file, e.line, e.column) + "Failed to parse config file: invalid JSON: " + e.reason);
+        }
     }
     std::vector<YAML::Node> docs;
     try {

@@ -1,5 +1,6 @@
 #include "config/schema.hpp"
 
+#include "common/json.hpp"
 #include "config/hints.hpp"
 #include "config/validate.hpp"
 
@@ -66,50 +67,6 @@ void missing(const MapView& m, const std::string& key) {
 
 // ---- plugin options --------------------------------------------------------------------
 
-void appendJsonString(std::string& out, const std::string& s) {
-    static const char* hex = "0123456789abcdef";
-    out.push_back('"');
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    out += "\\u00";
-                    out.push_back(hex[c >> 4]);
-                    out.push_back(hex[c & 15]);
-                } else {
-                    out.push_back(static_cast<char>(c));
-                }
-        }
-    }
-    out.push_back('"');
-}
-
-bool isJsonNumber(const std::string& s) {
-    size_t i = 0, n = s.size();
-    auto digit = [&](size_t k) { return k < n && s[k] >= '0' && s[k] <= '9'; };
-    if (i < n && s[i] == '-') ++i;
-    if (!digit(i)) return false;
-    if (s[i] == '0') ++i;
-    else while (digit(i)) ++i;
-    if (i < n && s[i] == '.') {
-        ++i;
-        if (!digit(i)) return false;
-        while (digit(i)) ++i;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        ++i;
-        if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
-        if (!digit(i)) return false;
-        while (digit(i)) ++i;
-    }
-    return i == n;
-}
-
 // Flattens one options subtree into opts.flat ("a.b", "list.0") and emits it as JSON.
 // Plain scalars keep their YAML meaning in JSON (true, 12, null); quoted ones are strings.
 void flattenOptions(Errors& errors, const YAML::Node& n, const YAML::Mark& mark, const std::string& path,
@@ -121,7 +78,7 @@ void flattenOptions(Errors& errors, const YAML::Node& n, const YAML::Mark& mark,
         for (const auto& key : m.keys()) {
             if (!first) json.push_back(',');
             first = false;
-            appendJsonString(json, key);
+            json::quoteTo(json, key);
             json.push_back(':');
             flattenOptions(errors, m.get(key), m.markOf(key), m.pathOf(key),
                            flatKey.empty() ? key : flatKey + "." + key, opts, json);
@@ -145,10 +102,10 @@ void flattenOptions(Errors& errors, const YAML::Node& n, const YAML::Mark& mark,
         json += "null";
     } else {
         value = n.Scalar();
-        if (isQuoted(n)) appendJsonString(json, value);
+        if (isQuoted(n)) json::quoteTo(json, value);
         else if (auto b = asBool(n)) json += *b ? "true" : "false";
-        else if (isJsonNumber(value)) json += value;
-        else appendJsonString(json, value);
+        else if (json::isNumberText(value)) json += value;
+        else json::quoteTo(json, value);
     }
     opts.flat.emplace_back(flatKey, value);
     opts.flatMarks.push_back(errors.mark(mark, path));

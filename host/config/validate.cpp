@@ -179,8 +179,8 @@ void validateServer(Reporter& r, const ServerConfig& s) {
 
 // Two listeners on the same port would only fail later at bind(); say so now.
 void checkPortClashes(Reporter& r, const Config& config) {
-    struct Listener { std::string host; int port; std::string keyPath; };
-    std::vector<Listener> all;
+    struct BoundPort { std::string host; int port; std::string keyPath; };
+    std::vector<BoundPort> all;
     for (const auto& s : config.servers) {
         if (s.port != 0) all.push_back({s.host, s.port, "servers." + s.name + ".port"});
         if (s.control.enabled && s.control.port != 0)

@@ -1,4 +1,4 @@
-// The semantic rules (streamfence-js §10 plus ours) on a plain Config, shared by the file
+// The semantic rules (streamfence-js's plus ours, conf/README.md) on a plain Config, shared by the file
 // loader and by configs built in code. Parse-level problems (types, unknown keys, enum
 // spelling) are the loader's; everything that can be wrong in a struct is checked here.
 #pragma once

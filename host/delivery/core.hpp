@@ -60,10 +60,6 @@ struct NamespaceRuntime {
 };
 
 struct DeliveryOptions {
-    // A lane stops pushing frames while the socket holds this much (the sio backpressure
-    // contract: onDrain follows once the queue falls below kSocketLowWaterBytes).
-    size_t socketHighWaterBytes = sio::kSocketHighWaterBytes;
-    uint64_t drainCheckMs = 200;               // fallback re-pump of a backpressured session
     size_t authWorkers = 2;                    // threads for validators flagged MAY_BLOCK
     uint32_t maxDirectPerLoop = 16384;         // publishTo hand-offs waiting for one loop
     uint64_t gaugeRefreshMs = 250;             // lane depth/bytes gauges refresh period

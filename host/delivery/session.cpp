@@ -319,17 +319,15 @@ void Subscription::onRead(int status, std::vector<SpillRecord> recs, const std::
 void Subscription::pump() {
     sio::Socket* s = session_.socket;
     if (!s || session_.closed) return;
-    const size_t high = session_.core->opts.socketHighWaterBytes;
+    // Stop at the engine's high watermark; its onDrain is guaranteed to call pumpAll again
+    // (docs/message-path.md, Backpressure).
     std::weak_ptr<bool> alive = alive_;
     if (ns_.ackRequired) {
         net::EventLoop& loop = session_.shard.loop();
         while (lane_.inFlight() < ns_.maxInFlight) {
             long i = lane_.firstSendable();
             if (i < 0 && cursor_ == end_) break;
-            if (s->bufferedBytes() >= high) {
-                session_.armDrainCheck();
-                break;
-            }
+            if (s->backpressured()) break;
             if (i < 0) {  // next from the log: it needs its own entry to wait for the ack
                 lane_.append(LaneEntry{log_.at(cursor_++).msg});
                 i = static_cast<long>(lane_.size() - 1);
@@ -347,10 +345,7 @@ void Subscription::pump() {
         }
     } else {
         while (!lane_.empty() || cursor_ < end_) {
-            if (s->bufferedBytes() >= high) {
-                session_.armDrainCheck();
-                break;
-            }
+            if (s->backpressured()) break;
             if (!lane_.empty()) {
                 LaneEntry e = lane_.take(0);  // BEST_EFFORT leaves the lane when handed over
                 s->sendFrame(e.msg->frame);
@@ -449,25 +444,10 @@ void Session::pumpAll() {
     }
 }
 
-void Session::armDrainCheck() {
-    if (drainTimer || closed) return;
-    std::weak_ptr<Session> weak = weak_from_this();
-    drainTimer = shard.loop().addTimer(core->opts.drainCheckMs, [weak] {
-        auto s = weak.lock();
-        if (!s || s->closed) return;
-        s->drainTimer = 0;
-        s->pumpAll();  // re-arms itself while still backpressured
-    });
-}
-
 void Session::close(const std::string& /*reason*/) {
     if (closed) return;
     closed = true;
     deferred.clear();
-    if (drainTimer) {
-        shard.loop().cancelTimer(drainTimer);
-        drainTimer = 0;
-    }
     if (expiryTimer) {
         shard.loop().cancelTimer(expiryTimer);
         expiryTimer = 0;

@@ -116,10 +116,6 @@ public:
     Subscription& subscribe(size_t topic);  // idempotent
     bool unsubscribe(size_t topic);         // drops the lane and its spill; false if not subscribed
     void pumpAll();                         // socket drained
-    // A lane stopped on backpressure: re-pump after drainCheckMs in case no onDrain comes
-    // (e.g. the buffer never crossed the connection's high watermark). One timer per session.
-    void armDrainCheck();
-    net::TimerId drainTimer = 0;
     void close(const std::string& reason);  // disconnect: everything dropped
 
     std::vector<std::unique_ptr<Subscription>> subs;  // by topic index

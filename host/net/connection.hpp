@@ -47,6 +47,10 @@ public:
 
     // Backpressure thresholds for onDrain (defaults 1 MiB / 256 KiB).
     virtual void setWatermarks(size_t high, size_t low) = 0;
+    // Promise one onDrain once bufferedBytes() is at or below the low watermark, as if the
+    // high one had been reached (at the end of this turn if it already is), unless the
+    // connection closes first. For a sender that judged "full" by its own count.
+    virtual void watchDrain() = 0;
 };
 
 }  // namespace sf::net

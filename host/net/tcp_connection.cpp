@@ -142,6 +142,14 @@ void TcpConnection::setWatermarks(size_t high, size_t low) {
     low_ = std::min(low, high);
 }
 
+void TcpConnection::watchDrain() {
+    if (state_ != State::Open) return;
+    aboveHigh_ = true;
+    if (bufferedBytes() > low_) return;  // the flush that takes it there reports it
+    auto self = std::static_pointer_cast<TcpConnection>(shared_from_this());
+    loop_.deferToEndOfTurn([self] { self->checkDrain(); });
+}
+
 void TcpConnection::scheduleFlush() {
     // While EPOLLOUT is armed the socket is full: the writable event flushes, no need to try now.
     if (flushScheduled_ || wantWrite_ || !started_ || finished()) return;

@@ -35,6 +35,7 @@ public:
     EventLoop& loop() override { return loop_; }
     uint64_t id() const override { return id_; }
     void setWatermarks(size_t high, size_t low) override;
+    void watchDrain() override;
 
     // Counters (loop thread), for tests and metrics.
     uint64_t writevCalls() const { return writevCalls_; }  // sendmsg calls that wrote bytes or hit EAGAIN

@@ -1,5 +1,5 @@
-// Server-side TLS configuration on top of OpenSSL (Poco 1.11's non-blocking TLS is broken,
-// see toolchain.md §4). The certificate/key pair is not installed on the SSL_CTX: a cert
+// Server-side TLS configuration on top of OpenSSL (Poco 1.11's non-blocking TLS sockets are
+// broken, fixed only in Poco 1.14: connections encrypt through memory BIOs on their loop). The certificate/key pair is not installed on the SSL_CTX: a cert
 // callback hands each new handshake the pair current at that moment, so reload() is an
 // atomic pointer swap and a bad pair never replaces a good one.
 #pragma once

@@ -70,6 +70,9 @@ std::vector<std::pair<std::string, std::string>> parseQuery(std::string_view q);
 
 const char* statusText(int status);
 
+inline constexpr const char* kTextPlain = "text/plain; charset=UTF-8";
+inline constexpr const char* kJson = "application/json";
+
 // A complete response with Content-Length. extraHeaders are full lines ending in \r\n.
 std::string response(int status, std::string_view contentType, std::string_view body,
                      bool keepAlive, std::string_view extraHeaders = {});

@@ -31,11 +31,6 @@ using FramePtr = std::shared_ptr<const Frame>;
 // argsJson are already-serialised JSON values (e.g. the payload JSON text).
 FramePtr encodeEvent(std::string_view nsp, std::string_view event, const std::vector<std::string_view>& argsJson);
 
-// Backpressure contract: a sender should stop queueing to a socket once bufferedBytes()
-// reaches kSocketHighWaterBytes; NamespaceHandler::onDrain then fires when the queue has
-// fallen below kSocketLowWaterBytes.
-inline constexpr size_t kSocketHighWaterBytes = 64 * 1024;
-inline constexpr size_t kSocketLowWaterBytes = 16 * 1024;
 
 using Args = json::Value::Array;
 // Answer to a client's ack request; empty std::function when the client asked for none.
@@ -65,6 +60,11 @@ public:
     virtual void sendFrame(const FramePtr& f) = 0;
     // Bytes waiting to go to this client (connection output queue, or polling buffer).
     virtual size_t bufferedBytes() const = 0;
+    // Backpressure (docs/threads-and-ownership.md): true once bufferedBytes() has reached the
+    // engine's high watermark. Stop sending: NamespaceHandler::onDrain is then guaranteed
+    // once the queue is at or below the low watermark (unless the socket goes first).
+    // A bufferedBytes() at or above the high mark arms the same guarantee.
+    virtual bool backpressured() const = 0;
     // Server-side disconnect of this namespace socket (sends DISCONNECT).
     virtual void disconnect() = 0;
     virtual net::EventLoop& loop() = 0;
@@ -85,7 +85,8 @@ public:
     virtual void onEvent(const SocketPtr& s, const std::string& event, Args& args, AckFn ack) = 0;
     // The socket left (client DISCONNECT, transport close, ping timeout, server disconnect).
     virtual void onDisconnect(const SocketPtr& s, const std::string& reason) = 0;
-    // The connection's output queue drained below its low watermark: send more if pending.
+    // The socket's queue drained to its low watermark after backpressured() (or a
+    // bufferedBytes() at the high mark): send more if pending. Guaranteed, no polling needed.
     virtual void onDrain(const SocketPtr& s) { (void)s; }
 };
 

@@ -9,10 +9,11 @@
 
 #include "common/log.hpp"
 #include "net/event_loop.hpp"
-#include "net/listener.hpp"
+#include "net/acceptor.hpp"
 #include "net/tls.hpp"
-#include "protocol/engine_io.hpp"
-#include "protocol/socket_io.hpp"
+#include "protocol/engine_io_codec.hpp"
+#include "protocol/engine_io_server.hpp"
+#include "protocol/socket_io_codec.hpp"
 
 namespace sf::sio {
 
@@ -27,7 +28,7 @@ struct SioServer::Impl {
     CodecLimits limits;
     std::vector<std::unique_ptr<net::EventLoop>> loops;
     std::unique_ptr<eio::EngineServer> engine;
-    std::unique_ptr<net::Listener> listener;
+    std::unique_ptr<net::Acceptor> acceptor;
     std::shared_ptr<net::TlsContext> tls;
     bool started = false;
     bool stopped = false;
@@ -39,20 +40,20 @@ class SocketImpl;
 
 // One engine.io session speaking Socket.IO: the namespace sockets multiplexed on it and
 // the binary packet being reassembled. Lives on the session's loop.
-class Client final : public eio::SessionHandler, public std::enable_shared_from_this<Client> {
+class Client final : public eio::EngineSessionHandler, public std::enable_shared_from_this<Client> {
 public:
-    Client(std::shared_ptr<SioServer::Impl> srv, eio::SessionPtr s) : srv_(std::move(srv)), session_(std::move(s)) {}
+    Client(std::shared_ptr<SioServer::Impl> srv, eio::EngineSessionPtr s) : srv_(std::move(srv)), session_(std::move(s)) {}
 
     void start();
-    void onMessage(eio::Session& s, std::string&& data, bool binary) override;
-    void onClose(eio::Session& s, const std::string& reason) override;
-    void onDrain(eio::Session& s) override;
-    void onUpgraded(eio::Session& s) override;
+    void onMessage(eio::EngineSession& s, std::string&& data, bool binary) override;
+    void onClose(eio::EngineSession& s, const std::string& reason) override;
+    void onDrain(eio::EngineSession& s) override;
+    void onUpgraded(eio::EngineSession& s) override;
 
     // Used by sockets.
     void sendPacket(const Packet& p);
     void socketLeft(const std::string& nsp);
-    const eio::SessionPtr& session() const { return session_; }
+    const eio::EngineSessionPtr& session() const { return session_; }
     bool open() const { return !closed_; }
     void fail(const std::string& why);
 
@@ -67,7 +68,7 @@ private:
     static constexpr uint64_t kUpgradeWaitMs = 3000;
 
     std::shared_ptr<SioServer::Impl> srv_;
-    eio::SessionPtr session_;
+    eio::EngineSessionPtr session_;
     // Usually one namespace: a std::map node, not a hash table's bucket array as well.
     std::map<std::string, std::shared_ptr<SocketImpl>> sockets_;
     bool closed_ = false;
@@ -130,6 +131,7 @@ public:
         if (st_ == St::Connected && f) session_->sendPrepared(f->eioPacket, f->wsFrame);
     }
     size_t bufferedBytes() const override { return session_->bufferedBytes(); }
+    bool backpressured() const override { return session_->backpressured(); }
     void disconnect() override {
         if (st_ != St::Connected) return;
         Packet p;
@@ -242,7 +244,7 @@ private:
     }
 
     std::weak_ptr<Client> client_;
-    eio::SessionPtr session_;
+    eio::EngineSessionPtr session_;
     std::string id_;
     std::string nsp_;
     json::Value auth_;
@@ -281,7 +283,7 @@ void Client::sendPacket(const Packet& p) {
 
 void Client::socketLeft(const std::string& nsp) { sockets_.erase(nsp); }
 
-void Client::onMessage(eio::Session&, std::string&& data, bool binary) {
+void Client::onMessage(eio::EngineSession&, std::string&& data, bool binary) {
     if (closed_) return;
     auto keep = shared_from_this();
     if (binary) {
@@ -402,7 +404,7 @@ void Client::holdForUpgrade(Packet&& p) {
     });
 }
 
-void Client::onUpgraded(eio::Session&) {
+void Client::onUpgraded(eio::EngineSession&) {
     if (closed_ || heldConnects_.empty()) return;
     auto keep = shared_from_this();
     if (holdTimer_) session_->loop().cancelTimer(holdTimer_);
@@ -415,7 +417,7 @@ void Client::onUpgraded(eio::Session&) {
     }
 }
 
-void Client::onClose(eio::Session&, const std::string& reason) {
+void Client::onClose(eio::EngineSession&, const std::string& reason) {
     if (closed_) return;
     closed_ = true;
     auto keep = shared_from_this();
@@ -431,7 +433,7 @@ void Client::onClose(eio::Session&, const std::string& reason) {
     for (auto& kv : all) kv.second->left(reason);
 }
 
-void Client::onDrain(eio::Session&) {
+void Client::onDrain(eio::EngineSession&) {
     auto keep = shared_from_this();
     std::vector<std::shared_ptr<SocketImpl>> v;
     for (auto& kv : sockets_) v.push_back(kv.second);
@@ -463,8 +465,6 @@ void SioServer::start() {
     o.maxPayload = static_cast<size_t>(c.maxPayloadBytes);
     o.allowPolling = c.engineIoTransport == config::EngineIoTransport::WEBSOCKET_OR_POLLING;
     o.corsOrigins = c.corsOrigins;
-    o.highWaterBytes = kSocketHighWaterBytes;
-    o.lowWaterBytes = kSocketLowWaterBytes;
     m.limits.maxAttachmentBytes = std::max<size_t>(o.maxPayload * 16, 1 << 20);
 
     if (c.transport == config::Transport::WSS) {
@@ -475,7 +475,7 @@ void SioServer::start() {
     loops();  // created before start() when delivery asked for them first
 
     std::weak_ptr<Impl> wk = impl_;
-    m.engine = std::make_unique<eio::EngineServer>(o, [wk](const eio::SessionPtr& s) {
+    m.engine = std::make_unique<eio::EngineServer>(o, [wk](const eio::EngineSessionPtr& s) {
         auto srv = wk.lock();
         if (!srv) return;
         auto cl = std::make_shared<Client>(srv, s);
@@ -487,7 +487,7 @@ void SioServer::start() {
     for (auto& l : m.loops) io.push_back(l.get());
     eio::EngineServer* eng = m.engine.get();
     try {
-        m.listener = std::make_unique<net::Listener>(
+        m.acceptor = std::make_unique<net::Acceptor>(
             *io[0], io, c.host, c.port,
             [eng](const std::shared_ptr<net::Connection>& conn) { return eng->makeHandler(conn); }, m.tls);
     } catch (...) {
@@ -496,17 +496,17 @@ void SioServer::start() {
         m.loops.clear();
         throw;
     }
-    m.listener->start();
+    m.acceptor->start();
     if (m.tls && c.tls && c.tls->watchIntervalMs > 0)
         m.tls->watchFiles(*io[0], static_cast<uint64_t>(c.tls->watchIntervalMs));
     m.started = true;
     log::info("listening", {{"server", c.name},
                             {"host", c.host},
-                            {"port", std::to_string(m.listener->port())},
+                            {"port", std::to_string(m.acceptor->port())},
                             {"transport", m.tls ? "wss" : "ws"}});
 }
 
-int SioServer::port() const { return impl_->listener ? impl_->listener->port() : 0; }
+int SioServer::port() const { return impl_->acceptor ? impl_->acceptor->port() : 0; }
 
 // The loops exist from the first call (before start()), so the layer above can bind its
 // per-loop state to them before the first connection arrives; start() runs them.
@@ -536,8 +536,8 @@ void SioServer::stop() {
     if (!m.started || m.stopped) return;
     m.stopped = true;
     if (m.tls) m.tls->stopWatching();
-    m.listener->stop();
-    m.listener.reset();
+    m.acceptor->stop();
+    m.acceptor.reset();
     m.engine->closeAll("server shutting down");
     // Give the loops a moment to flush the close frames / answers, bounded.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);

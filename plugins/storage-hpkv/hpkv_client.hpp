@@ -1,4 +1,4 @@
-// A C++ client of the HPKV WebSocket API (see shared/reference/hpkv-protocol.md).
+// A C++ client of the HPKV WebSocket API (the subset in plugins/storage-hpkv/README.md).
 //
 // One WebSocket, owned by one I/O thread that sends, receives and enforces deadlines; the TCP/TLS
 // connect runs on a short-lived helper thread so deadlines keep firing while a connect hangs.

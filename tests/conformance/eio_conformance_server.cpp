@@ -17,18 +17,18 @@
 
 #include "common/log.hpp"
 #include "net/event_loop.hpp"
-#include "net/listener.hpp"
-#include "protocol/engine_io.hpp"
+#include "net/acceptor.hpp"
+#include "protocol/engine_io_server.hpp"
 
 namespace {
 
-class Echo final : public sf::eio::SessionHandler {
+class Echo final : public sf::eio::EngineSessionHandler {
 public:
-    void onMessage(sf::eio::Session& s, std::string&& data, bool binary) override {
+    void onMessage(sf::eio::EngineSession& s, std::string&& data, bool binary) override {
         if (binary) s.sendBinary(data);
         else s.sendText(data);
     }
-    void onClose(sf::eio::Session&, const std::string&) override {}
+    void onClose(sf::eio::EngineSession&, const std::string&) override {}
 };
 
 int waitForSignal() {
@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
     o.pingTimeoutMs = 200;
     o.maxPayload = 1000000;
     o.corsOrigins = {"*"};
-    sf::eio::EngineServer engine(o, [](const sf::eio::SessionPtr& s) { s->setHandler(std::make_shared<Echo>()); });
+    sf::eio::EngineServer engine(o, [](const sf::eio::EngineSessionPtr& s) { s->setHandler(std::make_shared<Echo>()); });
 
     std::vector<std::unique_ptr<sf::net::EventLoop>> loops;
     std::vector<sf::net::EventLoop*> io;
@@ -80,9 +80,9 @@ int main(int argc, char** argv) {
         io.push_back(loops.back().get());
     }
     for (auto& l : loops) l->start();
-    std::unique_ptr<sf::net::Listener> listener;
+    std::unique_ptr<sf::net::Acceptor> acceptor;
     try {
-        listener = std::make_unique<sf::net::Listener>(
+        acceptor = std::make_unique<sf::net::Acceptor>(
             *io[0], io, host, port, [&engine](const std::shared_ptr<sf::net::Connection>& c) { return engine.makeHandler(c); });
     } catch (const std::exception& e) {
         sf::log::error("listen_failed", {{"error", e.what()}});
@@ -90,12 +90,12 @@ int main(int argc, char** argv) {
         for (auto& l : loops) l->join();
         return 1;
     }
-    listener->start();
-    sf::log::info("listening", {{"server", "eio-conformance"}, {"host", host}, {"port", std::to_string(listener->port())},
+    acceptor->start();
+    sf::log::info("listening", {{"server", "eio-conformance"}, {"host", host}, {"port", std::to_string(acceptor->port())},
                                 {"transport", "ws"}});
     waitForSignal();
-    listener->stop();
-    listener.reset();
+    acceptor->stop();
+    acceptor.reset();
     engine.closeAll("server shutting down");
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     for (auto& l : loops) l->stop();

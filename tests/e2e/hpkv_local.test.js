@@ -302,6 +302,16 @@ describe('hpkv-local with the official client', () => {
     assert.strictEqual(await upgradeStatus(srv, '?apiKey=nope'), 403);
     assert.strictEqual(await upgradeStatus(srv, `?apiKey=${API_KEY}`), 101);
 
+    // A token of ours with one claim changed, or re-signed with "alg":"none", is refused.
+    const good = await new WebsocketTokenManager(API_KEY, srv.baseUrl).generateToken({ subscribePatterns: ['x'] });
+    assert.strictEqual(await upgradeStatus(srv, `?token=${good}`), 101);
+    const [, body] = good.split('.');
+    const claims = JSON.parse(Buffer.from(body, 'base64url').toString());
+    const forged = Buffer.from(JSON.stringify({ ...claims, sp: ['*'] })).toString('base64url');
+    assert.strictEqual(await upgradeStatus(srv, `?token=${good.replace(body, forged)}`), 403);
+    const none = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
+    assert.strictEqual(await upgradeStatus(srv, `?token=${none}.${body}.`), 403);
+
     // A trailing slash in the base URL makes the official client ask for //ws.
     assert.strictEqual((await fetch(`${srv.baseUrl}//ws?apiKey=${API_KEY}`)).status, 404);
     assert.strictEqual((await fetch(`${srv.baseUrl}/ping`)).status, 200);

@@ -51,6 +51,8 @@ public:
         frameTimes.push_back(net::monotonicMs());
     }
     size_t bufferedBytes() const override { return buffered.load(); }
+    // The test says when the client stops reading: buffered at or above 64 KiB is "full".
+    bool backpressured() const override { return buffered.load() >= 64 * 1024; }
     void disconnect() override {
         disconnected = true;
         if (handler) handler->onDisconnect(self.lock(), "server namespace disconnect");

@@ -228,7 +228,6 @@ class DeliveryEngineTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(atLeastOnceRetriesAndExhaustion);
     CPPUNIT_TEST(ackOfUnsentIsIgnored);
     CPPUNIT_TEST(backpressureKeepsLaneBoundedThenDrains);
-    CPPUNIT_TEST(drainFallbackWithoutOnDrain);
     CPPUNIT_TEST(subscribeErrorsAndReplies);
     CPPUNIT_TEST(connectAuthAndRateLimit);
     CPPUNIT_TEST(asyncValidatorAndExpiry);
@@ -454,27 +453,6 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string(R"(42/feed,["t",{"i":4}])"), f[0]);
         CPPUNIT_ASSERT_EQUAL(std::string(R"(42/feed,["t",{"i":5}])"), f[1]);
         CPPUNIT_ASSERT(waitFor([&] { return metric("streamfence_lane_depth_max", l) == 0.0; }));
-    }
-
-    // No onDrain ever comes (the buffer never crossed the connection's high watermark): the
-    // session's fallback timer still pushes the lane once the socket has room.
-    void drainFallbackWithoutOnDrain() {
-        config::ServerConfig cfg;
-        auto n = nsCfg("/rel", {"t"});
-        n.deliveryMode = config::DeliveryMode::AT_LEAST_ONCE;
-        n.maxRetries = 1;
-        n.ackTimeoutMs = 5000;
-        cfg.namespaces.push_back(n);
-        make(cfg);
-        auto a = socket("A", "/rel");
-        connect(a);
-        event(a, "subscribe", R"({"topic":"t"})");
-        a->buffered = 2 << 20;
-        delivery_->publish("/rel", "t", "1");
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        CPPUNIT_ASSERT(a->framesCopy().empty());
-        a->buffered = 0;
-        CPPUNIT_ASSERT(waitFor([&] { return a->framesCopy().size() == 1; }, 1000));
     }
 
     void subscribeErrorsAndReplies() {

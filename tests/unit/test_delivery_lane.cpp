@@ -130,7 +130,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(uint64_t(14), lane.bytes());
     }
 
-    // Reference §6: max bytes 20, three 7-byte payloads: the third drops the first.
+    // maxQueuedBytesPerClient (conf/README.md): max bytes 20, three 7-byte payloads: the third drops the first.
     void byteLimitDropOldest() {
         auto v = vt(SF_POLICY_ON_OVERFLOW, dropOldest);
         OverflowPolicy p(&v, nullptr, "DROP_OLDEST");

@@ -1,4 +1,4 @@
-// The metrics registry: the 14 reference counter names with their labels, our gauges,
+// The metrics registry: the 14 streamfence-js counter names with their labels, our gauges,
 // values after a known sequence, merge of per-loop lane gauges, thread safety.
 #include <cppunit/extensions/HelperMacros.h>
 

@@ -12,6 +12,7 @@ class JsonTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(unicodeEscapesDecode);
     CPPUNIT_TEST(rejectsMalformed);
     CPPUNIT_TEST(depthAndLengthLimits);
+    CPPUNIT_TEST(errorsSayWhereAndWhat);
     CPPUNIT_TEST(objectAccess);
     CPPUNIT_TEST(doublesPrintShortest);
     CPPUNIT_TEST_SUITE_END();
@@ -49,6 +50,38 @@ public:
         sf::json::ParseLimits lim;
         lim.maxLength = 4;
         CPPUNIT_ASSERT(!sf::json::tryParse("[1,2,3]", out, err, lim));
+    }
+    // Offsets, 1-based line/column and a reason that names the slip (config errors use them).
+    void errorsSayWhereAndWhat() {
+        auto fails = [](const std::string& text) -> sf::json::ParseError {
+            try {
+                sf::json::parse(text);
+            } catch (const sf::json::ParseError& e) {
+                return e;
+            }
+            CPPUNIT_FAIL("parsed: " + text);
+            throw;  // not reached
+        };
+        auto e = fails("{\n  \"a\": [1,\n   2,]}");
+        CPPUNIT_ASSERT_EQUAL(size_t(18), e.offset);
+        CPPUNIT_ASSERT_EQUAL(3, e.line);
+        CPPUNIT_ASSERT_EQUAL(6, e.column);
+        CPPUNIT_ASSERT_EQUAL(std::string("unexpected ']', expected a value"), e.reason);
+        CPPUNIT_ASSERT_EQUAL(std::string("unexpected ']', expected a value at offset 18"), std::string(e.what()));
+        CPPUNIT_ASSERT_EQUAL(std::string("unexpected '#' (comments are not allowed in JSON), expected a key in double quotes"),
+                             fails("{ # no\n}").reason);
+        CPPUNIT_ASSERT_EQUAL(std::string("unexpected \"'\" (JSON strings use double quotes), expected a value"),
+                             fails("['x']").reason);
+        CPPUNIT_ASSERT_EQUAL(std::string("unexpected 'x' after the JSON document"), fails("{} x").reason);
+        CPPUNIT_ASSERT_EQUAL(std::string("empty JSON document"), fails(" \n").reason);
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid escape '\\q'"), fails("\"\\q\"").reason);
+        CPPUNIT_ASSERT_EQUAL(std::string("unexpected end of input, expected ',' or '}'"), fails("{\"a\":1").reason);
+        CPPUNIT_ASSERT_EQUAL(std::string("invalid number"), fails("[1.]").reason);
+        CPPUNIT_ASSERT_EQUAL(size_t(3), fails("[1.]").offset);
+        // The same number grammar, for callers that only ask "is this a JSON number?".
+        for (const char* yes : {"0", "-0", "12", "1.5", "-1e10", "2E+3", "0.25e-2"}) CPPUNIT_ASSERT_MESSAGE(yes, sf::json::isNumberText(yes));
+        for (const char* no : {"", "-", "01", "+1", "1.", ".5", "1e", "1e+", "0x10", "1 ", "NaN", "true"})
+            CPPUNIT_ASSERT_MESSAGE(no, !sf::json::isNumberText(no));
     }
     void objectAccess() {
         Value v = sf::json::parse(R"({"topic":"t","n":3})");

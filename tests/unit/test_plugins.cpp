@@ -441,7 +441,7 @@ public:
             CPPUNIT_ASSERT(lane.rejects.empty());
             CPPUNIT_ASSERT_EQUAL(std::string("dropped oldest entries to accept new message"), lane.lastReason);
         }
-        {   // byte limit (reference §6): 7-byte payloads, max 20 bytes; a 32-byte one cannot fit at all
+        {   // byte limit (maxQueuedBytesPerClient, conf/README.md): 7-byte payloads, max 20 bytes; a 32-byte one cannot fit at all
             TestLane lane(10, 20);
             for (int i = 1; i <= 3; ++i) lane.enqueue(*p, "{\"i\":" + std::to_string(i) + "}");
             CPPUNIT_ASSERT_EQUAL(std::string("{\"i\":2},{\"i\":3}"), lane.payloads());

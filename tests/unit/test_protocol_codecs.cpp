@@ -4,10 +4,10 @@
 
 #include <random>
 
-#include "protocol/engine_io.hpp"
+#include "protocol/engine_io_codec.hpp"
 #include "protocol/http_request.hpp"
 #include "protocol/sio_api.hpp"
-#include "protocol/socket_io.hpp"
+#include "protocol/socket_io_codec.hpp"
 #include "protocol/websocket.hpp"
 
 using namespace sf;

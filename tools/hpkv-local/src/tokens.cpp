@@ -1,10 +1,9 @@
 #include "tokens.hpp"
 
-#include "json_util.hpp"
-
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
+#include <Poco/JWT/Signer.h>
+#include <Poco/JWT/Token.h>
 #include <Poco/SHA2Engine.h>
 
 #include <cerrno>
@@ -19,98 +18,18 @@
 namespace hpkv {
 namespace {
 
-std::string sha256(const std::string& data) {
-    Poco::SHA2Engine e(Poco::SHA2Engine::SHA_256);
-    e.update(data);
-    const auto& d = e.digest();
-    return std::string(d.begin(), d.end());
-}
-
-// HMAC-SHA256 (RFC 2104); Poco 1.11's HMACEngine cannot wrap SHA2Engine.
-std::string hmacSha256(const std::string& key, const std::string& msg) {
-    std::string k = key.size() > 64 ? sha256(key) : key;
-    k.resize(64, '\0');
-    std::string ipad(64, '\0'), opad(64, '\0');
-    for (int i = 0; i < 64; ++i) {
-        ipad[i] = static_cast<char>(k[i] ^ 0x36);
-        opad[i] = static_cast<char>(k[i] ^ 0x5c);
-    }
-    return sha256(opad + sha256(ipad + msg));
-}
-
-std::string toHex(const std::string& bytes) {
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : bytes) {
-        out.push_back(hex[c >> 4]);
-        out.push_back(hex[c & 0xF]);
-    }
-    return out;
-}
-
-std::string b64url(const std::string& in) {
-    static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    std::size_t i = 0;
-    while (i + 2 < in.size()) {
-        unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                     static_cast<unsigned char>(in[i + 2]);
-        out += tbl[(v >> 18) & 63]; out += tbl[(v >> 12) & 63]; out += tbl[(v >> 6) & 63]; out += tbl[v & 63];
-        i += 3;
-    }
-    if (i + 1 == in.size()) {
-        unsigned v = static_cast<unsigned char>(in[i]) << 16;
-        out += tbl[(v >> 18) & 63]; out += tbl[(v >> 12) & 63];
-    } else if (i + 2 == in.size()) {
-        unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-        out += tbl[(v >> 18) & 63]; out += tbl[(v >> 12) & 63]; out += tbl[(v >> 6) & 63];
-    }
-    return out;
-}
-
-std::optional<std::string> unb64url(const std::string& in) {
-    auto val = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '-') return 62;
-        if (c == '_') return 63;
-        return -1;
-    };
-    if (in.size() % 4 == 1) return std::nullopt;
-    std::string out;
-    unsigned buf = 0;
-    int bits = 0;
-    for (char c : in) {
-        int v = val(c);
-        if (v < 0) return std::nullopt;
-        buf = (buf << 6) | static_cast<unsigned>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((buf >> bits) & 0xFF));
-        }
-    }
-    return out;
-}
-
-bool constTimeEq(const std::string& a, const std::string& b) {
-    if (a.size() != b.size()) return false;
-    unsigned char d = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
-    return d == 0;
-}
-
 std::int64_t nowMs() {
     using namespace std::chrono;
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-const std::string kHeader = b64url(R"({"alg":"HS256","typ":"JWT"})");
-
 }  // namespace
 
-std::string apiKeyId(const std::string& apiKey) { return toHex(sha256(apiKey)).substr(0, 16); }
+std::string apiKeyId(const std::string& apiKey) {
+    Poco::SHA2Engine e(Poco::SHA2Engine::SHA_256);
+    e.update(apiKey);
+    return Poco::DigestEngine::digestToHex(e.digest()).substr(0, 16);
+}
 
 ApiKeys::ApiKeys(const std::vector<std::string>& keys) {
     for (const auto& k : keys) keyToId_[k] = apiKeyId(k);
@@ -149,44 +68,38 @@ std::string TokenService::loadOrCreateSecret(const std::string& dataDir) {
     return secret;
 }
 
+// exp is in milliseconds (what the HPKV client reads), so it is set as a plain claim, not
+// with Token::setExpiration (seconds).
 std::string TokenService::issue(const std::string& keyId, const std::vector<std::string>& patterns,
                                 const std::optional<std::string>& accessPattern) const {
-    std::string payload = "{\"sub\":" + jsonString(keyId) + ",\"iat\":" + std::to_string(nowMs() / 1000) +
-                          ",\"exp\":" + std::to_string(nowMs() + ttl_.count() * 1000) + ",\"sp\":[";
-    for (std::size_t i = 0; i < patterns.size(); ++i) {
-        if (i) payload += ',';
-        appendJsonString(payload, patterns[i]);
-    }
-    payload += ']';
-    if (accessPattern) payload += ",\"ap\":" + jsonString(*accessPattern);
-    payload += '}';
-    std::string signingInput = kHeader + "." + b64url(payload);
-    return signingInput + "." + b64url(hmacSha256(secret_, signingInput));
+    Poco::JWT::Token token;
+    token.setType("JWT");
+    token.setSubject(keyId);
+    token.payload().set("iat", static_cast<Poco::Int64>(nowMs() / 1000));
+    token.payload().set("exp", static_cast<Poco::Int64>(nowMs() + ttl_.count() * 1000));
+    Poco::JSON::Array::Ptr sp = new Poco::JSON::Array;
+    for (const auto& p : patterns) sp->add(p);
+    token.payload().set("sp", sp);
+    if (accessPattern) token.payload().set("ap", *accessPattern);
+    return Poco::JWT::Signer(secret_).sign(token, Poco::JWT::Signer::ALGO_HS256);
 }
 
 std::optional<TokenClaims> TokenService::verify(const std::string& token) const {
-    auto d1 = token.find('.');
-    auto d2 = d1 == std::string::npos ? d1 : token.find('.', d1 + 1);
-    if (d2 == std::string::npos) return std::nullopt;
-    std::string signingInput = token.substr(0, d2);
-    auto sig = unb64url(token.substr(d2 + 1));
-    if (!sig || !constTimeEq(*sig, hmacSha256(secret_, signingInput))) return std::nullopt;
-    auto payload = unb64url(token.substr(d1 + 1, d2 - d1 - 1));
-    if (!payload) return std::nullopt;
+    Poco::JWT::Token t;
     try {
-        Poco::JSON::Parser parser;
-        auto obj = parser.parse(*payload).extract<Poco::JSON::Object::Ptr>();
+        if (!Poco::JWT::Signer(secret_).tryVerify(token, t)) return std::nullopt;  // HS256 only
+        const Poco::JSON::Object& obj = t.payload();
         TokenClaims c;
-        c.keyId = obj->getValue<std::string>("sub");
-        c.expiresMs = obj->getValue<Poco::Int64>("exp");
+        c.keyId = obj.getValue<std::string>("sub");
+        c.expiresMs = obj.getValue<Poco::Int64>("exp");
         if (c.expiresMs <= nowMs()) return std::nullopt;
-        auto sp = obj->getArray("sp");
+        auto sp = obj.getArray("sp");
         if (sp)
             for (std::size_t i = 0; i < sp->size(); ++i) c.subscribePatterns.push_back(sp->getElement<std::string>(static_cast<unsigned>(i)));
-        if (obj->has("ap")) c.accessPattern = obj->getValue<std::string>("ap");
+        if (obj.has("ap")) c.accessPattern = obj.getValue<std::string>("ap");
         return c;
     } catch (const std::exception&) {
-        return std::nullopt;  // signed by us, so only reachable with a changed claim format
+        return std::nullopt;  // not a JWT at all, or signed by us with a changed claim format
     }
 }
 

@@ -1,4 +1,4 @@
-#include "protocol/socket_io.hpp"
+#include "protocol/socket_io_codec.hpp"
 
 #include "protocol/sio_api.hpp"
 #include "protocol/websocket.hpp"

@@ -16,7 +16,7 @@ namespace sf::net {
 class EventLoop;
 class TlsContext;
 
-class Listener {
+class Acceptor {
 public:
     // Runs on the connection's loop thread (so it must be safe to call from every I/O
     // loop at once). Returning nullptr refuses the connection (it is aborted).
@@ -26,12 +26,12 @@ public:
     // on return and "address in use" is reported here: throws std::runtime_error.
     // host "" or "0.0.0.0" = all IPv4 interfaces; an IPv6 literal ("::1") binds IPv6.
     // acceptLoop may also be one of ioLoops. tls != nullptr => every connection is TLS.
-    // The loops must outlive the Listener.
-    Listener(EventLoop& acceptLoop, std::vector<EventLoop*> ioLoops, const std::string& host, int port,
+    // The loops must outlive the Acceptor.
+    Acceptor(EventLoop& acceptLoop, std::vector<EventLoop*> ioLoops, const std::string& host, int port,
              HandlerFactory factory, std::shared_ptr<TlsContext> tls = nullptr, int backlog = 1024);
-    ~Listener();  // stop()
-    Listener(const Listener&) = delete;
-    Listener& operator=(const Listener&) = delete;
+    ~Acceptor();  // stop()
+    Acceptor(const Acceptor&) = delete;
+    Acceptor& operator=(const Acceptor&) = delete;
 
     // Thread-safe. start() begins accepting (on the accept loop); stop() stops accepting
     // and closes the listening socket there. Open connections are not affected.

@@ -1,4 +1,4 @@
-#include "net/listener.hpp"
+#include "net/acceptor.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -37,7 +37,7 @@ struct OwnedFd {
 };
 }  // namespace
 
-struct Listener::State : std::enable_shared_from_this<Listener::State> {
+struct Acceptor::State : std::enable_shared_from_this<Acceptor::State> {
     EventLoop* acceptLoop = nullptr;
     std::vector<EventLoop*> loops;
     std::string host;
@@ -155,14 +155,14 @@ struct Listener::State : std::enable_shared_from_this<Listener::State> {
     }
 };
 
-Listener::Listener(EventLoop& acceptLoop, std::vector<EventLoop*> ioLoops, const std::string& host, int port,
+Acceptor::Acceptor(EventLoop& acceptLoop, std::vector<EventLoop*> ioLoops, const std::string& host, int port,
                    HandlerFactory factory, std::shared_ptr<TlsContext> tls, int backlog)
     : st_(std::make_shared<State>()) {
     if (ioLoops.empty()) ioLoops.push_back(&acceptLoop);
     for (EventLoop* l : ioLoops)
-        if (!l) throw std::invalid_argument("Listener: null EventLoop");
-    if (!factory) throw std::invalid_argument("Listener: no handler factory");
-    if (port < 0 || port > 65535) throw std::invalid_argument("Listener: port out of range: " + std::to_string(port));
+        if (!l) throw std::invalid_argument("Acceptor: null EventLoop");
+    if (!factory) throw std::invalid_argument("Acceptor: no handler factory");
+    if (port < 0 || port > 65535) throw std::invalid_argument("Acceptor: port out of range: " + std::to_string(port));
     st_->acceptLoop = &acceptLoop;
     st_->loops = std::move(ioLoops);
     st_->host = host;
@@ -205,25 +205,25 @@ Listener::Listener(EventLoop& acceptLoop, std::vector<EventLoop*> ioLoops, const
     else if (ss.ss_family == AF_INET6) st_->port = ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
 }
 
-Listener::~Listener() { stop(); }
+Acceptor::~Acceptor() { stop(); }
 
-void Listener::start() {
+void Acceptor::start() {
     if (st_->started.exchange(true)) return;
     auto st = st_;
     if (st->acceptLoop->inLoopThread()) st->startOnLoop();
     else st->acceptLoop->post([st] { st->startOnLoop(); });
 }
 
-void Listener::stop() {
+void Acceptor::stop() {
     if (st_->stopped.exchange(true)) return;
     auto st = st_;
     if (st->acceptLoop->inLoopThread()) st->stopOnLoop();
     else st->acceptLoop->post([st] { st->stopOnLoop(); });
 }
 
-int Listener::port() const { return st_->port; }
-const std::string& Listener::host() const { return st_->host; }
-bool Listener::isTls() const { return st_->tls != nullptr; }
-uint64_t Listener::acceptedCount() const { return st_->accepted.load(std::memory_order_relaxed); }
+int Acceptor::port() const { return st_->port; }
+const std::string& Acceptor::host() const { return st_->host; }
+bool Acceptor::isTls() const { return st_->tls != nullptr; }
+uint64_t Acceptor::acceptedCount() const { return st_->accepted.load(std::memory_order_relaxed); }
 
 }  // namespace sf::net
