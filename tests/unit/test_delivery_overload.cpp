@@ -41,10 +41,11 @@ struct Rig {
         loop.stop();
         loop.join();
     }
-    void make(const config::ServerConfig& cfg, std::function<std::unique_ptr<OverflowPolicy>()> policy) {
+    void make(const config::ServerConfig& cfg, std::function<std::unique_ptr<OverflowPolicy>()> policy,
+              DeliveryOptions opts = {}) {
         PluginResolver r;
         r.makePolicy = [policy](const config::NamespaceConfig&) { return policy(); };
-        delivery = std::make_unique<Delivery>(cfg, r, metrics, std::vector<net::EventLoop*>{&loop});
+        delivery = std::make_unique<Delivery>(cfg, r, metrics, std::vector<net::EventLoop*>{&loop}, opts);
     }
     void onLoop(const std::function<void()>& f) {
         std::promise<void> p;
@@ -110,6 +111,29 @@ std::function<std::unique_ptr<OverflowPolicy>()> shippedPolicy(const std::shared
     };
 }
 
+// The shipped plugins, loaded once per test.
+std::shared_ptr<plugins::Registry> shippedRegistry() {
+    auto reg = std::make_shared<plugins::Registry>();
+    reg->loadDirectory(shippedPluginDir());
+    return reg;
+}
+
+// One server "test" with namespace n.
+config::ServerConfig serverWith(config::NamespaceConfig n) {
+    config::ServerConfig cfg;
+    cfg.name = "test";
+    cfg.namespaces.push_back(std::move(n));
+    return cfg;
+}
+
+config::NamespaceConfig nsOf(const std::string& path, const std::string& action = "REJECT_NEW") {
+    config::NamespaceConfig n;
+    n.path = path;
+    n.topics = {"t"};
+    n.overflowAction = action;
+    return n;
+}
+
 struct Outcome {
     std::vector<std::vector<std::string>> frames;  // per subscriber
     double dropped = 0, overflow = 0, coalesced = 0;
@@ -120,16 +144,10 @@ struct Outcome {
 Outcome runScenario(const std::function<std::unique_ptr<OverflowPolicy>()>& policy, const std::string& action,
                     unsigned seed, bool equalSizes) {
     Rig rig;
-    config::ServerConfig cfg;
-    cfg.name = "test";
-    config::NamespaceConfig n;
-    n.path = "/feed";
-    n.topics = {"t"};
-    n.overflowAction = action;
+    auto n = nsOf("/feed", action);
     n.maxQueuedMessagesPerClient = 8;
     n.maxQueuedBytesPerClient = 600;
-    cfg.namespaces.push_back(n);
-    rig.make(cfg, policy);
+    rig.make(serverWith(n), policy);
     auto fast = rig.subscriber("F", "/feed", "t");
     auto flaky = rig.subscriber("B", "/feed", "t");
     auto stalled = rig.subscriber("C", "/feed", "t");
@@ -253,10 +271,9 @@ public:
     // messages: with mixed sizes one enqueue may drop several, and the batch form counts
     // dropped messages, capped by the run's new ones.)
     void batchFormsDecideLikeThePluginMessageByMessage() {
-        auto reg = std::make_shared<plugins::Registry>();
         CPPUNIT_ASSERT_MESSAGE("shipped plugins not built in " + shippedPluginDir(),
                                std::filesystem::exists(shippedPluginDir()));
-        reg->loadDirectory(shippedPluginDir());
+        auto reg = shippedRegistry();
         for (const char* name : {"DROP_OLDEST", "REJECT_NEW", "SNAPSHOT_ONLY"}) {
             CPPUNIT_ASSERT_MESSAGE(std::string("plugin missing: ") + name, reg->has(SF_KIND_OVERFLOW_POLICY, name));
             auto probe = reg->instantiate(SF_KIND_OVERFLOW_POLICY, name, config::PluginOptions{}, "probe");
@@ -285,21 +302,14 @@ public:
     // refused (Overloaded, counted), and every accepted one reaches the subscriber in order.
     void overloadedPublishIsRefusedAndNothingAcceptedIsLost() {
         Rig rig;
-        config::ServerConfig cfg;
-        cfg.name = "test";
-        config::NamespaceConfig n;
-        n.path = "/rel";
-        n.topics = {"t"};
+        auto n = nsOf("/rel");
         n.deliveryMode = config::DeliveryMode::AT_LEAST_ONCE;
         n.maxRetries = 1;
         n.ackTimeoutMs = 60000;
         n.maxInFlight = 100;
         n.maxQueuedMessagesPerClient = 100;
         n.maxBufferedMessagesPerTopic = 100;
-        cfg.namespaces.push_back(n);
-        auto reg = std::make_shared<plugins::Registry>();
-        reg->loadDirectory(shippedPluginDir());
-        rig.make(cfg, shippedPolicy(reg, "REJECT_NEW", true));
+        rig.make(serverWith(n), shippedPolicy(shippedRegistry(), "REJECT_NEW", true));
         auto a = rig.subscriber("A", "/rel", "t");
         rig.hold();
         std::vector<int> accepted;
@@ -330,16 +340,9 @@ public:
     // ones the log cannot take are answered {ok:false, code:"OVERLOADED"}.
     void clientPublishIsAnsweredOverloaded() {
         Rig rig;
-        config::ServerConfig cfg;
-        cfg.name = "test";
-        config::NamespaceConfig n;
-        n.path = "/feed";
-        n.topics = {"t"};
+        auto n = nsOf("/feed");
         n.maxBufferedMessagesPerTopic = 4;  // REJECT_NEW: lossless
-        cfg.namespaces.push_back(n);
-        auto reg = std::make_shared<plugins::Registry>();
-        reg->loadDirectory(shippedPluginDir());
-        rig.make(cfg, shippedPolicy(reg, "REJECT_NEW", true));
+        rig.make(serverWith(n), shippedPolicy(shippedRegistry(), "REJECT_NEW", true));
         auto sub = rig.subscriber("S", "/feed", "t");
         auto pub = rig.subscriber("P", "/feed", "t");
         auto h = rig.delivery->handlerFor("/feed");
@@ -364,20 +367,9 @@ public:
 
     void publishToHandOffIsBounded() {
         Rig rig;
-        config::ServerConfig cfg;
-        cfg.name = "test";
-        config::NamespaceConfig n;
-        n.path = "/feed";
-        n.topics = {"t"};
-        cfg.namespaces.push_back(n);
-        PluginResolver r;
-        auto reg = std::make_shared<plugins::Registry>();
-        reg->loadDirectory(shippedPluginDir());
-        auto pol = shippedPolicy(reg, "DROP_OLDEST", true);
-        r.makePolicy = [pol](const config::NamespaceConfig&) { return pol(); };
         DeliveryOptions opts;
         opts.maxDirectPerLoop = 10;
-        rig.delivery = std::make_unique<Delivery>(cfg, r, rig.metrics, std::vector<net::EventLoop*>{&rig.loop}, opts);
+        rig.make(serverWith(nsOf("/feed")), shippedPolicy(shippedRegistry(), "DROP_OLDEST", true), opts);
         auto a = rig.subscriber("A", "/feed", "t");
         rig.hold();
         int ok = 0, over = 0;
@@ -393,16 +385,9 @@ public:
 
     void shutdownRefusesPublishesAndCountsWhatItDrops() {
         Rig rig;
-        config::ServerConfig cfg;
-        cfg.name = "test";
-        config::NamespaceConfig n;
-        n.path = "/feed";
-        n.topics = {"t"};
+        auto n = nsOf("/feed");
         n.maxQueuedMessagesPerClient = 50;
-        cfg.namespaces.push_back(n);
-        auto reg = std::make_shared<plugins::Registry>();
-        reg->loadDirectory(shippedPluginDir());
-        rig.make(cfg, shippedPolicy(reg, "DROP_OLDEST", true));
+        rig.make(serverWith(n), shippedPolicy(shippedRegistry(), "DROP_OLDEST", true));
         auto a = rig.subscriber("A", "/feed", "t");
         a->buffered = 1 << 20;  // never reads: its lane cannot drain
         for (int i = 0; i < 30; ++i) rig.delivery->publish("/feed", "t", std::to_string(i));
