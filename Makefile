@@ -1,11 +1,12 @@
 # Thin wrapper over CMake. The two commands of the README:
 #   make run    install what is missing, build, start streamfenced on conf/streamfence.yaml
 #   make test   install what is missing (test clients too), build, run every test
+#   make fuzz   run every fuzz target FUZZ_SECONDS (default 60) under libFuzzer
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CONFIG ?= conf/streamfence.yaml
 
-.PHONY: all setup setup-test configure build run test package bench clean
+.PHONY: all setup setup-test configure build run test fuzz package bench clean
 
 all: build
 
@@ -26,6 +27,16 @@ run: setup build
 
 test: setup-test build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Fuzzing (tests/fuzz/README.md): clang + libFuzzer + ASan/UBSan in their own tree; every
+# target runs FUZZ_SECONDS, one after another.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/setup.sh --fuzz
+	@cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSF_FUZZ=ON \
+		-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_all
+	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 # Packages are built in their own tree with prefix /usr, so the daemon's default plugin
 # directory is the one the package installs.
