@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
 #include <sys/stat.h>
 #include <sys/random.h>
@@ -151,8 +152,10 @@ std::string TokenService::loadOrCreateSecret(const std::string& dataDir) {
 
 std::string TokenService::issue(const std::string& keyId, const std::vector<std::string>& patterns,
                                 const std::optional<std::string>& accessPattern) const {
-    std::string payload = "{\"sub\":" + jsonString(keyId) + ",\"iat\":" + std::to_string(nowMs() / 1000) +
-                          ",\"exp\":" + std::to_string(nowMs() + ttl_.count() * 1000) + ",\"sp\":[";
+    // iat and exp in seconds since the epoch, as JWT claims are (NumericDate).
+    const int64_t iat = nowMs() / 1000;
+    std::string payload = "{\"sub\":" + jsonString(keyId) + ",\"iat\":" + std::to_string(iat) +
+                          ",\"exp\":" + std::to_string(iat + ttl_.count()) + ",\"sp\":[";
     for (std::size_t i = 0; i < patterns.size(); ++i) {
         if (i) payload += ',';
         appendJsonString(payload, patterns[i]);
@@ -178,7 +181,9 @@ std::optional<TokenClaims> TokenService::verify(const std::string& token) const 
         auto obj = parser.parse(*payload).extract<Poco::JSON::Object::Ptr>();
         TokenClaims c;
         c.keyId = obj->getValue<std::string>("sub");
-        c.expiresMs = obj->getValue<Poco::Int64>("exp");
+        const Poco::Int64 exp = obj->getValue<Poco::Int64>("exp");  // seconds
+        if (exp <= 0 || exp > std::numeric_limits<Poco::Int64>::max() / 1000) return std::nullopt;
+        c.expiresMs = exp * 1000;
         if (c.expiresMs <= nowMs()) return std::nullopt;
         auto sp = obj->getArray("sp");
         if (sp)
