@@ -46,8 +46,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)r.keepAlive();
         (void)r.queryParam("sid");
         (void)r.headerOr("origin");
-        if (ws::isUpgradeRequest(r)) FUZZ_CHECK(!ws::handshakeResponse(r).empty());
-        else FUZZ_CHECK(ws::handshakeResponse(r).empty());
+        // A 101 answer exactly for a complete upgrade request (key of 24 chars, version 13).
+        const std::string* key = r.header("sec-websocket-key");
+        const std::string* ver = r.header("sec-websocket-version");
+        bool complete = ws::isUpgradeRequest(r) && key && key->size() == 24 && ver && *ver == "13";
+        FUZZ_CHECK(ws::handshakeResponse(r).empty() != complete);
         p.reset();
         if (++requests > 64) break;
     }
