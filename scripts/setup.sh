@@ -3,14 +3,20 @@
 # configures the build. Idempotent: packages already present are not reinstalled.
 #   scripts/setup.sh            build deps only (make run)
 #   scripts/setup.sh --test     plus test deps: node clients, package tools
+#   scripts/setup.sh --fuzz     plus clang and libFuzzer (make fuzz only; make test uses g++)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 want_test=0
+want_fuzz=0
 [ "${1:-}" = "--test" ] && want_test=1
+[ "${1:-}" = "--fuzz" ] && want_fuzz=1
 
 pkgs=(g++ make cmake pkg-config file libpoco-dev libyaml-cpp-dev libssl-dev libboost-dev libcppunit-dev openssl)
 if [ $want_test = 1 ]; then
   pkgs+=(nodejs npm rpm dpkg-dev curl adduser)
+fi
+if [ $want_fuzz = 1 ]; then
+  pkgs+=(clang libclang-rt-14-dev libfuzzer-14-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -3,6 +3,7 @@
 #include "common/json.hpp"
 #include "config/hints.hpp"
 #include "config/schema.hpp"
+#include "config/yaml_documents.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -73,7 +74,7 @@ Config loadString(const std::string& text, const std::string& fileNameForMessage
     }
     std::vector<YAML::Node> docs;
     try {
-        docs = YAML::LoadAll(text);
+        docs = loadYamlDocuments(text);
     } catch (const YAML::Exception& e) {
         // ParserException (and DeepRecursion) carry where the parser gave up.
         throw ConfigError(at(file, e.mark.line + 1, e.mark.column + 1) + "Failed to parse config file: " + e.msg);

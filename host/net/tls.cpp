@@ -1,5 +1,6 @@
 #include "net/tls.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -7,6 +8,7 @@
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -15,7 +17,7 @@
 #include <sys/stat.h>
 
 #include "common/log.hpp"
-#include "net/event_loop.hpp"
+#include "net/file_watch.hpp"
 
 namespace sf::net {
 
@@ -165,7 +167,6 @@ struct TlsContext::Impl {
     std::string certPath, keyPath, password;
     PairSig loadedSig;
     std::atomic<uint64_t> reloads{0};
-    std::atomic<uint64_t> watchGen{0};
     const char* minProto = "TLSv1.2";
 
     ~Impl() {
@@ -206,36 +207,38 @@ struct TlsContext::Impl {
         }
     }
 
-    // Timer tick of watchFiles(): `seen` is the file state last acted on, `candidate`
-    // a changed state waiting to stay unchanged for one interval.
-    static void tick(std::weak_ptr<Impl> weak, EventLoop* loop, uint64_t gen, uint64_t intervalMs,
-                     std::shared_ptr<std::pair<PairSig, PairSig>> st) {
-        auto self = weak.lock();
-        if (!self || self->watchGen.load() != gen) return;
+    // One check of watchFiles() on the watch thread: `seen` is the file state last acted on,
+    // `candidate` a changed state waiting to stay unchanged for one interval. After an
+    // inotify report (fromEvent) the writers have finished, so a change is acted on at once.
+    struct WatchState {
+        PairSig seen, candidate;
+    };
+    void check(bool fromEvent, WatchState& ws) {
         std::string cert, key;
         PairSig loaded;
         {
-            std::lock_guard<std::mutex> g(self->mu);
-            cert = self->certPath;
-            key = self->keyPath;
-            loaded = self->loadedSig;
+            std::lock_guard<std::mutex> g(mu);
+            cert = certPath;
+            key = keyPath;
+            loaded = loadedSig;
         }
         PairSig now{statSig(cert), statSig(key)};
-        PairSig& seen = st->first;
-        PairSig& candidate = st->second;
-        if (now == seen || now == loaded) {
-            seen = now;
-            candidate = now;
-        } else if (now == candidate) {
-            seen = now;  // act once per change, also when it fails
+        if (now == ws.seen || now == loaded) {
+            ws.seen = now;
+            ws.candidate = now;
+        } else if (fromEvent || now == ws.candidate) {
+            ws.seen = now;  // act once per change, also when it fails
+            ws.candidate = now;
             std::string err;
-            std::lock_guard<std::mutex> g(self->mu);
-            self->reloadLocked(self->certPath, self->keyPath, self->password, err);
+            std::lock_guard<std::mutex> g(mu);
+            reloadLocked(certPath, keyPath, password, err);
         } else {
-            candidate = now;  // changed: wait one more interval for writers to finish
+            ws.candidate = now;  // changed: wait one more interval for writers to finish
         }
-        loop->addTimer(intervalMs, [weak, loop, gen, intervalMs, st] { tick(weak, loop, gen, intervalMs, st); });
     }
+
+    std::mutex watchMu;               // guards watch
+    std::unique_ptr<FileWatch> watch;  // its thread calls check(); reset() joins it
 };
 
 TlsContext::TlsContext(const std::string& certChainPemPath, const std::string& privateKeyPemPath,
@@ -280,23 +283,25 @@ bool TlsContext::reload(const std::string& certChainPemPath, const std::string& 
     return impl_->reloadLocked(certChainPemPath, privateKeyPemPath, privateKeyPassword, error);
 }
 
-void TlsContext::watchFiles(EventLoop& loop, uint64_t intervalMs) {
-    if (intervalMs == 0) intervalMs = 1;
-    uint64_t gen = impl_->watchGen.fetch_add(1) + 1;  // older watch timers see a new gen and stop
-    PairSig loaded;
+void TlsContext::watchFiles(uint64_t intervalMs) {
+    std::lock_guard<std::mutex> g(impl_->watchMu);
+    impl_->watch.reset();  // the previous watch (if any) is stopped first
+    auto ws = std::make_shared<Impl::WatchState>();
+    std::vector<std::string> paths;
     {
-        std::lock_guard<std::mutex> g(impl_->mu);
-        loaded = impl_->loadedSig;
+        std::lock_guard<std::mutex> g2(impl_->mu);
+        ws->seen = ws->candidate = impl_->loadedSig;
+        paths = {impl_->certPath, impl_->keyPath};
     }
-    auto st = std::make_shared<std::pair<PairSig, PairSig>>(loaded, loaded);
-    std::weak_ptr<Impl> weak = impl_;
-    EventLoop* lp = &loop;
-    loop.post([weak, lp, gen, intervalMs, st] {
-        lp->addTimer(intervalMs, [weak, lp, gen, intervalMs, st] { Impl::tick(weak, lp, gen, intervalMs, st); });
-    });
+    Impl* self = impl_.get();  // outlives the watch: ~TlsContext stops it first
+    impl_->watch = std::make_unique<FileWatch>(paths, intervalMs, std::min<uint64_t>(intervalMs, 50),
+                                               [self, ws](bool fromEvent) { self->check(fromEvent, *ws); });
 }
 
-void TlsContext::stopWatching() { impl_->watchGen.fetch_add(1); }
+void TlsContext::stopWatching() {
+    std::lock_guard<std::mutex> g(impl_->watchMu);
+    impl_->watch.reset();
+}
 
 std::string TlsContext::currentSubjectCN() const {
     auto p = std::atomic_load(&impl_->current);

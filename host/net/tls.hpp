@@ -11,8 +11,6 @@ struct ssl_ctx_st;  // SSL_CTX, without pulling OpenSSL headers into every inclu
 
 namespace sf::net {
 
-class EventLoop;
-
 // Drains OpenSSL's error queue of this thread into one "a; b" line ("" when empty).
 std::string takeOpenSslErrors();
 
@@ -35,12 +33,14 @@ public:
     bool reload(const std::string& certChainPemPath, const std::string& privateKeyPemPath,
                 const std::string& privateKeyPassword, std::string& error);
 
-    // Thread-safe. Checks mtime/size/inode of both files every intervalMs on `loop` and
-    // reloads once they changed and then stayed unchanged for one interval (so a cert
-    // written before its key is not loaded half-way). A failed reload is retried only
-    // after the files change again. Calling it again replaces the previous watch.
-    void watchFiles(EventLoop& loop, uint64_t intervalMs);
-    void stopWatching();  // thread-safe; the timer ends at its next tick
+    // Thread-safe. Watches both files from a thread of its own (net/file_watch.hpp): after
+    // inotify reports a change in their directories, and every intervalMs regardless, it
+    // compares mtime/size/inode; on the interval path a change must stay unchanged for one
+    // interval (so a cert written before its key is not loaded half-way). The new pair is
+    // loaded on that thread, never on an event loop. A failed reload is retried only after
+    // the files change again. Calling it again replaces the previous watch.
+    void watchFiles(uint64_t intervalMs);
+    void stopWatching();  // thread-safe; returns once the watch thread has ended
 
     std::string currentSubjectCN() const;  // CN of the leaf new handshakes get
     uint64_t reloadCount() const;          // successful reloads since construction

@@ -498,7 +498,7 @@ void SioServer::start() {
     }
     m.acceptor->start();
     if (m.tls && c.tls && c.tls->watchIntervalMs > 0)
-        m.tls->watchFiles(*io[0], static_cast<uint64_t>(c.tls->watchIntervalMs));
+        m.tls->watchFiles(static_cast<uint64_t>(c.tls->watchIntervalMs));
     m.started = true;
     log::info("listening", {{"server", c.name},
                             {"host", c.host},

@@ -926,14 +926,11 @@ private:
                 continue;
             }
             const char* h = L.rbuf.data() + (off - L.rbufOff);
-            uint32_t magic = get32(h), len = get32(h + 4), crc = get32(h + 8);
-            uint64_t seq = get64(h + 12);
-            if (magic != kRecordMagic) {
-                bad("bad magic");
-                continue;
-            }
-            if (len < kBodyFixed || len > kMaxBody || len > size - off - kHeaderSize) {
-                bad(len > size - off - kHeaderSize ? "record length past end of segment (torn)" : "bad record length");
+            const RecordHeader hd = readHeader(h);
+            const uint32_t len = hd.length;
+            const uint64_t seq = hd.seq;
+            if (RecordCheck c = checkHeader(hd, size - off - kHeaderSize); c != RecordCheck::Ok) {
+                bad(checkReason(c));
                 continue;
             }
             e = ensure(w, L, seg, off, kHeaderSize + len, err);
@@ -944,14 +941,9 @@ private:
                 continue;
             }
             h = L.rbuf.data() + (off - L.rbufOff);
-            const char* body = h + kHeaderSize;
             RecordFields f;
-            if (recordCrc(h, body, len) != crc) {
-                bad("checksum mismatch");
-                continue;
-            }
-            if (!decodeBody(body, len, f)) {
-                bad("malformed record body");
+            if (RecordCheck c = checkBody(h, hd, f); c != RecordCheck::Ok) {
+                bad(checkReason(c));
                 continue;
             }
             if (seq < L.expectSeq) {  // a valid record from before the head: already delivered

@@ -108,4 +108,46 @@ inline uint32_t recordCrc(const char* header, const char* body, size_t len) {
     return crc32c(crc32c(0, header + 12, 8), body, len);
 }
 
+// The reader's verdict on the bytes at a scan position, in the order it checks them. The
+// checks need no file: the reader (and tests/fuzz) hand them bytes already in memory.
+enum class RecordCheck { Ok, BadMagic, BadLength, Torn, BadChecksum, BadBody };
+
+struct RecordHeader {
+    uint32_t magic = 0, length = 0, crc = 0;
+    uint64_t seq = 0;
+};
+
+inline RecordHeader readHeader(const char* h) {
+    return RecordHeader{get32(h), get32(h + 4), get32(h + 8), get64(h + 12)};
+}
+
+// Header checks; `avail` is how many segment bytes follow the header (torn if the body
+// would run past them).
+inline RecordCheck checkHeader(const RecordHeader& hd, uint64_t avail) {
+    if (hd.magic != kRecordMagic) return RecordCheck::BadMagic;
+    if (hd.length > avail) return RecordCheck::Torn;
+    if (hd.length < kBodyFixed || hd.length > kMaxBody) return RecordCheck::BadLength;
+    return RecordCheck::Ok;
+}
+
+// Body checks once header and body (hd.length bytes at h + kHeaderSize) are in memory.
+inline RecordCheck checkBody(const char* h, const RecordHeader& hd, RecordFields& out) {
+    const char* body = h + kHeaderSize;
+    if (recordCrc(h, body, hd.length) != hd.crc) return RecordCheck::BadChecksum;
+    if (!decodeBody(body, hd.length, out)) return RecordCheck::BadBody;
+    return RecordCheck::Ok;
+}
+
+inline const char* checkReason(RecordCheck c) {
+    switch (c) {
+        case RecordCheck::Ok: return "ok";
+        case RecordCheck::BadMagic: return "bad magic";
+        case RecordCheck::BadLength: return "bad record length";
+        case RecordCheck::Torn: return "record length past end of segment (torn)";
+        case RecordCheck::BadChecksum: return "checksum mismatch";
+        case RecordCheck::BadBody: return "malformed record body";
+    }
+    return "?";
+}
+
 }  // namespace sfdisk

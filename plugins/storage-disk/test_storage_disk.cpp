@@ -1075,6 +1075,10 @@ int main() {
         (g_caseFailed ? g_failed : g_passed)++;
     }
     std::printf("%d passed, %d failed\n", g_passed, g_failed);
+    if (only && g_passed + g_failed == 0) {  // a filter that runs nothing must not pass
+        std::fprintf(stderr, "SF_TEST_ONLY=%s matched no test case\n", only);
+        return 1;
+    }
     if (g_failed == 0) fs::remove_all(g_tmp, ec);
     // the .so stays loaded: nothing of it is used after this point anyway
     return g_failed == 0 ? 0 : 1;

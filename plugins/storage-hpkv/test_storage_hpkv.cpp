@@ -865,6 +865,11 @@ int main(int argc, char** argv) {
     }
     g_plugin.vt = static_cast<const sf_storage_backend_vtable*>(g_plugin.d->vtable);
     if (argc == 3 && std::strcmp(argv[1], "--bench") == 0) return bench(std::atoi(argv[2]));
+    const char* only = argc == 3 && std::strcmp(argv[1], "--only") == 0 ? argv[2] : nullptr;  // debugging aid
+    if (argc > 1 && !only) {
+        std::fprintf(stderr, "usage: %s [--only SUBSTRING | --bench N]\n", argv[0]);
+        return 2;
+    }
 
     struct T {
         const char* name;
@@ -887,9 +892,10 @@ int main(int argc, char** argv) {
         {"unreachable server -> SF_ERR_AGAIN within the timeout", [&] { testUnreachable(base + "/dead"); }},
         {"429 back-off and client-side rate limit", [&] { testRateLimited(base + "/rl"); }},
     };
-    const char* only = argc == 3 && std::strcmp(argv[1], "--only") == 0 ? argv[2] : nullptr;  // debugging aid
+    int ran = 0;
     for (auto& t : tests) {
         if (only && !std::strstr(t.name, only)) continue;
+        ++ran;
         int before = g_failed;
         auto t0 = Clock::now();
         std::printf("[ RUN  ] %s\n", t.name);
@@ -902,5 +908,9 @@ int main(int argc, char** argv) {
     shared.stop();
     fs::remove_all(base);
     std::printf("storage_hpkv: %d checks, %d failed\n", g_checks, g_failed);
+    if (only && ran == 0) {  // a filter that runs nothing must not pass
+        std::fprintf(stderr, "--only %s matched no test\n", only);
+        return 1;
+    }
     return g_failed == 0 ? 0 : 1;
 }

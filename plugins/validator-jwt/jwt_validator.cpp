@@ -28,6 +28,9 @@ using namespace streamfence;
 
 namespace {
 
+// 9999-12-31T23:59:59Z: later exp claims are reported as this expiry.
+constexpr double kMaxExpirySeconds = 253402300799.0;
+
 // base64url without padding (RFC 7515 §2); false on any other character.
 bool b64urlDecode(std::string_view in, std::string& out) {
     out.clear();
@@ -212,7 +215,9 @@ public:
         if (const jsonlite::Value* exp = claims.get("exp")) {
             if (exp->type != jsonlite::Value::Number || !std::isfinite(exp->n)) return TokenResult::reject("malformed exp claim");
             if (now >= exp->n + static_cast<double>(leewaySeconds_)) return TokenResult::reject("token expired");
-            expiresAtMs = static_cast<int64_t>(exp->n * 1000.0);
+            // Clamped before the cast: a double beyond int64 range makes the cast undefined, and
+            // no expiry past the year 9999 means anything different from "then".
+            expiresAtMs = static_cast<int64_t>(std::min(exp->n, kMaxExpirySeconds) * 1000.0);
         }
         if (const jsonlite::Value* nbf = claims.get("nbf")) {
             if (nbf->type != jsonlite::Value::Number || !std::isfinite(nbf->n)) return TokenResult::reject("malformed nbf claim");

@@ -13,6 +13,17 @@ const REFERENCE_COUNTERS = ['streamfence_connections_total', 'streamfence_discon
 
 test.after(async () => { await sf.stopAll(); });
 
+// The 14 counters, under their reference names (without the streamfence_ prefix).
+const COUNTERS = ['connections_total', 'disconnections_total', 'messages_published_total', 'messages_published_bytes_total',
+  'messages_received_total', 'messages_received_bytes_total', 'retries_total', 'retries_exhausted_total',
+  'messages_dropped_total', 'messages_coalesced_total', 'messages_spilled_total', 'auth_rejected_total',
+  'auth_rate_limited_total', 'queue_overflow_total'];
+
+function assertCountersExposed(text, names) {
+  const exposed = new Set(sf.parseMetrics(text).map((s) => s.name));
+  for (const n of names) assert.ok(exposed.has(`streamfence_${n}`), `counter streamfence_${n} is not exposed`);
+}
+
 test('metric values follow a known sequence exactly', async () => {
   const srv = await sf.start({
     namespaces: [
@@ -60,8 +71,9 @@ test('metric values follow a known sequence exactly', async () => {
   assert.strictEqual(await value('streamfence_retries_total', AQ), 1);
   assert.strictEqual(await value('streamfence_inflight', AQ), 0);
 
-  // nothing overflowed, was dropped, coalesced, spilled or refused
-  for (const name of ['streamfence_queue_overflow_total', 'streamfence_messages_dropped_total', 'streamfence_messages_coalesced_total',
+  // nothing overflowed, was dropped, coalesced, spilled or refused (metricValue throws if a
+  // counter is missing, so each of these must be exposed, at 0)
+  for (const name of ['streamfence_messages_dropped_total', 'streamfence_messages_coalesced_total',
     'streamfence_messages_spilled_total', 'streamfence_auth_rejected_total', 'streamfence_auth_rate_limited_total']) {
     assert.strictEqual(sf.metricValue(await srv.metrics(), name), 0, name);
   }
@@ -98,8 +110,10 @@ test('queue overflow is counted per reason and the lane gauges show the backlog'
   await sf.call(c, 'subscribe', { topic: 't' });
   await srv.publish([1, 2, 3, 4, 5].map((i) => ({ namespace: '/o', topic: 't', payload: i })));
   const labels = { namespace: '/o', topic: 't' };
-  await sf.waitUntil(async () => sf.metricValue(await srv.metrics(), 'streamfence_queue_overflow_total', labels) === 3, 3000);
+  // The labelled series appears with the first overflow, so the wait tolerates its absence.
+  await sf.waitUntil(async () => sf.metricValueOr(await srv.metrics(), 'streamfence_queue_overflow_total', labels, 0) === 3, 3000);
   const m = await srv.metrics();
+  assertCountersExposed(m, COUNTERS);  // all 14, queue_overflow_total included now
   assert.strictEqual(sf.metricValue(m, 'streamfence_queue_overflow_total', Object.assign({ reason: 'queue full with REJECT_NEW' }, labels)), 3);
   await sf.waitUntil(async () => sf.metricValue(await srv.metrics(), 'streamfence_lane_depth_max', labels) === 2, 3000);
   assert.strictEqual(sf.metricValue(await srv.metrics(), 'streamfence_inflight', labels), 1);

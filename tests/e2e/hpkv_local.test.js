@@ -317,6 +317,14 @@ describe('hpkv-local with the official client', () => {
     assert.strictEqual((await fetch(`${srv.baseUrl}/ping`)).status, 200);
   });
 
+  it('issues tokens whose iat and exp are both seconds since the epoch', async () => {
+    const token = await new WebsocketTokenManager(API_KEY, srv.baseUrl).generateToken({ subscribePatterns: ['t:*'] });
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+    const nowS = Date.now() / 1000;
+    assert.ok(Math.abs(claims.iat - nowS) < 60, `iat ${claims.iat} is not now in seconds`);
+    assert.strictEqual(claims.exp - claims.iat, 7200, `exp ${claims.exp} is not iat + the default 7200 s ttl`);
+  });
+
   it('notifies subscription clients and enforces the token access pattern', async () => {
     const tokenConfig = { subscribePatterns: ['sub:*', 'exact-key'], accessPattern: '^sub:' };
     const { client: sub1 } = await subscriptionClient(srv, tokenConfig);

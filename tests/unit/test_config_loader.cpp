@@ -409,6 +409,13 @@ public:
         CPPUNIT_ASSERT(errs[0].find("Failed to parse config file: ") != std::string::npos);
         expectOnlyError(kMinimal + "---\nservers: {}\n",
                         "streamfence.yaml:7:1: only one YAML document is allowed in a config file");
+        // yaml-cpp's LoadAll alone never returns on these (found by tests/fuzz fuzz_config).
+        expectOnlyError(",\nservers: {}\n",
+                        "streamfence.yaml:1:1: Failed to parse config file: unexpected character (the parser cannot "
+                        "continue here)");
+        expectOnlyError("servers:\n  s: {}\n---\n, x\n",
+                        "streamfence.yaml:4:1: Failed to parse config file: unexpected character (the parser cannot "
+                        "continue here)");
     }
 
     void strictJson() {

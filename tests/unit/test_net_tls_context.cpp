@@ -2,6 +2,11 @@
 // in the error, file watching.
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
+#include "net/file_watch.hpp"
 #include "net_harness.hpp"
 
 using namespace sf::net;
@@ -14,6 +19,8 @@ class TlsContextTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(tlsEncryptedKey);
     CPPUNIT_TEST(tlsBadFilesThrowNamingFile);
     CPPUNIT_TEST(tlsWatchFilesReloadsOnChange);
+    CPPUNIT_TEST(tlsWatchFilesUsesInotify);
+    CPPUNIT_TEST(fileWatchFallsBackToPolling);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -144,9 +151,7 @@ public:
         copyFile(c.c1, cert);
         copyFile(c.k1, key);
         auto tls = std::make_shared<TlsContext>(cert, key);
-        EventLoop loop("io");
-        loop.start();
-        tls->watchFiles(loop, 30);
+        tls->watchFiles(30);
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         CPPUNIT_ASSERT_EQUAL(uint64_t(0), tls->reloadCount());  // unchanged files: no reload
         copyFile(c.c2, cert);
@@ -162,8 +167,44 @@ public:
         copyFile(c.k1, key);
         CPPUNIT_ASSERT(waitFor([&] { return tls->currentSubjectCN() == "one"; }, 3000));
         tls->stopWatching();
-        loop.stop();
-        loop.join();
+    }
+
+    // With an interval far beyond the test's patience only inotify can bring the change in,
+    // on a machine however loaded: files replaced by rename, then written in place.
+    void tlsWatchFilesUsesInotify() {
+        const Certs& c = certs();
+        std::string dir = c.dir + "/inotify";
+        std::filesystem::create_directories(dir);
+        std::string cert = dir + "/live.crt", key = dir + "/live.key";
+        copyFile(c.c1, cert);
+        copyFile(c.k1, key);
+        auto tls = std::make_shared<TlsContext>(cert, key);
+        tls->watchFiles(600000);
+        copyFile(c.c2, cert);
+        copyFile(c.k2, key);
+        CPPUNIT_ASSERT(waitFor([&] { return tls->currentSubjectCN() == "two"; }, 3000));
+        {
+            std::ofstream(cert, std::ios::binary | std::ios::trunc) << std::ifstream(c.c1, std::ios::binary).rdbuf();
+            std::ofstream(key, std::ios::binary | std::ios::trunc) << std::ifstream(c.k1, std::ios::binary).rdbuf();
+        }
+        CPPUNIT_ASSERT(waitFor([&] { return tls->currentSubjectCN() == "one"; }, 3000));
+        auto t0 = std::chrono::steady_clock::now();
+        tls->stopWatching();  // wakes the watch thread, does not wait for the interval
+        CPPUNIT_ASSERT(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+    }
+
+    void fileWatchFallsBackToPolling() {
+        // A directory inotify cannot watch (it does not exist): the interval tick still runs.
+        std::atomic<int> ticks{0}, events{0};
+        {
+            FileWatch w({"/nonexistent-sf-dir/x.pem"}, 20, 10, [&](bool ev) { (ev ? events : ticks)++; });
+            CPPUNIT_ASSERT(!w.usesInotify());
+            CPPUNIT_ASSERT(waitFor([&] { return ticks.load() >= 3; }, 3000));
+        }
+        CPPUNIT_ASSERT_EQUAL(0, events.load());
+        int after = ticks.load();
+        std::this_thread::sleep_for(std::chrono::milliseconds(60));
+        CPPUNIT_ASSERT_EQUAL(after, ticks.load());  // destroyed means stopped
     }
 };
 

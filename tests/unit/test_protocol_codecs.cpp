@@ -2,6 +2,7 @@
 // socket.io packets. No sockets involved.
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <algorithm>
 #include <random>
 
 #include "protocol/engine_io_codec.hpp"
@@ -206,15 +207,48 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("\x88\x02\x03\xf1", 4), c);
     }
     void wsRandomGarbageNeverCrashes() {
+        // Mostly well-formed masked frames with random opcodes, FIN bits and lengths (some far
+        // past the limit), fed in random chunks: the decoder must refuse before it buffers an
+        // oversized frame, so it never holds more than one partial frame (header + at most
+        // max(limit, 125) payload bytes) plus one message in assembly. The inputs are far
+        // larger than that bound, so it is what holds them back, not their size.
+        constexpr size_t kLimit = 64;
+        constexpr size_t kBound = 14 + 125 + 2 * kLimit;
         std::mt19937 rng(42);
+        size_t fedMost = 0;
         for (int round = 0; round < 2000; ++round) {
-            ws::FrameDecoder d(4096);
+            ws::FrameDecoder d(kLimit);
             Rec r;
-            std::string junk(rng() % 300, '\0');
-            for (auto& ch : junk) ch = static_cast<char>(rng());
-            d.feed(junk, r);
-            CPPUNIT_ASSERT(d.bufferedBytes() <= 2 * 4096 + 14);
+            std::string in;
+            bool inMessage = false;
+            while (in.size() < 4096) {
+                uint32_t key = static_cast<uint32_t>(rng());
+                uint32_t dice = rng() % 40;
+                if (dice == 0) {  // a frame far over the limit: must be refused from its header
+                    in += maskedFrame(0x82, std::string(kLimit + 1 + rng() % 2000, 'a'), true, key);
+                } else if (dice == 1) {  // a stray byte: anything may follow
+                    in.push_back(static_cast<char>(rng()));
+                } else if (dice < 12) {  // ping / pong, up to the 125 bytes allowed
+                    in += maskedFrame(rng() % 2 ? 0x89 : 0x8A, std::string(rng() % 126, 'p'), true, key);
+                } else {  // data: a whole message or a fragment of one, within the limit
+                    bool fin = rng() % 3 == 0;
+                    uint8_t op = inMessage ? 0x0 : (rng() % 2 ? 0x1 : 0x2);
+                    in += maskedFrame(static_cast<uint8_t>(op | (fin ? 0x80 : 0)), std::string(rng() % (kLimit / 4), 'a'),
+                                      true, key);
+                    inMessage = !fin;
+                }
+            }
+            size_t pos = 0;
+            while (pos < in.size()) {
+                size_t n = 1 + rng() % 700;
+                bool ok = d.feed(std::string_view(in).substr(pos, n), r);
+                pos += n;
+                CPPUNIT_ASSERT(d.bufferedBytes() <= kBound);
+                if (!ok || d.closed()) break;
+            }
+            fedMost = std::max(fedMost, pos);
         }
+        CPPUNIT_ASSERT(fedMost > 4 * kBound);  // the bound was put to the test
     }
     void eioPayloads() {
         std::vector<eio::RawPacket> pk;

@@ -31,7 +31,9 @@ struct Recorder : sio::NamespaceHandler {
     std::mutex mu;
     std::condition_variable cv;
     std::vector<std::string> log;
-    std::vector<sio::SocketPtr> sockets;
+    // Weak: the socket holds this handler, so a strong reference here would be a cycle that
+    // outlives the server (LeakSanitizer in make test-sanitize).
+    std::vector<std::weak_ptr<sio::Socket>> sockets;
     bool asyncConnect = false;
     bool refuse = false;
 

@@ -149,9 +149,23 @@ function parseMetrics(text) {
   return out;
 }
 
+function metricSamples(text, name, labels) {
+  return parseMetrics(text).filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+}
+
+// The sum of the samples named `name` whose labels include `labels`. Throws when no sample
+// matches: a metric that vanished (or was renamed) must fail a test, not read as 0.
 function metricValue(text, name, labels = {}) {
-  const found = parseMetrics(text).filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  const found = metricSamples(text, name, labels);
+  if (found.length === 0) throw new Error(`metric ${name} ${JSON.stringify(labels)} is not exposed`);
   return found.reduce((a, s) => a + s.value, 0);
 }
 
-module.exports = { BIN, PLUGIN_DIR, start, stop, stopAll, request, waitUntil, sleep, connect, recorder, once, call, ns, tmpdir, parseMetrics, metricValue };
+// Only for a sample that is legitimately absent until its first event (e.g. a labelled
+// series while waiting for it to appear); `dflt` when none matches.
+function metricValueOr(text, name, labels, dflt) {
+  const found = metricSamples(text, name, labels);
+  return found.length === 0 ? dflt : found.reduce((a, s) => a + s.value, 0);
+}
+
+module.exports = { BIN, PLUGIN_DIR, start, stop, stopAll, request, waitUntil, sleep, connect, recorder, once, call, ns, tmpdir, parseMetrics, metricValue, metricValueOr };

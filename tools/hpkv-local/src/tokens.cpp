@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
 #include <sys/stat.h>
 #include <sys/random.h>
@@ -68,15 +69,15 @@ std::string TokenService::loadOrCreateSecret(const std::string& dataDir) {
     return secret;
 }
 
-// exp is in milliseconds (what the HPKV client reads), so it is set as a plain claim, not
-// with Token::setExpiration (seconds).
 std::string TokenService::issue(const std::string& keyId, const std::vector<std::string>& patterns,
                                 const std::optional<std::string>& accessPattern) const {
+    // iat and exp in seconds since the epoch, as JWT claims are (NumericDate).
+    const Poco::Int64 iat = static_cast<Poco::Int64>(nowMs() / 1000);
     Poco::JWT::Token token;
     token.setType("JWT");
     token.setSubject(keyId);
-    token.payload().set("iat", static_cast<Poco::Int64>(nowMs() / 1000));
-    token.payload().set("exp", static_cast<Poco::Int64>(nowMs() + ttl_.count() * 1000));
+    token.payload().set("iat", iat);
+    token.payload().set("exp", static_cast<Poco::Int64>(iat + ttl_.count()));
     Poco::JSON::Array::Ptr sp = new Poco::JSON::Array;
     for (const auto& p : patterns) sp->add(p);
     token.payload().set("sp", sp);
@@ -91,7 +92,9 @@ std::optional<TokenClaims> TokenService::verify(const std::string& token) const 
         const Poco::JSON::Object& obj = t.payload();
         TokenClaims c;
         c.keyId = obj.getValue<std::string>("sub");
-        c.expiresMs = obj.getValue<Poco::Int64>("exp");
+        const Poco::Int64 exp = obj.getValue<Poco::Int64>("exp");  // seconds
+        if (exp <= 0 || exp > std::numeric_limits<Poco::Int64>::max() / 1000) return std::nullopt;
+        c.expiresMs = exp * 1000;
         if (c.expiresMs <= nowMs()) return std::nullopt;
         auto sp = obj.getArray("sp");
         if (sp)
