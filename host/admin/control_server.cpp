@@ -9,7 +9,7 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 
-#include <streamfence/plugin.hpp>  // constantTimeEquals
+#include "common/secret_compare.hpp"
 
 #include <algorithm>
 
@@ -77,7 +77,7 @@ private:
         const std::string& h = req.get("Authorization", "");
         const std::string prefix = "Bearer ";
         if (h.size() <= prefix.size() || h.compare(0, prefix.size(), prefix) != 0) return false;
-        return streamfence::constantTimeEquals(std::string_view(h).substr(prefix.size()), cfg_.token);
+        return secretEquals(std::string_view(h).substr(prefix.size()), cfg_.token);
     }
 
     void route(HTTPServerRequest& req, HTTPServerResponse& res) {
