@@ -10,34 +10,12 @@
 #include <algorithm>
 #include <chrono>
 
+#include "base64url.hpp"
 #include "json_lite.hpp"
 
 namespace jwks {
 
 namespace {
-
-bool b64url(const std::string& in, std::string& out) {
-    out.clear();
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : in) {
-        int v;
-        if (c >= 'A' && c <= 'Z') v = c - 'A';
-        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9') v = c - '0' + 52;
-        else if (c == '-' || c == '+') v = 62;
-        else if (c == '_' || c == '/') v = 63;
-        else if (c == '=') break;
-        else return false;
-        acc = (acc << 6) | static_cast<uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xFF);
-        }
-    }
-    return bits < 6;
-}
 
 const std::string* str(const jsonlite::Value& o, const char* k) {
     const jsonlite::Value* v = o.get(k);
@@ -48,7 +26,7 @@ const std::string* str(const jsonlite::Value& o, const char* k) {
 
 Pkey rsaFromJwk(const std::string& nB64, const std::string& eB64, std::string& err) {
     std::string n, e;
-    if (!b64url(nB64, n) || n.empty() || !b64url(eB64, e) || e.empty()) return (err = "bad base64url in n or e"), nullptr;
+    if (!jwtb64::decode(nB64, n, jwtb64::Mode::Lenient) || n.empty() || !jwtb64::decode(eB64, e, jwtb64::Mode::Lenient) || e.empty()) return (err = "bad base64url in n or e"), nullptr;
     if (n.size() < 256) return (err = "RSA modulus shorter than 2048 bits"), nullptr;
     if (n.size() > 2048) return (err = "RSA modulus longer than 16384 bits"), nullptr;  // bounds verify cost
     std::unique_ptr<BIGNUM, void (*)(BIGNUM*)> bn(BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()), nullptr), BN_free);

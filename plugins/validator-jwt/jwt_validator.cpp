@@ -21,6 +21,7 @@
 #include <set>
 #include <sstream>
 
+#include "base64url.hpp"
 #include "json_lite.hpp"
 #include "jwks.hpp"
 
@@ -30,31 +31,6 @@ namespace {
 
 // 9999-12-31T23:59:59Z: later exp claims are reported as this expiry.
 constexpr double kMaxExpirySeconds = 253402300799.0;
-
-// base64url without padding (RFC 7515 §2); false on any other character.
-bool b64urlDecode(std::string_view in, std::string& out) {
-    out.clear();
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : in) {
-        int v;
-        if (c >= 'A' && c <= 'Z') v = c - 'A';
-        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9') v = c - '0' + 52;
-        else if (c == '-') v = 62;
-        else if (c == '_') v = 63;
-        else return false;
-        acc = (acc << 6) | static_cast<uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out += static_cast<char>((acc >> bits) & 0xFF);
-        }
-    }
-    // A single leftover sextet is not base64, and leftover bits must be zero: only the
-    // canonical encoding is accepted, so no two token strings carry the same signature.
-    return bits < 6 && (acc & ((1u << bits) - 1)) == 0;
-}
 
 using jwks::Pkey;
 
@@ -178,7 +154,7 @@ public:
             return TokenResult::reject("malformed token");
         std::string headerJson, payloadJson, sig, err;
         jsonlite::Value header, claims;
-        if (!b64urlDecode(tok.substr(0, d1), headerJson) || !jsonlite::parse(headerJson, header, err) ||
+        if (!jwtb64::decode(tok.substr(0, d1), headerJson) || !jsonlite::parse(headerJson, header, err) ||
             header.type != jsonlite::Value::Object)
             return TokenResult::reject("malformed token header");
         const jsonlite::Value* alg = header.get("alg");
@@ -187,7 +163,7 @@ public:
         std::string a = alg->s;
         for (auto& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (a == "none") return TokenResult::reject("alg none not allowed");
-        if (!b64urlDecode(tok.substr(d2 + 1), sig)) return TokenResult::reject("malformed token signature");
+        if (!jwtb64::decode(tok.substr(d2 + 1), sig)) return TokenResult::reject("malformed token signature");
 
         // Only the algorithm of a configured key: an RS256 public key is never used as an
         // HMAC secret (the classic algorithm-confusion attack).
@@ -206,7 +182,7 @@ public:
         }
         if (!ok) return TokenResult::reject("invalid signature");
 
-        if (!b64urlDecode(tok.substr(d1 + 1, d2 - d1 - 1), payloadJson) || !jsonlite::parse(payloadJson, claims, err) ||
+        if (!jwtb64::decode(tok.substr(d1 + 1, d2 - d1 - 1), payloadJson) || !jsonlite::parse(payloadJson, claims, err) ||
             claims.type != jsonlite::Value::Object)
             return TokenResult::reject("malformed token claims");
 
