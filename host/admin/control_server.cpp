@@ -74,7 +74,7 @@ private:
 
     bool authorized(HTTPServerRequest& req) {
         if (cfg_.token.empty()) return true;
-        const std::string& h = req.get("Authorization", "");
+        const std::string h = req.get("Authorization", "");  // by value: the default is a temporary
         const std::string prefix = "Bearer ";
         if (h.size() <= prefix.size() || h.compare(0, prefix.size(), prefix) != 0) return false;
         return secretEquals(std::string_view(h).substr(prefix.size()), cfg_.token);
