@@ -8,6 +8,7 @@
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
+#include <Poco/ThreadPool.h>
 
 #include "common/secret_compare.hpp"
 
@@ -180,6 +181,7 @@ struct ControlServer::Impl {
     config::ControlConfig cfg;
     std::string server;
     ControlHooks hooks;
+    std::unique_ptr<Poco::ThreadPool> pool;     // outlives http (declared first, destroyed last)
     std::unique_ptr<Poco::Net::HTTPServer> http;
     int port = 0;
 };
@@ -196,21 +198,39 @@ ControlServer::~ControlServer() { stop(); }
 void ControlServer::start() {
     Poco::Net::ServerSocket sock(Poco::Net::SocketAddress(impl_->cfg.host, static_cast<Poco::UInt16>(impl_->cfg.port)), 64);
     impl_->port = sock.address().port();
+    // Poco serves one connection per thread, and an idle keep-alive connection keeps its
+    // thread: with 4 threads, 200 idle connections left a publish unanswered for seconds.
+    // So: a thread per connection up to maxConnections (created on demand, reaped when idle),
+    // and idle connections let go soon (kKeepAliveIdleMs after a request, kFirstRequestMs
+    // before the first one); past maxConnections + kMaxQueued, connections are refused
+    // (conf/README.md, control.maxConnections).
+    const int maxConn = std::max(1, impl_->cfg.maxConnections);
+    impl_->pool = std::make_unique<Poco::ThreadPool>(2, maxConn, 60);
     auto* params = new Poco::Net::HTTPServerParams;
-    params->setMaxThreads(4);
-    params->setMaxQueued(256);
+    params->setMaxThreads(maxConn);
+    params->setMaxQueued(kMaxQueued);
     params->setKeepAlive(true);
-    impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(impl_->hooks, impl_->cfg, impl_->server), sock, params);
+    params->setKeepAliveTimeout(Poco::Timespan(kKeepAliveIdleMs * 1000));
+    params->setTimeout(Poco::Timespan(kFirstRequestMs * 1000));
+    impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(impl_->hooks, impl_->cfg, impl_->server),
+                                                          *impl_->pool, sock, params);
     impl_->http->start();
     log::info("control_listening",
               {{"server", impl_->server}, {"host", impl_->cfg.host}, {"port", std::to_string(impl_->port)},
-               {"auth", impl_->cfg.token.empty() ? "none" : "bearer"}});
+               {"auth", impl_->cfg.token.empty() ? "none" : "bearer"}, {"maxConnections", std::to_string(maxConn)}});
 }
 
 void ControlServer::stop() {
     if (impl_ && impl_->http) {
         impl_->http->stopAll(true);
+        // Connections refused because every thread and queue slot was taken (one line per run).
+        const int refused = impl_->http->refusedConnections();
+        if (refused > 0)
+            log::warn("control_connections_refused", {{"server", impl_->server}, {"count", std::to_string(refused)},
+                                                      {"maxConnections", std::to_string(impl_->cfg.maxConnections)}});
         impl_->http.reset();
+        impl_->pool->joinAll();
+        impl_->pool.reset();
     }
 }
 

@@ -39,6 +39,9 @@ public:
 
     // Largest request body accepted (a batch of messages); larger → 413.
     static constexpr size_t kMaxBodyBytes = 16u << 20;
+    static constexpr int kKeepAliveIdleMs = 2000;   // an idle keep-alive connection is closed after this
+    static constexpr int kFirstRequestMs = 5000;    // a new connection must send its request within this
+    static constexpr int kMaxQueued = 64;           // connections waiting for a thread; more are refused
 
 private:
     struct Impl;

@@ -70,6 +70,7 @@ struct ControlConfig {                  // ours: publish API, /health, /metrics
     std::string host = "127.0.0.1";
     int port = 0;                       // 0 = ephemeral (logged at start)
     std::string token;                  // empty = no bearer token required
+    int maxConnections = 256;           // connections served at once (one thread each); more wait or are refused
 };
 
 struct AuthRateLimitConfig {            // ours, Java defaults
@@ -94,6 +95,8 @@ struct ServerConfig {
     int pingTimeoutMs = 20000;
     int shutdownDrainMs = 2000;         // ours: how long a stop lets lanes drain before dropping (counted)
     int64_t maxPayloadBytes = 1000000;
+    int handshakeTimeoutMs = 10000;     // ours: an HTTP request must be complete this long after its first byte
+    int maxClientErrorsPerMinute = 1000; // ours: error answers a client may earn per minute before it is disconnected; 0 = no cap
     int ioThreads = 0;                  // 0 = number of cores
     std::vector<std::string> corsOrigins;   // empty = no CORS headers; "*" = any origin
     std::string tokenValidator;         // plugin name; required when auth: TOKEN

@@ -13,7 +13,8 @@ const std::vector<std::string> kRootKeys = {"servers", "pluginDir", "logLevel", 
 const std::vector<std::string> kServerKeys = {
     "host", "port", "transport", "engineIoTransport", "auth", "spillRootPath", "tls", "namespaces",
     "path", "pingIntervalMs", "pingTimeoutMs", "maxPayloadBytes", "ioThreads", "cors",
-    "tokenValidator", "authRateLimit", "control", "shutdownDrainMs"};
+    "tokenValidator", "authRateLimit", "control", "shutdownDrainMs", "handshakeTimeoutMs",
+    "maxClientErrorsPerMinute"};
 const std::vector<std::string> kTlsKeys = {"certChainPemPath", "privateKeyPemPath", "privateKeyPassword",
                                            "protocol", "watchIntervalMs"};
 const std::vector<std::string> kNamespaceKeys = {
@@ -23,7 +24,7 @@ const std::vector<std::string> kNamespaceKeys = {
     "maxBufferedBytesPerTopic"};
 const std::vector<std::string> kCorsKeys = {"origins"};
 const std::vector<std::string> kRateLimitKeys = {"windowMs", "maxFailures"};
-const std::vector<std::string> kControlKeys = {"enabled", "host", "port", "token"};
+const std::vector<std::string> kControlKeys = {"enabled", "host", "port", "token", "maxConnections"};
 const std::vector<std::string> kMetricsKeys = {"sinks"};
 
 constexpr int kIntMin = std::numeric_limits<int>::min();
@@ -201,6 +202,7 @@ void readControl(const MapView& server, ServerConfig& out) {
     readString(m, "host", c.host);
     readInt(m, "port", kIntMin, kIntMax, c.port);
     readString(m, "token", c.token);
+    readInt(m, "maxConnections", kIntMin, kIntMax, c.maxConnections);
     out.control = c;
 }
 
@@ -229,6 +231,8 @@ ServerConfig readServer(const MapView& servers, const std::string& name) {
     readInt(m, "pingIntervalMs", kIntMin, kIntMax, s.pingIntervalMs);
     readInt(m, "pingTimeoutMs", kIntMin, kIntMax, s.pingTimeoutMs);
     readInt(m, "shutdownDrainMs", kIntMin, kIntMax, s.shutdownDrainMs);
+    readInt(m, "handshakeTimeoutMs", kIntMin, kIntMax, s.handshakeTimeoutMs);
+    readInt(m, "maxClientErrorsPerMinute", kIntMin, kIntMax, s.maxClientErrorsPerMinute);
     readInt(m, "maxPayloadBytes", kI64Min, kI64Max, s.maxPayloadBytes);
     readInt(m, "ioThreads", kIntMin, kIntMax, s.ioThreads);
     if (m.has("cors")) {

@@ -132,6 +132,10 @@ void validateNamespace(Reporter& r, const ServerConfig& s, const std::string& sp
                                           s.name + "\", or remove authRequired)");
 }
 
+bool isLoopbackHost(const std::string& h) {
+    return h == "localhost" || h == "::1" || h == "[::1]" || h.compare(0, 4, "127.") == 0;
+}
+
 void validateServer(Reporter& r, const ServerConfig& s) {
     const std::string sp = "servers." + s.name;
     if (isBlank(s.name)) r.add(sp, "server name must not be blank");
@@ -157,6 +161,8 @@ void validateServer(Reporter& r, const ServerConfig& s) {
     positive(r, sp, "pingTimeoutMs", s.pingTimeoutMs);
     range(r, sp + ".shutdownDrainMs", s.shutdownDrainMs, 0, 60000);
     positive(r, sp, "maxPayloadBytes", s.maxPayloadBytes);
+    range(r, sp + ".handshakeTimeoutMs", s.handshakeTimeoutMs, 1, 600000);
+    range(r, sp + ".maxClientErrorsPerMinute", s.maxClientErrorsPerMinute, 0, 100000000);
     range(r, sp + ".ioThreads", s.ioThreads, 0, 256);
     for (size_t i = 0; i < s.corsOrigins.size(); ++i)
         if (isBlank(s.corsOrigins[i])) r.add(sp + ".cors.origins[" + std::to_string(i) + "]", "origin must not be blank");
@@ -169,6 +175,11 @@ void validateServer(Reporter& r, const ServerConfig& s) {
     if (s.control.enabled) {
         notBlank(r, sp + ".control", "host", s.control.host);
         range(r, sp + ".control.port", s.control.port, 0, 65535);
+        range(r, sp + ".control.maxConnections", s.control.maxConnections, 1, 4096);
+        // The control API publishes to every client: off loopback it must ask for a token.
+        if (!isLoopbackHost(s.control.host) && s.control.token.empty() && !isBlank(s.control.host))
+            r.add(sp + ".control.host", "control listener on non-loopback host \"" + s.control.host +
+                                            "\" requires a token (set control.token, or bind it to 127.0.0.1)");
     }
 
     if (s.namespaces.empty() && !r.skipped(sp + ".namespaces"))

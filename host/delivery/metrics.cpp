@@ -28,6 +28,7 @@ const Def kCoalesced{"streamfence_messages_coalesced_total", "Messages that repl
 const Def kSpilled{"streamfence_messages_spilled_total", "Messages written to the lane's storage backend instead of memory.", MetricSample::Type::Counter};
 const Def kAuthRejected{"streamfence_auth_rejected_total", "Token checks that failed (connect, subscribe or publish).", MetricSample::Type::Counter};
 const Def kAuthRateLimited{"streamfence_auth_rate_limited_total", "Attempts refused because the remote address failed authentication too often.", MetricSample::Type::Counter};
+const Def kErrorLimited{"streamfence_client_error_limit_disconnects_total", "Clients disconnected for earning more error answers in a minute than maxClientErrorsPerMinute allows.", MetricSample::Type::Counter};
 const Def kRefused{"streamfence_publish_refused_total", "Publishes refused with OVERLOADED (the topic's bounded log was full) or while stopping; the publisher was told.", MetricSample::Type::Counter};
 const Def kLogMessages{"streamfence_topic_log_messages", "Messages held by the topic's shared log (published, not yet read by every loop).", MetricSample::Type::Gauge};
 const Def kActive{"streamfence_connections_active", "Client sockets currently connected to a namespace.", MetricSample::Type::Gauge};
@@ -117,6 +118,7 @@ MetricSnapshot Metrics::snapshot() const {
         out.push_back(sample(kDisconnections, l(), load(n.disconnections)));
         out.push_back(sample(kAuthRejected, l(), load(n.authRejected)));
         out.push_back(sample(kAuthRateLimited, l(), load(n.authRateLimited)));
+        out.push_back(sample(kErrorLimited, l(), load(n.errorLimited)));
         out.push_back(sample(kActive, l(), static_cast<double>(n.active.load(std::memory_order_relaxed))));
     }
     for (auto& kv : topicIndex_) {

@@ -24,6 +24,8 @@ public:
     struct NamespaceCounters {
         std::string ns;
         std::atomic<uint64_t> connections{0}, disconnections{0}, authRejected{0}, authRateLimited{0};
+        // Clients disconnected for earning more than maxClientErrorsPerMinute error answers.
+        std::atomic<uint64_t> errorLimited{0};
         std::atomic<int64_t> active{0};
     };
 

@@ -32,12 +32,34 @@ std::string shown(const std::string& name) {
     return name.substr(0, cut) + "... (" + std::to_string(name.size()) + " bytes)";
 }
 
+// A client that keeps earning errors (100,000 subscribes to unknown topics, say) costs an
+// answer each; past maxClientErrorsPerMinute in one window it is disconnected, logged and
+// counted (conf/README.md).
+void countError(Session& s) {
+    const int cap = s.core->cfg.maxClientErrorsPerMinute;
+    if (cap <= 0 || s.closed || !s.socket) return;
+    constexpr uint64_t kWindowMs = 60000;
+    const uint64_t now = net::monotonicMs();
+    if (s.errorsInWindow == 0 || now - s.errorWindowStartMs >= kWindowMs) {
+        s.errorWindowStartMs = now;
+        s.errorsInWindow = 0;
+    }
+    if (++s.errorsInWindow <= static_cast<uint64_t>(cap)) return;
+    s.ns.nsMetrics->errorLimited.fetch_add(1, std::memory_order_relaxed);
+    log::warn("client_error_limit", {{"namespace", s.ns.path()}, {"client", s.id}, {"remote", s.remote},
+                                     {"errors", std::to_string(s.errorsInWindow)},
+                                     {"limitPerMinute", std::to_string(cap)},
+                                     {"count", std::to_string(s.ns.nsMetrics->errorLimited.load(std::memory_order_relaxed))}});
+    s.socket->disconnect();
+}
+
 void fail(Session& s, const sio::AckFn& ack, const std::string& code, const std::string& message) {
     if (ack) {
         ack(sio::Args{Value(Obj{{"ok", Value(false)}, {"code", Value(code)}, {"message", Value(message)}})});
-        return;
+    } else if (s.socket) {
+        s.socket->emit("error", sio::Args{Value(Obj{{"code", Value(code)}, {"message", Value(message)}})});
     }
-    if (s.socket) s.socket->emit("error", sio::Args{Value(Obj{{"code", Value(code)}, {"message", Value(message)}})});
+    countError(s);
 }
 
 // Confirmations go out as events whether or not the client asked for an ack (clients of

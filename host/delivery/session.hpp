@@ -105,6 +105,9 @@ public:
     std::string connectToken, principal;
     net::TimerId expiryTimer = 0;  // connect-time token expiry
     bool closed = false;
+    // Error answers in the current one-minute window (ServerConfig::maxClientErrorsPerMinute).
+    uint64_t errorWindowStartMs = 0;
+    uint64_t errorsInWindow = 0;
 
     // Events arriving while an asynchronous token check is pending wait here, so a
     // client's events are handled in the order it sent them.

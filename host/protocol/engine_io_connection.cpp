@@ -58,6 +58,34 @@ void EngineConnection::armIdle() {
     });
 }
 
+namespace {
+// Connections closed at the request deadline, over the process's life (logged with each).
+std::atomic<uint64_t> gRequestTimeouts{0};
+}  // namespace
+
+void EngineConnection::armRequestDeadline() {
+    if (requestTimer_ || ctx_->opts.handshakeTimeoutMs == 0) return;
+    std::weak_ptr<EngineConnection> wk = weak_from_this();
+    requestTimer_ = loop_.addTimer(ctx_->opts.handshakeTimeoutMs, [wk] {
+        auto self = wk.lock();
+        if (!self) return;
+        self->requestTimer_ = 0;
+        if (!self->conn_ || self->mode_ != Mode::Http) return;
+        uint64_t n = gRequestTimeouts.fetch_add(1, std::memory_order_relaxed) + 1;
+        log::info("http_request_timeout", {{"remote", self->conn_->remoteAddress()},
+                                           {"timeoutMs", std::to_string(self->ctx_->opts.handshakeTimeoutMs)},
+                                           {"count", std::to_string(n)}});
+        self->mode_ = Mode::Dead;
+        self->conn_->abort("http request timeout");
+    });
+}
+
+void EngineConnection::clearRequestDeadline() {
+    if (!requestTimer_) return;
+    loop_.cancelTimer(requestTimer_);
+    requestTimer_ = 0;
+}
+
 void EngineConnection::onData(net::Connection&, std::string_view data) {
     if (mode_ == Mode::Ws) {
         if (!dec_->feed(data, wsh_)) {
@@ -96,6 +124,8 @@ void EngineConnection::process() {
         auto st = parser_->feed(stash_, used);
         stash_.erase(0, used);
         if (st == http::RequestParser::Status::NeedMore) {
+            // A request has begun and is not complete: it has handshakeTimeoutMs from here.
+            armRequestDeadline();
             // curl and some proxies wait for this before sending a body.
             if (parser_->headComplete() && !sent100_ && parser_->request().headerHasToken("expect", "100-continue")) {
                 sent100_ = true;
@@ -104,6 +134,7 @@ void EngineConnection::process() {
             break;
         }
         sent100_ = false;
+        clearRequestDeadline();
         if (st == http::RequestParser::Status::Error) {
             log::debug("http_bad_request", {{"remote", conn_->remoteAddress()}, {"reason", parser_->errorReason()}});
             reply(parser_->errorStatus(), http::kTextPlain, parser_->errorReason(), false);
@@ -298,6 +329,7 @@ void EngineConnection::startWebsocket(const http::Request& req, const std::share
     parser_.reset();  // process() stops using it once mode_ is Ws
     loop_.cancelTimer(idleTimer_);
     idleTimer_ = 0;
+    clearRequestDeadline();
     dec_ = std::make_unique<ws::FrameDecoder>(ctx_->opts.maxPayload);
     wsh_.self = this;
     wsSession_ = s;
@@ -351,6 +383,7 @@ void EngineConnection::onClose(net::Connection&, const std::string& reason) {
     auto self = shared_from_this();
     loop_.cancelTimer(idleTimer_);
     idleTimer_ = 0;
+    clearRequestDeadline();
     if (mode_ == Mode::Ws && wsSession_) {
         auto s = wsSession_;
         std::string why = wsError_ ? "transport error" : "transport close";

@@ -74,6 +74,8 @@ private:
     void wsMessage(std::string&& data, bool binary);
     void dispatchInbox();
     void armIdle();
+    void armRequestDeadline();
+    void clearRequestDeadline();
 
     std::shared_ptr<EngineContext> ctx_;
     std::shared_ptr<net::Connection> conn_;
@@ -89,6 +91,7 @@ private:
     bool pollIsGet_ = false;
     net::TimerId idleTimer_ = 0;
     uint64_t lastActivity_ = 0;
+    net::TimerId requestTimer_ = 0;  // deadline of the request being received (handshakeTimeoutMs)
     // websocket mode
     std::unique_ptr<ws::FrameDecoder> dec_;
     WsHandler wsh_;

@@ -17,6 +17,10 @@ struct Options {
     std::vector<std::string> corsOrigins;     // empty = no CORS headers; "*" = any origin
     uint64_t upgradeTimeoutMs = 10000;
     uint64_t httpIdleTimeoutMs = 60000;       // an idle or half-sent HTTP request is dropped
+    // An HTTP request (handshake, poll, websocket upgrade) must be complete this long after
+    // its first byte, however slowly it trickles in: the idle timer above restarts on every
+    // byte, so it alone never ends a slowloris client (conf/README.md, handshakeTimeoutMs).
+    uint64_t handshakeTimeoutMs = 10000;
     // Backpressure (docs/threads-and-ownership.md): a sender stops once a session's
     // bufferedBytes() reaches highWaterBytes; EngineSessionHandler::onDrain is then
     // guaranteed once the queue is at or below lowWaterBytes (unless the session closes).

@@ -463,6 +463,7 @@ void SioServer::start() {
     o.pingIntervalMs = static_cast<uint64_t>(c.pingIntervalMs);
     o.pingTimeoutMs = static_cast<uint64_t>(c.pingTimeoutMs);
     o.maxPayload = static_cast<size_t>(c.maxPayloadBytes);
+    o.handshakeTimeoutMs = static_cast<uint64_t>(c.handshakeTimeoutMs);
     o.allowPolling = c.engineIoTransport == config::EngineIoTransport::WEBSOCKET_OR_POLLING;
     o.corsOrigins = c.corsOrigins;
     m.limits.maxAttachmentBytes = std::max<size_t>(o.maxPayload * 16, 1 << 20);

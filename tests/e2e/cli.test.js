@@ -81,6 +81,32 @@ test('a config naming a plugin that is not installed fails to start, naming plug
   }
 });
 
+test('a control listener off loopback without a token is a config error at --check and at start', () => {
+  const dir = sf.tmpdir();
+  const file = path.join(dir, 'c.yaml');
+  const lines = (control) => [
+    `pluginDir: ${sf.PLUGIN_DIR}`,
+    'servers:',
+    '  s:',
+    '    host: 127.0.0.1',
+    '    port: 0',
+    `    control: ${control}`,
+    '    namespaces:',
+    '      - path: /feed',
+    '        topics: [a]',
+    '',
+  ].join('\n');
+  fs.writeFileSync(file, lines('{host: 0.0.0.0, port: 0}'));
+  for (const args of [['--check', '-c', file], ['-c', file]]) {
+    const r = run(args);
+    assert.strictEqual(r.status, 1, r.stderr);
+    assert.match(r.stderr, /c\.yaml:6:\d+: servers\.s\.control\.host: control listener on non-loopback host "0\.0\.0\.0" requires a token/);
+  }
+  fs.writeFileSync(file, lines('{host: 0.0.0.0, port: 0, token: s3cret}'));
+  const ok = run(['--check', '-c', file]);
+  assert.strictEqual(ok.status, 0, ok.stderr);
+});
+
 test('bad plugins in the plugin dir are refused with one line each; the server still serves', async () => {
   // tests/plugins always builds them with the tests: missing means a broken tree, not a skip.
   assert.ok(fs.existsSync(BAD_PLUGINS), `bad plugins not built (${BAD_PLUGINS})`);

@@ -17,6 +17,7 @@ class ConfigValidateTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(authRules);
     CPPUNIT_TEST(serverPathAndStrings);
     CPPUNIT_TEST(portClashes);
+    CPPUNIT_TEST(controlOffLoopbackNeedsToken);
     CPPUNIT_TEST(validateBuiltInCode);
     CPPUNIT_TEST(noFollowUpErrors);
     CPPUNIT_TEST_SUITE_END();
@@ -150,6 +151,16 @@ public:
                        "  a: {host: 127.0.0.1, port: 3000, control: {port: 0}, namespaces: [{path: /a, topics: [t]}]}\n"
                        "  b: {host: 127.0.0.2, port: 3000, namespaces: [{path: /a, topics: [t]}]}\n"
                        "  c: {port: 0, namespaces: [{path: /a, topics: [t]}]}\n");
+    }
+
+    void controlOffLoopbackNeedsToken() {
+        expectOnlyError(withServer("    control: {host: 0.0.0.0}\n"),
+                        "streamfence.yaml:3:15: servers.s.control.host: control listener on non-loopback host \"0.0.0.0\" "
+                        "requires a token (set control.token, or bind it to 127.0.0.1)");
+        expectNoErrors(withServer("    control: {host: 0.0.0.0, token: tok}\n"));
+        expectNoErrors(withServer("    control: {host: 127.0.0.2}\n"));
+        expectNoErrors(withServer("    control: {host: \"::1\"}\n"));
+        expectNoErrors(withServer("    control: {host: 10.0.0.1, enabled: false}\n"));
     }
 
     void validateBuiltInCode() {
