@@ -81,7 +81,7 @@ int Lane::vCanSpill(void* l) { return static_cast<Call*>(l)->lane->canSpill_ ? 1
 
 EnqueueOutcome Lane::enqueue(const MessagePtr& m, bool spillFirst) {
     EnqueueOutcome out;
-    if (m->bytes > limits_.maxBytes) {  // applies to every policy (reference §5 step 1)
+    if (m->bytes > limits_.maxBytes) {  // applies to every policy (docs/client-protocol.md)
         out.verdict = EnqueueVerdict::Rejected;
         out.reason = reasons::kTooLarge;
         return out;

@@ -2,7 +2,7 @@
 // decides what happens to a message that does not fit. Pure logic on the owning loop's
 // thread: no I/O and no timers here (Subscription drives sending, acks and spill).
 //
-// Accounting (reference §5): every entry counts toward maxQueuedMessagesPerClient and
+// Accounting (docs/client-protocol.md): every entry counts toward maxQueuedMessagesPerClient and
 // maxQueuedBytesPerClient, in-flight AT_LEAST_ONCE entries included, until acked or
 // exhausted. BEST_EFFORT entries leave the lane when they are handed to the socket.
 #pragma once

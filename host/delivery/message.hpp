@@ -12,7 +12,7 @@ namespace sf::delivery {
 
 struct OutMessage {
     std::string payload;    // compact JSON text of the payload
-    uint64_t bytes = 0;     // UTF-8 length of payload (reference §3): what counts toward limits
+    uint64_t bytes = 0;     // UTF-8 length of payload: what counts toward limits (docs/client-protocol.md)
     std::string key;        // coalesce key (coalesceKeyOf); empty = matches no other message
     std::string messageId;  // "msg-<n>"; on the wire only for AT_LEAST_ONCE
     sio::FramePtr frame;    // the event frame: [topic, payload] or [topic, payload, metadata]

@@ -1,4 +1,4 @@
-// The streamfence_* counters and gauges of one server (reference §11 names and labels),
+// The streamfence_* counters and gauges of one server (names and labels: docs/client-protocol.md),
 // recorded on the hot path with relaxed atomics and merged into a MetricSnapshot for sinks.
 // Per-topic handles are created once (at Delivery construction) and cached, so recording
 // never takes a lock; only queue_overflow_total{reason} and the lane gauges use a small

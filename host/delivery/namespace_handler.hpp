@@ -1,4 +1,4 @@
-// The client protocol of one namespace (issue 5, reference §2/§4): connect-time auth,
+// The client protocol of one namespace (docs/client-protocol.md): connect-time auth,
 // subscribe / unsubscribe / ack / publish events, confirmations and errors.
 //
 // Replies: success always emits `subscribed` / `unsubscribed` {topic} (never the token)

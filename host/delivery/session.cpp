@@ -242,7 +242,7 @@ void Subscription::spill(const MessagePtr& m, const std::string& reason) {
         return;
     }
     metrics_.spilled.fetch_add(1, std::memory_order_relaxed);
-    overflow(reason);  // spilled also counts as overflow, reason "spilled to disk" (reference §6)
+    overflow(reason);  // spilled also counts as overflow, reason "spilled to disk" (docs/client-protocol.md)
 }
 
 void Subscription::maybeRefill() {

@@ -1,4 +1,4 @@
-// A storage-backend plugin instance (issue 6 contract) as lanes use it. Every call is
+// A storage-backend plugin instance (docs/plugin-abi.md) as lanes use it. Every call is
 // asynchronous; the completion is posted back to the event loop the caller names, so lane
 // code only ever runs on its own loop. The loop must outlive outstanding calls.
 #pragma once
