@@ -13,7 +13,7 @@ struct Def {
     MetricSample::Type type;
 };
 
-// Order of the reference table (§11), then our gauges.
+// StreamFence's 14 counters in their usual order, then ours and the gauges (docs/client-protocol.md).
 const Def kConnections{"streamfence_connections_total", "Client connections accepted into a namespace.", MetricSample::Type::Counter};
 const Def kDisconnections{"streamfence_disconnections_total", "Client sockets that left a namespace.", MetricSample::Type::Counter};
 const Def kPublished{"streamfence_messages_published_total", "Messages published to a topic (once per publish call, whatever the subscriber count).", MetricSample::Type::Counter};
