@@ -287,15 +287,48 @@ PublishStatus Delivery::publishValue(const std::string& ns, const std::string& t
     return core_->publishParsed(*n, static_cast<size_t>(t), payload);
 }
 
+namespace {
+
+// publishTo once the namespace and topic are known and the payload is parsed.
+PublishStatus publishToResolved(Core& core, NamespaceRuntime& n, size_t ti, const std::string& clientId,
+                                const std::string& topic, const json::Value& v) {
+    bool subscribed = false;
+    LoopShard* shard = core.lookupClient(n.index, clientId, ti, &subscribed);
+    if (!shard) return PublishStatus::UnknownClient;
+    if (!subscribed) return PublishStatus::NotSubscribed;
+    if (core.stopping.load(std::memory_order_relaxed)) {
+        core.refused(n, ti, PublishStatus::Stopping);
+        return PublishStatus::Stopping;
+    }
+    // Bounded hand-off: each publishTo is one posted task until its loop runs it.
+    if (shard->directPending.fetch_add(1, std::memory_order_relaxed) >= core.opts.maxDirectPerLoop) {
+        shard->directPending.fetch_sub(1, std::memory_order_relaxed);
+        core.refused(n, ti, PublishStatus::Overloaded);
+        return PublishStatus::Overloaded;
+    }
+    MessagePtr m = core.buildMessageWithId(n, ti, v.dump(), coalesceKeyOf(v, n.cfg.coalesceKey, topic), core.nextMessageId());
+    n.topicMetrics[ti]->published.fetch_add(1, std::memory_order_relaxed);
+    n.topicMetrics[ti]->publishedBytes.fetch_add(m->bytes, std::memory_order_relaxed);
+    std::weak_ptr<Core> weak = core.weak_from_this();
+    const size_t nsIdx = n.index;
+    shard->loop().post([weak, shard, nsIdx, clientId, ti, m] {
+        shard->directPending.fetch_sub(1, std::memory_order_relaxed);
+        if (auto c = weak.lock()) shard->deliverTo(nsIdx, clientId, ti, m);
+    });
+    return PublishStatus::Ok;
+}
+
+}  // namespace
+
 PublishStatus Delivery::publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
                                   const std::string& payloadJson) {
-    json::Value v;
-    std::string err;
     NamespaceRuntime* n = nullptr;
     long t = -1;
     if (PublishStatus st = resolveTopic(*core_, ns, topic, n, t); st != PublishStatus::Ok) return st;
+    json::Value v;
+    std::string err;
     if (!json::tryParse(payloadJson, v, err)) return PublishStatus::InvalidPayload;
-    return publishValueTo(ns, clientId, topic, v);
+    return publishToResolved(*core_, *n, static_cast<size_t>(t), clientId, topic, v);
 }
 
 PublishStatus Delivery::publishValueTo(const std::string& ns, const std::string& clientId, const std::string& topic,
@@ -303,32 +336,9 @@ PublishStatus Delivery::publishValueTo(const std::string& ns, const std::string&
     NamespaceRuntime* n = nullptr;
     long t = -1;
     if (PublishStatus st = resolveTopic(*core_, ns, topic, n, t); st != PublishStatus::Ok) return st;
-    bool subscribed = false;
-    LoopShard* shard = core_->lookupClient(n->index, clientId, static_cast<size_t>(t), &subscribed);
-    if (!shard) return PublishStatus::UnknownClient;
-    if (!subscribed) return PublishStatus::NotSubscribed;
-    const size_t ti = static_cast<size_t>(t);
-    if (core_->stopping.load(std::memory_order_relaxed)) {
-        core_->refused(*n, ti, PublishStatus::Stopping);
-        return PublishStatus::Stopping;
-    }
-    // Bounded hand-off: each publishTo is one posted task until its loop runs it.
-    if (shard->directPending.fetch_add(1, std::memory_order_relaxed) >= core_->opts.maxDirectPerLoop) {
-        shard->directPending.fetch_sub(1, std::memory_order_relaxed);
-        core_->refused(*n, ti, PublishStatus::Overloaded);
-        return PublishStatus::Overloaded;
-    }
-    MessagePtr m = core_->buildMessageWithId(*n, ti, v.dump(), coalesceKeyOf(v, n->cfg.coalesceKey, topic), core_->nextMessageId());
-    n->topicMetrics[ti]->published.fetch_add(1, std::memory_order_relaxed);
-    n->topicMetrics[ti]->publishedBytes.fetch_add(m->bytes, std::memory_order_relaxed);
-    std::weak_ptr<Core> weak = core_;
-    const size_t nsIdx = n->index;
-    shard->loop().post([weak, shard, nsIdx, clientId, ti, m] {
-        shard->directPending.fetch_sub(1, std::memory_order_relaxed);
-        if (auto c = weak.lock()) shard->deliverTo(nsIdx, clientId, ti, m);
-    });
-    return PublishStatus::Ok;
+    return publishToResolved(*core_, *n, static_cast<size_t>(t), clientId, topic, v);
 }
+
 
 PublishStatus Delivery::onMessage(const std::string& ns, const std::string& topic, std::function<void(const ClientMessage&)> handler) {
     NamespaceRuntime* n = core_->findNamespace(ns);
@@ -355,7 +365,9 @@ bool onEveryShard(Core& core, uint64_t timeoutMs, F fn) {
         auto done = std::make_shared<std::promise<void>>();
         waits.push_back(done->get_future());
         LoopShard* shard = sh.get();
-        shard->loop().post([shard, done, fn] {
+        // The task keeps Core (and so the shard) alive: after a timeout it may still run
+        // once the Delivery is gone.
+        shard->loop().post([keep = core.shared_from_this(), shard, done, fn] {
             fn(*shard);
             done->set_value();
         });
