@@ -44,8 +44,8 @@ SpillKey Subscription::spillKey() const {
     return SpillKey{session_.core->cfg.name, ns_.path(), session_.id, ns_.topic(topic_)};
 }
 
-void Subscription::overflow(const std::string& reason) {
-    metrics_.overflow(reason);
+void Subscription::overflow(const std::string& reason, uint64_t count) {
+    metrics_.overflow(reason, count);
     const std::string& id = session_.id;
     session_.core->notify([&](Listener& l) { l.onQueueOverflow(ns_.path(), id, ns_.topic(topic_), reason); });
 }
@@ -76,12 +76,6 @@ void Subscription::deliverDirect(const MessagePtr& m) {
     materialize();  // older log messages stay ahead of it
     enqueueOne(m);
     pump();
-}
-
-void Subscription::overflowed(const char* reason, uint64_t count) {
-    metrics_.overflow(reason, count);
-    const std::string& id = session_.id;
-    session_.core->notify([&](Listener& l) { l.onQueueOverflow(ns_.path(), id, ns_.topic(topic_), reason); });
 }
 
 // A run [from, head) is decided as if each message had been offered in turn: the socket
@@ -151,7 +145,7 @@ void Subscription::writeDropOldest(uint64_t from) {
     }
     cursor_ = std::min(to, end_);
     if (removed) metrics_.dropped.fetch_add(std::min(fresh, removed), std::memory_order_relaxed);  // enqueues that dropped
-    if (rejected) overflowed(reasons::kDropOldestFull, rejected);
+    if (rejected) overflow(reasons::kDropOldestFull, rejected);
 }
 
 void Subscription::writeRejectNew(uint64_t from) {
@@ -186,7 +180,7 @@ void Subscription::writeRejectNew(uint64_t from) {
         }
     }
     cursor_ = end_ = head;
-    if (rejected) overflowed(reasons::kRejectNewFull, rejected);
+    if (rejected) overflow(reasons::kRejectNewFull, rejected);
 }
 
 void Subscription::writeKeepNewest(uint64_t from) {
@@ -207,7 +201,7 @@ void Subscription::writeKeepNewest(uint64_t from) {
     const LaneLimits& lim = lane_.limits();
     if (depth() > lim.maxMessages || queuedBytes() > lim.maxBytes) {
         cursor_ = end_;
-        overflowed(reasons::kSnapshotFull, 1);
+        overflow(reasons::kSnapshotFull);
     }
 }
 

@@ -73,12 +73,13 @@ private:
     void writeDropOldest(uint64_t from);
     void writeRejectNew(uint64_t from);
     void writeKeepNewest(uint64_t from);
-    void overflowed(const char* reason, uint64_t count);  // batch rejections: counted once
     void spill(const MessagePtr& m, const std::string& reason);
     void maybeRefill();
     void onRead(int status, std::vector<SpillRecord> recs, const std::string& error, uint32_t asked, uint64_t appendsAtRead);
     void onAckTimeout(const std::string& messageId);
-    void overflow(const std::string& reason);
+    // count messages the lane did not take, for one reason: one listener event per call (a
+    // batch write's rejections are one call).
+    void overflow(const std::string& reason, uint64_t count = 1);
     SpillKey spillKey() const;
 
     Session& session_;
