@@ -73,6 +73,12 @@ struct ControlConfig {                  // ours: publish API, /health, /metrics
     int maxConnections = 256;           // connections served at once (one thread each); more wait or are refused
 };
 
+// Socket.IO connection-state recovery (docs/recovery.md). Absent = off, as in socket.io.
+struct RecoveryConfig {
+    bool enabled = false;
+    int64_t maxDisconnectionDurationMs = 120000;  // socket.io's default
+};
+
 struct AuthRateLimitConfig {            // ours, Java defaults
     int windowMs = 60000;
     int maxFailures = 20;
@@ -103,6 +109,7 @@ struct ServerConfig {
     SourceMark tokenValidatorMark;
     AuthRateLimitConfig authRateLimit;
     ControlConfig control;
+    RecoveryConfig recovery;            // connectionStateRecovery: {maxDisconnectionDurationMs}
     SourceMark mark;
 };
 

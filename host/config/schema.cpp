@@ -14,7 +14,7 @@ const std::vector<std::string> kServerKeys = {
     "host", "port", "transport", "engineIoTransport", "auth", "spillRootPath", "tls", "namespaces",
     "path", "pingIntervalMs", "pingTimeoutMs", "maxPayloadBytes", "ioThreads", "cors",
     "tokenValidator", "authRateLimit", "control", "shutdownDrainMs", "handshakeTimeoutMs",
-    "maxClientErrorsPerMinute"};
+    "maxClientErrorsPerMinute", "connectionStateRecovery"};
 const std::vector<std::string> kTlsKeys = {"certChainPemPath", "privateKeyPemPath", "privateKeyPassword",
                                            "protocol", "watchIntervalMs"};
 const std::vector<std::string> kNamespaceKeys = {
@@ -26,6 +26,7 @@ const std::vector<std::string> kCorsKeys = {"origins"};
 const std::vector<std::string> kRateLimitKeys = {"windowMs", "maxFailures"};
 const std::vector<std::string> kControlKeys = {"enabled", "host", "port", "token", "maxConnections"};
 const std::vector<std::string> kMetricsKeys = {"sinks"};
+const std::vector<std::string> kRecoveryKeys = {"maxDisconnectionDurationMs"};
 
 constexpr int kIntMin = std::numeric_limits<int>::min();
 constexpr int kIntMax = std::numeric_limits<int>::max();
@@ -247,6 +248,16 @@ ServerConfig readServer(const MapView& servers, const std::string& name) {
         readInt(rl, "maxFailures", kIntMin, kIntMax, s.authRateLimit.maxFailures);
     }
     if (m.has("control")) readControl(m, s);
+    const YAML::Node csr = m.get("connectionStateRecovery");
+    if (csr.IsDefined() && csr.IsScalar() && (csr.Scalar() == "true" || csr.Scalar() == "false")) {
+        s.recovery.enabled = csr.Scalar() == "true";  // socket.io's `connectionStateRecovery: true`
+    } else if (m.has("connectionStateRecovery")) {
+        // The block being there turns recovery on (socket.io: a truthy option).
+        MapView rc(errors, m.get("connectionStateRecovery"), m.markOf("connectionStateRecovery"),
+                   m.pathOf("connectionStateRecovery"), kRecoveryKeys);
+        s.recovery.enabled = true;
+        readInt(rc, "maxDisconnectionDurationMs", kI64Min, kI64Max, s.recovery.maxDisconnectionDurationMs);
+    }
 
     if (!m.has("namespaces")) {
         missing(m, "namespaces");

@@ -164,6 +164,9 @@ void validateServer(Reporter& r, const ServerConfig& s) {
     range(r, sp + ".handshakeTimeoutMs", s.handshakeTimeoutMs, 1, 600000);
     range(r, sp + ".maxClientErrorsPerMinute", s.maxClientErrorsPerMinute, 0, 100000000);
     range(r, sp + ".ioThreads", s.ioThreads, 0, 256);
+    if (s.recovery.enabled)
+        range(r, sp + ".connectionStateRecovery.maxDisconnectionDurationMs", s.recovery.maxDisconnectionDurationMs,
+              int64_t{1}, int64_t{7} * 24 * 3600 * 1000);
     for (size_t i = 0; i < s.corsOrigins.size(); ++i)
         if (isBlank(s.corsOrigins[i])) r.add(sp + ".cors.origins[" + std::to_string(i) + "]", "origin must not be blank");
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "delivery/held_sessions.hpp"
 #include "delivery/lane.hpp"
 #include "delivery/listener.hpp"
 #include "delivery/metrics.hpp"
@@ -80,6 +81,7 @@ public:
     AuthRateLimiter limiter;
     std::unique_ptr<TokenValidator> validator;  // declared before pool: the pool joins first
     std::unique_ptr<WorkerPool> pool;
+    HeldSessions held;  // connection-state recovery: sessions by pid (docs/recovery.md)
 
     LoopShard* shardFor(const net::EventLoop& loop) const;
     NamespaceRuntime* findNamespace(const std::string& path) const;
@@ -118,11 +120,15 @@ public:
 
     // Client directory (clientId -> owning loop, subscribed topics) for publishTo.
     void registerClient(size_t ns, const std::string& id, LoopShard* shard);
-    void unregisterClient(size_t ns, const std::string& id);
+    // Only if the entry still points at shard (a session moved by recovery registered its
+    // new loop first; docs/recovery.md).
+    void unregisterClient(size_t ns, const std::string& id, const LoopShard* shard);
     void markSubscribed(size_t ns, const std::string& id, size_t topic, bool on);
     // nullptr when unknown; *subscribed tells whether it subscribed to topic.
     LoopShard* lookupClient(size_t ns, const std::string& id, size_t topic, bool* subscribed) const;
     size_t clientCount() const;
+    // Topics the client is subscribed to, by index (recovery moving a session).
+    std::vector<size_t> subscribedTopics(size_t ns, const std::string& id) const;
 
 private:
     std::shared_ptr<const std::vector<std::shared_ptr<Listener>>> listeners_;

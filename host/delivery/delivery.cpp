@@ -77,7 +77,8 @@ void Core::validate(net::EventLoop& loop, std::string token, const NamespaceRunt
 
 MessagePtr Core::buildMessageWithId(const NamespaceRuntime& ns, size_t topic, std::string payloadJson, std::string key,
                                     std::string messageId) const {
-    return makeMessage(ns.path(), ns.topic(topic), std::move(payloadJson), std::move(key), std::move(messageId), ns.ackRequired);
+    return makeMessage(ns.path(), ns.topic(topic), std::move(payloadJson), std::move(key), std::move(messageId), ns.ackRequired,
+                       cfg.recovery.enabled);
 }
 
 PublishStatus Core::publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload) {
@@ -141,9 +142,10 @@ void Core::registerClient(size_t ns, const std::string& id, LoopShard* shard) {
     e.topics.assign(cfg.namespaces[ns].topics.size(), 0);
 }
 
-void Core::unregisterClient(size_t ns, const std::string& id) {
+void Core::unregisterClient(size_t ns, const std::string& id, const LoopShard* shard) {
     std::lock_guard<std::mutex> lk(clientsMu_);
-    clients_[ns].erase(id);
+    auto it = clients_[ns].find(id);
+    if (it != clients_[ns].end() && it->second.shard == shard) clients_[ns].erase(it);
 }
 
 void Core::markSubscribed(size_t ns, const std::string& id, size_t topic, bool on) {
@@ -158,6 +160,16 @@ LoopShard* Core::lookupClient(size_t ns, const std::string& id, size_t topic, bo
     if (it == clients_[ns].end()) return nullptr;
     if (subscribed) *subscribed = topic < it->second.topics.size() && it->second.topics[topic];
     return it->second.shard;
+}
+
+std::vector<size_t> Core::subscribedTopics(size_t ns, const std::string& id) const {
+    std::lock_guard<std::mutex> lk(clientsMu_);
+    std::vector<size_t> out;
+    auto it = clients_[ns].find(id);
+    if (it == clients_[ns].end()) return out;
+    for (size_t t = 0; t < it->second.topics.size(); ++t)
+        if (it->second.topics[t]) out.push_back(t);
+    return out;
 }
 
 size_t Core::clientCount() const {
@@ -250,7 +262,10 @@ Delivery::Delivery(const config::ServerConfig& cfg, const PluginResolver& resolv
     for (auto& ns : c.namespaces) handlers_.push_back(std::make_shared<DeliveryNamespaceHandler>(core_, *ns));
 }
 
-Delivery::~Delivery() = default;
+Delivery::~Delivery() {
+    // Without shutdown(): held sessions would keep Core alive through their shared_ptr.
+    for (auto& s : core_->held.takeAllHeld()) s->closed = true;
+}
 
 std::shared_ptr<sio::NamespaceHandler> Delivery::handlerFor(const std::string& path) const {
     auto it = core_->nsIndex.find(path);
@@ -393,7 +408,8 @@ void Delivery::shutdown(uint64_t drainMs, uint64_t timeoutMs) {
         bool answered = onEveryShard(c, timeoutMs, [pending](LoopShard& shard) {
             for (Session* s : shard.sessions())
                 for (auto& sub : s->subs)
-                    if (sub) pending->fetch_add(sub->depth() + sub->spilledPending());
+                    if (sub && !s->detached)  // nobody to drain to
+                        pending->fetch_add(sub->depth() + sub->spilledPending());
         });
         if (!answered || pending->load() == 0 || std::chrono::steady_clock::now() >= deadline) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -401,7 +417,9 @@ void Delivery::shutdown(uint64_t drainMs, uint64_t timeoutMs) {
     // What is left is dropped: counted per namespace and logged.
     auto mu = std::make_shared<std::mutex>();
     auto left = std::make_shared<std::map<std::string, std::pair<uint64_t, uint64_t>>>();  // ns -> (messages, lanes)
-    bool answered = onEveryShard(c, timeoutMs, [mu, left](LoopShard& shard) {
+    // Sessions held for recovery end with the server (docs/recovery.md): closed on their loops.
+    auto held = std::make_shared<std::vector<std::shared_ptr<Session>>>(c.held.takeAllHeld());
+    bool answered = onEveryShard(c, timeoutMs, [mu, left, held](LoopShard& shard) {
         shard.stopGauges();
         for (Session* s : shard.sessions()) {
             for (size_t t = 0; t < s->subs.size(); ++t) {
@@ -417,6 +435,8 @@ void Delivery::shutdown(uint64_t drainMs, uint64_t timeoutMs) {
                 s->unsubscribe(t);
             }
         }
+        for (auto& h : *held)
+            if (&h->shard == &shard) h->close("server shutting down");
     });
     if (!answered) log::warn("delivery_shutdown_timeout", {{"server", c.cfg.name}});
     std::lock_guard<std::mutex> lk(*mu);
@@ -425,7 +445,10 @@ void Delivery::shutdown(uint64_t drainMs, uint64_t timeoutMs) {
                                        {"lanes", std::to_string(e.second)}, {"drain_ms", std::to_string(drainMs)}});
 }
 
-size_t Delivery::connectedClients() const { return core_->clientCount(); }
+size_t Delivery::connectedClients() const {
+    const size_t all = core_->clientCount(), held = core_->held.heldCount();
+    return all > held ? all - held : 0;
+}
 Metrics& Delivery::metrics() { return core_->metrics; }
 const config::ServerConfig& Delivery::config() const { return core_->cfg; }
 

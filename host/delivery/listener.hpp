@@ -4,6 +4,7 @@
 // Callbacks run on event-loop threads (or the publisher's thread for publish results of
 // the server-side API): keep them quick and never block.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace sf::delivery {
@@ -27,6 +28,11 @@ public:
     // attempt = 1 for the first re-send.
     virtual void onRetry(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*topic*/,
                          const std::string& /*messageId*/, int /*attempt*/) {}
+    // Connection-state recovery (docs/recovery.md): a reconnecting client got its session
+    // back (same clientId); a detached session expired unclaimed with queuedMessages
+    // still in its lanes (memory and spill), which are dropped.
+    virtual void onSessionRecovered(const std::string& /*ns*/, const std::string& /*clientId*/) {}
+    virtual void onSessionExpired(const std::string& /*ns*/, const std::string& /*clientId*/, uint64_t /*queuedMessages*/) {}
     virtual void onRetryExhausted(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*topic*/,
                                   const std::string& /*messageId*/) {}
 };

@@ -11,6 +11,7 @@ LoopShard::LoopShard(Core& core, net::EventLoop& loop, size_t index) : core_(cor
     subs_.resize(n);
     counts_.resize(n);
     sessions_.resize(n);
+    detachedReported_.assign(n, 0);
     for (size_t i = 0; i < n; ++i) {
         size_t topics = core.cfg.namespaces[i].topics.size();
         subs_[i].reserve(topics);
@@ -125,6 +126,24 @@ std::vector<Session*> LoopShard::sessions() const {
 // Max depth/bytes over this loop's lanes per topic; published only when changed so an idle
 // server takes no locks.
 void LoopShard::refreshGauges() {
+    for (size_t ns = 0; ns < sessions_.size(); ++ns) {
+        // What detached sessions hold (docs/recovery.md): walked only while there are some.
+        Metrics::NamespaceCounters& nm = *core_.namespaces[ns]->nsMetrics;
+        if (nm.detached.load(std::memory_order_relaxed) <= 0 && !detachedReported_[ns]) continue;
+        uint64_t msgs = 0, bytes = 0;
+        bool any = false;
+        for (auto& kv : sessions_[ns]) {
+            if (!kv.second->detached) continue;
+            any = true;
+            for (auto& sub : kv.second->subs) {
+                if (!sub) continue;
+                msgs += sub->depth();
+                bytes += sub->queuedBytes();
+            }
+        }
+        nm.reportDetached(this, msgs, bytes);
+        detachedReported_[ns] = any;
+    }
     for (size_t ns = 0; ns < subs_.size(); ++ns) {
         for (size_t topic = 0; topic < subs_[ns].size(); ++topic) {
             TopicSubs& t = subs_[ns][topic];

@@ -67,6 +67,7 @@ private:
     std::vector<std::unique_ptr<std::atomic<uint32_t>[]>> counts_;  // [ns][topic]
     std::vector<std::unordered_map<std::string, Session*>> sessions_;  // [ns] id -> session
     net::TimerId gaugeTimer_ = 0;
+    std::vector<char> detachedReported_;  // [ns] last report had detached sessions: report the zero too
     std::vector<TopicLog::Entry> scratch_;  // reused by processTopic
 };
 

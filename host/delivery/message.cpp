@@ -9,12 +9,14 @@
 namespace sf::delivery {
 
 MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string payloadJson, std::string key,
-                       std::string messageId, bool ackRequired) {
+                       std::string messageId, bool ackRequired, bool withOffset) {
     auto m = std::make_shared<OutMessage>();
     m->payload = std::move(payloadJson);
     m->bytes = m->payload.size();
     m->key = std::move(key);
     m->messageId = std::move(messageId);
+    std::string offset;
+    if (withOffset) json::quoteTo(offset, m->messageId);
     if (ackRequired) {
         std::string meta = "{\"namespace\":";
         json::quoteTo(meta, ns);
@@ -23,9 +25,11 @@ MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string 
         meta += ",\"messageId\":";
         json::quoteTo(meta, m->messageId);
         meta += ",\"ackRequired\":true}";
-        m->frame = sio::encodeEvent(ns, topic, {m->payload, meta});
+        if (withOffset) m->frame = sio::encodeEvent(ns, topic, {m->payload, meta, offset});
+        else m->frame = sio::encodeEvent(ns, topic, {m->payload, meta});
     } else {
-        m->frame = sio::encodeEvent(ns, topic, {m->payload});
+        if (withOffset) m->frame = sio::encodeEvent(ns, topic, {m->payload, offset});
+        else m->frame = sio::encodeEvent(ns, topic, {m->payload});
     }
     return m;
 }

@@ -15,14 +15,21 @@ struct OutMessage {
     uint64_t bytes = 0;     // UTF-8 length of payload: what counts toward limits (docs/client-protocol.md)
     std::string key;        // coalesce key (coalesceKeyOf); empty = matches no other message
     std::string messageId;  // "msg-<n>"; on the wire only for AT_LEAST_ONCE
-    sio::FramePtr frame;    // the event frame: [topic, payload] or [topic, payload, metadata]
+    sio::FramePtr frame;    // the event frame: [topic, payload] or [topic, payload, metadata],
+                            // with the recovery offset (= messageId) last when recovery is on
+    // The topic offset (TopicLog), set once by TopicLog::append under its lock before any
+    // loop can read the message; 0 for messages that never went through a topic log
+    // (publishTo, refills from spill). Recovery across loops dedups by it (docs/recovery.md).
+    mutable uint64_t logOffset = 0;
 };
 using MessagePtr = std::shared_ptr<const OutMessage>;
 
 // Build the shared message. ackRequired selects the AT_LEAST_ONCE shape with metadata
-// {"namespace","topic","messageId","ackRequired":true} in that key order.
+// {"namespace","topic","messageId","ackRequired":true} in that key order. withOffset (the
+// server has connectionStateRecovery on) appends the messageId as a last string argument:
+// the offset a stock socket.io-client hands back when it reconnects (docs/recovery.md).
 MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string payloadJson, std::string key,
-                       std::string messageId, bool ackRequired);
+                       std::string messageId, bool ackRequired, bool withOffset = false);
 
 // The coalesce key of a payload. With no coalesceKey configured: the topic. Otherwise the
 // canonical text of the payload's top-level field of that name, so values compare by type and

@@ -31,6 +31,12 @@ const Def kAuthRateLimited{"streamfence_auth_rate_limited_total", "Attempts refu
 const Def kErrorLimited{"streamfence_client_error_limit_disconnects_total", "Clients disconnected for earning more error answers in a minute than maxClientErrorsPerMinute allows.", MetricSample::Type::Counter};
 const Def kRefused{"streamfence_publish_refused_total", "Publishes refused with OVERLOADED (the topic's bounded log was full) or while stopping; the publisher was told.", MetricSample::Type::Counter};
 const Def kLogMessages{"streamfence_topic_log_messages", "Messages held by the topic's shared log (published, not yet read by every loop).", MetricSample::Type::Gauge};
+const Def kRecovered{"streamfence_sessions_recovered_total", "Sessions a reconnecting client recovered (connection-state recovery).", MetricSample::Type::Counter};
+const Def kExpired{"streamfence_sessions_expired_total", "Detached sessions dropped because their client did not come back within maxDisconnectionDurationMs.", MetricSample::Type::Counter};
+const Def kRecoveryGaps{"streamfence_recovery_gaps_total", "Recoveries whose replay may have missed messages: the replay history's bound evicted some the client had not confirmed.", MetricSample::Type::Counter};
+const Def kDetached{"streamfence_sessions_detached", "Sessions held for a client that left abnormally, waiting for it to recover.", MetricSample::Type::Gauge};
+const Def kDetachedMessages{"streamfence_sessions_detached_queued_messages", "Messages queued in memory in the lanes of detached sessions.", MetricSample::Type::Gauge};
+const Def kDetachedBytes{"streamfence_sessions_detached_queued_bytes", "Payload bytes queued in memory in the lanes of detached sessions.", MetricSample::Type::Gauge};
 const Def kActive{"streamfence_connections_active", "Client sockets currently connected to a namespace.", MetricSample::Type::Gauge};
 const Def kDepthMax{"streamfence_lane_depth_max", "Largest number of messages held in memory by one lane of the topic.", MetricSample::Type::Gauge};
 const Def kBytesMax{"streamfence_lane_bytes_max", "Largest number of payload bytes held in memory by one lane of the topic.", MetricSample::Type::Gauge};
@@ -49,6 +55,21 @@ MetricSample sample(const Def& d, std::vector<std::pair<std::string, std::string
 double load(const std::atomic<uint64_t>& a) { return static_cast<double>(a.load(std::memory_order_relaxed)); }
 
 }  // namespace
+
+void Metrics::NamespaceCounters::reportDetached(const void* reporter, uint64_t messages, uint64_t bytes) {
+    std::lock_guard<std::mutex> lk(mu_);
+    detachedQueued_[reporter] = {messages, bytes};
+}
+
+std::pair<uint64_t, uint64_t> Metrics::NamespaceCounters::detachedQueued() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    std::pair<uint64_t, uint64_t> sum{0, 0};
+    for (auto& kv : detachedQueued_) {
+        sum.first += kv.second.first;
+        sum.second += kv.second.second;
+    }
+    return sum;
+}
 
 void Metrics::TopicCounters::overflow(std::string_view reason, uint64_t count) {
     std::lock_guard<std::mutex> lk(mu_);
@@ -120,6 +141,13 @@ MetricSnapshot Metrics::snapshot() const {
         out.push_back(sample(kAuthRateLimited, l(), load(n.authRateLimited)));
         out.push_back(sample(kErrorLimited, l(), load(n.errorLimited)));
         out.push_back(sample(kActive, l(), static_cast<double>(n.active.load(std::memory_order_relaxed))));
+        out.push_back(sample(kRecovered, l(), load(n.sessionsRecovered)));
+        out.push_back(sample(kExpired, l(), load(n.sessionsExpired)));
+        out.push_back(sample(kRecoveryGaps, l(), load(n.recoveryGaps)));
+        out.push_back(sample(kDetached, l(), static_cast<double>(n.detached.load(std::memory_order_relaxed))));
+        auto [dm, db] = n.detachedQueued();
+        out.push_back(sample(kDetachedMessages, l(), static_cast<double>(dm)));
+        out.push_back(sample(kDetachedBytes, l(), static_cast<double>(db)));
     }
     for (auto& kv : topicIndex_) {
         const TopicCounters& t = *kv.second;

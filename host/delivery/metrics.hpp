@@ -27,6 +27,18 @@ public:
         // Clients disconnected for earning more than maxClientErrorsPerMinute error answers.
         std::atomic<uint64_t> errorLimited{0};
         std::atomic<int64_t> active{0};
+        // Connection-state recovery (docs/recovery.md): sessions recovered, expired unclaimed,
+        // and replays that may have a gap (the history bound evicted unconfirmed messages).
+        std::atomic<uint64_t> sessionsRecovered{0}, sessionsExpired{0}, recoveryGaps{0};
+        // Detached sessions now, and what their lanes hold (refreshed with the lane gauges).
+        std::atomic<int64_t> detached{0};
+        // Each event loop reports what its detached sessions' lanes hold; the snapshot sums.
+        void reportDetached(const void* reporter, uint64_t messages, uint64_t bytes);
+        std::pair<uint64_t, uint64_t> detachedQueued() const;
+
+    private:
+        mutable std::mutex mu_;
+        std::map<const void*, std::pair<uint64_t, uint64_t>> detachedQueued_;
     };
 
     struct TopicCounters {

@@ -4,6 +4,7 @@
 
 #include "common/log.hpp"
 #include "delivery/loop_shard.hpp"
+#include "delivery/recovery.hpp"
 #include "delivery/session.hpp"
 
 namespace sf::delivery {
@@ -165,6 +166,9 @@ void DeliveryNamespaceHandler::onConnect(const sio::SocketPtr& s, std::function<
 
 void DeliveryNamespaceHandler::accept(const sio::SocketPtr& s, const std::string& token, const TokenCheck& check,
                                       const std::function<void(bool, json::Value)>& done) {
+    // A reconnect naming a session still known gets it back (docs/recovery.md); the token
+    // was checked above like any connect's.
+    if (core_->cfg.recovery.enabled && recovery::restore(core_, ns_, s, done)) return;
     LoopShard* shard = core_->shardFor(s->loop());
     auto session = std::make_shared<Session>(core_, ns_, *shard, *s);
     session->connectToken = token;
@@ -172,7 +176,13 @@ void DeliveryNamespaceHandler::accept(const sio::SocketPtr& s, const std::string
     s->userData = std::make_shared<SessionHolder>(session);
     shard->addSession(session.get());
     core_->registerClient(ns_.index, session->id, shard);
-    done(true, Value::object());
+    Value answer = Value::object();
+    if (core_->cfg.recovery.enabled) {
+        session->pid = recovery::newPid();
+        core_->held.add(session->pid, session, shard, ns_.index, session->id, session->principal, token);
+        answer.set("pid", session->pid);
+    }
+    done(true, std::move(answer));
     if (!s->connected()) {
         // The client left while an async token check ran: the protocol dropped our answer
         // and will not report a disconnect, so undo quietly.
@@ -200,6 +210,15 @@ void DeliveryNamespaceHandler::onDisconnect(const sio::SocketPtr& s, const std::
     auto session = SessionHolder::of(*s);
     if (!session) return;  // never accepted
     const bool wasOpen = !session->closed;
+    if (wasOpen && !session->pid.empty() && recovery::isAbnormal(reason) && !core_->stopping.load()) {
+        // Held for the client's return (docs/recovery.md): lanes keep taking publishes.
+        recovery::hold(*core_, session, s->messagesConfirmed());
+        s->userData.reset();  // the holder lets a detached session be
+        ns_.nsMetrics->disconnections.fetch_add(1, std::memory_order_relaxed);
+        ns_.nsMetrics->active.fetch_sub(1, std::memory_order_relaxed);
+        core_->notify([&](Listener& l) { l.onClientDisconnected(ns_.path(), session->id, reason); });
+        return;
+    }
     session->close(reason);
     s->userData.reset();
     if (!wasOpen) return;

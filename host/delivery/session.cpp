@@ -27,7 +27,7 @@ Subscription::~Subscription() {
     metrics_.inflight.fetch_sub(lane_.inFlight(), std::memory_order_relaxed);
     if (expiryTimer) loop.cancelTimer(expiryTimer);
     if (spill_.retryTimer) loop.cancelTimer(spill_.retryTimer);
-    if (spill_.everSpilled && ns_.storage) {
+    if (spill_.everSpilled && ns_.storage && !keepSpill_) {
         // Completes after any append still under way (per-lane order), so nothing is left.
         SpillKey k = spillKey();
         int rc = ns_.storage->clear(loop, k, [k](int status, std::vector<SpillRecord>, std::string err) {
@@ -340,12 +340,10 @@ void Subscription::pump() {
     } else {
         while (!lane_.empty() || cursor_ < end_) {
             if (s->backpressured()) break;
-            if (!lane_.empty()) {
-                LaneEntry e = lane_.take(0);  // BEST_EFFORT leaves the lane when handed over
-                s->sendFrame(e.msg->frame);
-            } else {
-                s->sendFrame(log_.at(cursor_++).msg->frame);
-            }
+            MessagePtr m = !lane_.empty() ? lane_.take(0).msg  // BEST_EFFORT leaves the lane when handed over
+                                          : log_.at(cursor_++).msg;
+            s->sendFrame(m->frame);
+            if (!session_.pid.empty()) session_.recordSent(m);
             if (alive.expired()) return;
         }
     }
@@ -387,6 +385,60 @@ bool Subscription::ack(const std::string& messageId) {
     return true;
 }
 
+void Subscription::pause() {
+    net::EventLoop& loop = session_.shard.loop();
+    for (size_t i = 0; i < lane_.size(); ++i) {
+        LaneEntry& e = lane_.at(i);
+        if (!e.inFlight) continue;
+        if (e.timer) loop.cancelTimer(e.timer);
+        lane_.clearInFlight(i);  // not a retry: the re-send after recovery is the same delivery
+        metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
+    }
+}
+
+Subscription::Moved Subscription::moveOut(uint64_t upTo) {
+    pause();
+    materialize();
+    Moved out;
+    for (auto& e : lane_.takeAll()) {
+        const uint64_t off = e.msg->logOffset;
+        if (off != 0 && off >= upTo) continue;  // the new lane took it from its own loop's log
+        out.entries.push_back(std::move(e));
+    }
+    out.spillPending = spill_.pending;
+    out.everSpilled = spill_.everSpilled;
+    keepSpill_ = true;
+    return out;
+}
+
+void Subscription::moveIn(Moved&& m) {
+    materialize();
+    std::deque<LaneEntry> newer = lane_.takeAll();
+    for (auto& e : m.entries) lane_.append(std::move(e));
+    spill_.pending += m.spillPending;
+    spill_.everSpilled = spill_.everSpilled || m.everSpilled;
+    for (auto& e : newer) {
+        if (spill_.pending > 0 && ns_.storage) spill(e.msg, reasons::kSpilled);  // behind the older spilled ones
+        else lane_.append(std::move(e));
+    }
+    // Two lanes' worth may not fit in one: the oldest not in flight go, counted as drops
+    // (what DROP_OLDEST would do; docs/recovery.md).
+    const LaneLimits& lim = lane_.limits();
+    uint64_t dropped = 0;
+    for (size_t i = 0; (lane_.size() > lim.maxMessages || lane_.bytes() > lim.maxBytes) && i < lane_.size();) {
+        if (lane_.at(i).inFlight) {
+            ++i;
+            continue;
+        }
+        lane_.take(i);
+        ++dropped;
+    }
+    if (dropped) {
+        metrics_.dropped.fetch_add(dropped, std::memory_order_relaxed);
+        overflow("recovery: moved lane over its limits", dropped);
+    }
+}
+
 // ------------------------------------------------------------------ Session
 
 Session::Session(std::shared_ptr<Core> c, NamespaceRuntime& n, LoopShard& sh, sio::Socket& s)
@@ -397,7 +449,7 @@ Session::Session(std::shared_ptr<Core> c, NamespaceRuntime& n, LoopShard& sh, si
 Session::~Session() { close("session destroyed"); }
 
 SessionHolder::~SessionHolder() {
-    if (!session || session->closed) return;
+    if (!session || session->closed || session->detached) return;  // detached: HeldSessions owns it
     net::EventLoop& loop = session->shard.loop();
     if (loop.inLoopThread()) {
         session->close("socket released");
@@ -446,10 +498,45 @@ void Session::close(const std::string& /*reason*/) {
         shard.loop().cancelTimer(expiryTimer);
         expiryTimer = 0;
     }
+    if (holdTimer) {
+        shard.loop().cancelTimer(holdTimer);
+        holdTimer = 0;
+    }
+    if (heldCounted) {
+        heldCounted = false;
+        ns.nsMetrics->detached.fetch_sub(1, std::memory_order_relaxed);
+    }
     for (auto& s : subs) s.reset();
     shard.removeSession(this);
-    core->unregisterClient(ns.index, id);
+    core->unregisterClient(ns.index, id, &shard);
+    if (!pid.empty()) core->held.forget(pid, this);
     socket = nullptr;
+}
+
+void Session::closeMoved() {
+    for (auto& s : subs) s.reset();  // moveOut marked them: their spill stays for the new lanes
+    close("moved");
+}
+
+void Session::recordSent(const MessagePtr& m) {
+    if (!socket) return;
+    size_t topics = 0;
+    for (auto& s : subs)
+        if (s) ++topics;
+    const uint64_t k = std::max<size_t>(1, topics);
+    history.confirm(socket->messagesConfirmed());
+    history.record(m, socket->messagesSent(), uint64_t(ns.limits.maxMessages) * k, ns.limits.maxBytes * k);
+}
+
+void Session::detach(uint64_t confirmedMark) {
+    history.confirm(confirmedMark);
+    deferred.clear();
+    busy = false;
+    socket = nullptr;
+    detached = true;
+    detachedAtMs = net::monotonicMs();
+    for (auto& s : subs)
+        if (s) s->pause();
 }
 
 }  // namespace sf::delivery

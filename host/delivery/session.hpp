@@ -20,6 +20,7 @@
 #include "delivery/core.hpp"
 #include "delivery/lane.hpp"
 #include "delivery/loop_topic_log.hpp"
+#include "delivery/replay_history.hpp"
 
 namespace sf::delivery {
 
@@ -49,6 +50,23 @@ public:
     // Client ack. Removes the entry if it was sent at least once (in flight or waiting for
     // its re-send); ids never sent or unknown are ignored. True when something was removed.
     bool ack(const std::string& messageId);
+
+    // Connection-state recovery (docs/recovery.md). The client's connection is gone: entries
+    // in flight wait for it to come back, their ack deadlines and retry counts paused.
+    void pause();
+    // Moving to another loop: everything pending in order (lane entries, then the accepted
+    // log range), leaving out topic offsets >= upTo (the new lane has those already). The
+    // spill, keyed by client and topic, goes with it: this lane will not clear it.
+    struct Moved {
+        std::vector<LaneEntry> entries;
+        uint64_t spillPending = 0;
+        bool everSpilled = false;
+    };
+    Moved moveOut(uint64_t upTo);
+    // The other half: the moved entries go before what this lane took meanwhile; with spill
+    // pending, those newer ones follow the spill (FIFO across memory and disk). Limits hold
+    // afterwards: the oldest entries not in flight are dropped (counted) if needed.
+    void moveIn(Moved&& m);
 
     Lane& lane() { return lane_; }
     size_t topic() const { return topic_; }
@@ -84,6 +102,7 @@ private:
 
     Session& session_;
     NamespaceRuntime& ns_;
+    bool keepSpill_ = false;  // moved to another loop: the spill belongs to the new lane
     size_t topic_;
     Metrics::TopicCounters& metrics_;
     Lane lane_;
@@ -106,6 +125,24 @@ public:
     std::string connectToken, principal;
     net::TimerId expiryTimer = 0;  // connect-time token expiry
     bool closed = false;
+    // Connection-state recovery (docs/recovery.md). pid: the private id a reconnecting
+    // client names (empty when recovery is off). Detached: held after an abnormal end,
+    // lanes still taking publishes under their limits, until the client comes back or the
+    // hold expires.
+    std::string pid;
+    bool detached = false;
+    bool heldCounted = false;  // counted in the namespace's detached-sessions gauge
+    uint64_t detachedAtMs = 0;
+    net::TimerId holdTimer = 0;
+    ReplayHistory history;  // BEST_EFFORT messages sent and not yet confirmed received
+    // A frame went to the socket: remember it until the client is proven to have it.
+    void recordSent(const MessagePtr& m);
+    // The connection ended abnormally: keep everything, pause what waits for the client.
+    void detach(uint64_t confirmedMark);
+    // Closing on this loop because the session moved to another one: lanes leave without
+    // clearing their spill, and the client directory (now pointing elsewhere) is left alone.
+    void closeMoved();
+
     // Error answers in the current one-minute window (ServerConfig::maxClientErrorsPerMinute).
     uint64_t errorWindowStartMs = 0;
     uint64_t errorsInWindow = 0;

@@ -35,6 +35,7 @@ bool TopicLog::append(const MessagePtr& m, uint64_t* offset, std::vector<size_t>
         }
     }
     *offset = nextOffset_++;
+    m->logOffset = *offset;
     entries_.push_back(Entry{*offset, m});
     bytes_ += m->bytes;
     bool anyActive = false;
@@ -93,6 +94,11 @@ size_t TopicLog::size() const {
 uint64_t TopicLog::bytes() const {
     std::lock_guard<std::mutex> lk(mu_);
     return bytes_;
+}
+
+uint64_t TopicLog::readerNext(size_t loop) const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return readers_[loop].next;
 }
 
 }  // namespace sf::delivery

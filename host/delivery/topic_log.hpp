@@ -49,6 +49,8 @@ public:
     // position no longer holds entries back).
     void activate(size_t loop);
     void deactivate(size_t loop);
+    // The offset loop `loop` reads next (recovery moving a lane between loops).
+    uint64_t readerNext(size_t loop) const;
 
     const TopicLogLimits& limits() const { return limits_; }
     size_t size() const;

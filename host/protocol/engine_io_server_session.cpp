@@ -1,5 +1,7 @@
 #include "protocol/engine_io_server_session.hpp"
 
+#include <algorithm>
+
 #include "common/log.hpp"
 #include "protocol/engine_io_connection.hpp"
 #include "protocol/engine_io_context.hpp"
@@ -36,11 +38,13 @@ const Options& EngineServerSession::options() const { return ctx_->opts; }
 
 void EngineServerSession::sendPacket(char type, std::string_view data, bool binary) {
     if (st_ != St::Open || !transport_) return;
+    if (type == '4') ++sent_;
     transport_->sendPacket(type, data, binary);
 }
 
 void EngineServerSession::sendPrepared(const std::string& eioPacket, const net::Buffer& wsFrame) {
     if (st_ != St::Open || eioPacket.empty() || !transport_) return;
+    ++sent_;
     transport_->sendPrepared(eioPacket, wsFrame);
 }
 
@@ -88,6 +92,7 @@ void EngineServerSession::schedulePing() {
         auto s = wk.lock();
         if (!s || s->st_ != St::Open) return;
         s->pingTimer_ = 0;
+        s->pingMark_ = s->sent_;  // everything before the ping is confirmed by its pong
         if (auto* w = s->websocket()) w->sendFrame(s->ctx_->pingFrame);  // shared, pre-encoded
         else s->sendPacket('2', {}, false);
         uint64_t now = net::monotonicMs();
@@ -271,6 +276,7 @@ void EngineServerSession::handlePacket(RawPacket& p, Src src) {
     switch (p.type) {
         case '1': finish("transport close", true); return;
         case '3':
+            confirmed_ = std::max(confirmed_, pingMark_);
             if (pingTimeoutTimer_) {
                 loop_.cancelTimer(pingTimeoutTimer_);
                 pingTimeoutTimer_ = 0;

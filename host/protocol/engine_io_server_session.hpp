@@ -45,6 +45,8 @@ public:
     void sendPrepared(const std::string& eioPacket, const net::Buffer& wsFrame) override;
     size_t bufferedBytes() const override;
     void close(const std::string& reason) override;
+    uint64_t messagesSent() const override { return sent_; }
+    uint64_t messagesConfirmed() const override { return confirmed_; }
 
     // TransportOwner
     void onTransportDrain() override;
@@ -103,6 +105,9 @@ private:
     // timers
     net::TimerId pingTimer_ = 0, pingTimeoutTimer_ = 0, upgradeTimer_ = 0, closeTimer_ = 0, heldTimer_ = 0;
     uint64_t pingDeadline_ = 0;
+    // Delivery confirmation (EngineSession::messagesConfirmed): MESSAGE packets handed to the
+    // transport, the count when the outstanding ping was queued, and the count a pong proved.
+    uint64_t sent_ = 0, pingMark_ = 0, confirmed_ = 0;
     std::unique_ptr<PollWaiter> heldGet_;  // a poll that arrived while an upgrade was under way
 };
 

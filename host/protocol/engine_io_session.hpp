@@ -6,6 +6,7 @@
 // to the session's loop with post() and the answers posted back.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -63,6 +64,12 @@ public:
     bool backpressured() const { return bufferedBytes() >= options().highWaterBytes; }
     // Server-side close: what is queued is still delivered, then the transport closes.
     virtual void close(const std::string& reason) = 0;
+    // MESSAGE packets handed to the transport so far, and how many of them the client has
+    // certainly received: a pong answers the ping queued after them on the same ordered
+    // transport. Connection-state recovery trims its replay history with these
+    // (docs/recovery.md).
+    virtual uint64_t messagesSent() const { return 0; }
+    virtual uint64_t messagesConfirmed() const { return 0; }
 };
 using EngineSessionPtr = std::shared_ptr<EngineSession>;
 

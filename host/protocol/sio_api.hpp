@@ -68,6 +68,13 @@ public:
     // Server-side disconnect of this namespace socket (sends DISCONNECT).
     virtual void disconnect() = 0;
     virtual net::EventLoop& loop() = 0;
+    // Connection-state recovery (docs/recovery.md). Engine.IO messages queued to this
+    // client's connection so far, and how many of them it has certainly received.
+    virtual uint64_t messagesSent() const { return 0; }
+    virtual uint64_t messagesConfirmed() const { return 0; }
+    // Before NamespaceHandler::onConnect's done(true): answer CONNECT with this id (the id
+    // of the session being recovered) instead of the fresh one.
+    virtual void adoptId(const std::string& id) { (void)id; }
 
     // Free slot for the layer above (delivery keeps its per-socket session here).
     std::shared_ptr<void> userData;
@@ -78,7 +85,8 @@ class NamespaceHandler {
 public:
     virtual ~NamespaceHandler() = default;
     // A client asked to join this namespace. Call done(true, {}) to accept or
-    // done(false, {"message": ...}) to answer CONNECT_ERROR. May be called later (async
+    // done(false, {"message": ...}) to answer CONNECT_ERROR. On acceptance, members of an
+    // object passed to done(true, ...) join `sid` in the CONNECT answer (e.g. `pid`). May be called later (async
     // auth), but on the socket's loop. Before done(true) the socket receives nothing.
     virtual void onConnect(const SocketPtr& s, std::function<void(bool ok, json::Value error)> done) = 0;
     // A client EVENT (binary attachments already put back in place as Binary values).

@@ -141,6 +141,11 @@ public:
         left("server namespace disconnect");
     }
     net::EventLoop& loop() override { return session_->loop(); }
+    uint64_t messagesSent() const override { return session_->messagesSent(); }
+    uint64_t messagesConfirmed() const override { return session_->messagesConfirmed(); }
+    void adoptId(const std::string& id) override {
+        if (st_ == St::Pending && !id.empty()) id_ = id;
+    }
 
     // Client side of things.
     void connect(const std::shared_ptr<Client>& c) {
@@ -158,6 +163,9 @@ public:
                 p.type = PacketType::Connect;
                 p.data = json::Value::object();
                 p.data.set("sid", s->id_);
+                if (err.isObject())
+                    for (auto& kv : err.asObject())
+                        if (kv.first != "sid") p.data.set(kv.first, std::move(kv.second));
                 cl->sendPacket(p);
             } else {
                 p.type = PacketType::ConnectError;

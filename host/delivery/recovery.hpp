@@ -1,0 +1,39 @@
+// Connection-state recovery (docs/recovery.md): holding a session whose client left
+// abnormally, and handing it back to the client when it reconnects with its pid, on
+// whichever loop the new connection landed. Socket.IO's own rules on the wire: the
+// CONNECT answer carries {sid, pid}; a recovered socket keeps its id.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/json.hpp"
+#include "delivery/core.hpp"
+
+namespace sf::delivery {
+class Session;
+}
+
+namespace sf::delivery::recovery {
+
+using Done = std::function<void(bool ok, json::Value data)>;
+
+// Ends after which socket.io keeps a session: all but the client's own namespace
+// disconnect, the server's (socket.disconnect(), token expiry, error limit) and shutdown.
+bool isAbnormal(const std::string& reason);
+
+// A secret id for a new session (20 url-safe characters, 120 random bits).
+std::string newPid();
+
+// The client left abnormally: keep the session (lanes, spill, replay history) for
+// maxDisconnectionDurationMs on its loop, then drop it (counted, logged, reported).
+void hold(Core& core, const std::shared_ptr<Session>& s, uint64_t confirmedMark);
+
+// Authorised CONNECT whose auth names the pid of a session still known: attach it to s,
+// answer CONNECT through done with its old id and pid, replay what the client missed
+// after auth.offset, resume its lanes. False when there is nothing to recover (the caller
+// starts a fresh session; never an error). Runs on s's loop; may finish later (a session
+// held by another loop moves here first).
+bool restore(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, const sio::SocketPtr& s, const Done& done);
+
+}  // namespace sf::delivery::recovery
