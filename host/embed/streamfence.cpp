@@ -332,6 +332,12 @@ StreamFenceServerBuilder& StreamFenceServerBuilder::pluginOptions(const std::str
     cfg_.pluginOptions[plugin] = std::move(o);
     return *this;
 }
+StreamFenceServerBuilder& StreamFenceServerBuilder::connectionStateRecovery(int64_t maxDisconnectionDurationMs) {
+    server().recovery.enabled = true;
+    server().recovery.maxDisconnectionDurationMs = maxDisconnectionDurationMs;
+    return *this;
+}
+
 StreamFenceServerBuilder& StreamFenceServerBuilder::listener(std::shared_ptr<ServerListener> l) {
     listeners_.push_back(std::move(l));
     return *this;

@@ -103,6 +103,9 @@ public:
     StreamFenceServerBuilder& pluginDir(const std::string& dir);
     StreamFenceServerBuilder& pluginOptions(const std::string& plugin, config::PluginOptions o);
     StreamFenceServerBuilder& listener(std::shared_ptr<ServerListener> l);
+    // Socket.IO connection-state recovery (docs/recovery.md): sessions held this long after
+    // an abnormal disconnect; listeners hear onSessionRecovered / onSessionExpired.
+    StreamFenceServerBuilder& connectionStateRecovery(int64_t maxDisconnectionDurationMs = 120000);
     // Direct access for anything else (ping settings, TLS, auth...).
     config::ServerConfig& server();
 

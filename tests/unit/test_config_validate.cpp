@@ -17,6 +17,7 @@ class ConfigValidateTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(authRules);
     CPPUNIT_TEST(serverPathAndStrings);
     CPPUNIT_TEST(portClashes);
+    CPPUNIT_TEST(connectionStateRecovery);
     CPPUNIT_TEST(controlOffLoopbackNeedsToken);
     CPPUNIT_TEST(validateBuiltInCode);
     CPPUNIT_TEST(noFollowUpErrors);
@@ -137,6 +138,21 @@ public:
         // Plain numbers are fine where a string is expected (e.g. a numeric token).
         Config c = yaml(withServer("    control: {token: 12345}\n"));
         CPPUNIT_ASSERT_EQUAL(std::string("12345"), c.servers[0].control.token);
+    }
+
+    void connectionStateRecovery() {
+        CPPUNIT_ASSERT(!yaml(withServer("")).servers[0].recovery.enabled);  // absent = off, as socket.io
+        Config on = yaml(withServer("    connectionStateRecovery: {}\n"));
+        CPPUNIT_ASSERT(on.servers[0].recovery.enabled);
+        CPPUNIT_ASSERT_EQUAL(int64_t(120000), on.servers[0].recovery.maxDisconnectionDurationMs);
+        CPPUNIT_ASSERT(yaml(withServer("    connectionStateRecovery: true\n")).servers[0].recovery.enabled);
+        CPPUNIT_ASSERT(!yaml(withServer("    connectionStateRecovery: false\n")).servers[0].recovery.enabled);
+        Config ms = yaml(withServer("    connectionStateRecovery: {maxDisconnectionDurationMs: 5000}\n"));
+        CPPUNIT_ASSERT_EQUAL(int64_t(5000), ms.servers[0].recovery.maxDisconnectionDurationMs);
+        expectOnlyError(withServer("    connectionStateRecovery: {maxDisconnectionDurationMs: 0}\n"),
+                        "streamfence.yaml:3:31: servers.s.connectionStateRecovery.maxDisconnectionDurationMs: "
+                        "out of range: 0 (expected 1..604800000)");
+        expectError(withServer("    connectionStateRecovery: {maxDisconnectionMs: 5}\n"), "unknown key \"maxDisconnectionMs\"");
     }
 
     void portClashes() {
