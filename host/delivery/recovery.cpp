@@ -160,6 +160,8 @@ bool restore(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, const sio:
     if (!core->held.claim(p->asString(), ns.index, c)) return false;
     LoopShard* here = core->shardFor(s->loop());
     if (!here || !c.session) return false;
+    log::debug("session_claimed", {{"namespace", ns.path()}, {"client", c.id}, {"detached", c.wasDetached ? "true" : "false"},
+                                   {"same_loop", c.shard == here ? "true" : "false"}});
     s->adoptId(c.id);
 
     if (c.shard == here) {
