@@ -221,3 +221,23 @@ test('while away, the lane keeps its limits and policy: REJECT_NEW overflow is c
     c.close();
   } finally { await srv.stop(); }
 });
+
+test('while away, SPILL_TO_DISK spills past the lane and replays everything in order after recovery', async () => {
+  const srv = await sf.start(Object.assign({ ioThreads: 2, namespaces: [sf.ns('/feed', ['t'], { maxQueuedMessagesPerClient: 5, overflowAction: 'SPILL_TO_DISK' })] }, recovery()));
+  try {
+    const c = await client(srv, '/feed', { reconnectionDelay: 1500, reconnectionDelayMax: 1500 });
+    const got = [];
+    c.on('t', (p) => got.push(p.seq));
+    await sf.call(c, 'subscribe', { topic: 't' });
+    const back = cutAndReconnect(c);
+    await sf.waitUntil(async () => sf.metricValue(await srv.metrics(), 'streamfence_sessions_detached', { namespace: '/feed' }) === 1);
+    await publishSeq(srv, '/feed', 't', 1, 30);
+    assert.strictEqual(await back, true);
+    await sf.waitUntil(() => got.length >= 30, 5000, () => `got ${got.length}`);
+    await sf.sleep(200);
+    assert.deepStrictEqual(got, Array.from({ length: 30 }, (_, i) => i + 1), 'memory then spill, in order, once');
+    const m = await srv.metrics();
+    assert.ok(sf.metricValue(m, 'streamfence_messages_spilled_total', { namespace: '/feed', topic: 't' }) >= 25, 'spilled while away');
+    c.close();
+  } finally { await srv.stop(); }
+});
