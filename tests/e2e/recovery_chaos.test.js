@@ -12,7 +12,7 @@ const CLIENTS = Number(process.env.SF_CHAOS_CLIENTS || 50);
 const MESSAGES = Number(process.env.SF_CHAOS_MESSAGES || 20000);
 const MAX_IN_FLIGHT = 256;
 
-test('50 clients, 20,000 AT_LEAST_ONCE messages, random cuts and 10% lost acks: nothing missing', { timeout: 240000 }, async () => {
+test('50 clients, 20,000 AT_LEAST_ONCE messages, random cuts and 10% lost acks: nothing missing', { timeout: 290000 }, async () => {
   const srv = await sf.start({
     ioThreads: 2,
     connectionStateRecovery: { maxDisconnectionDurationMs: 60000 },
@@ -77,7 +77,7 @@ test('50 clients, 20,000 AT_LEAST_ONCE messages, random cuts and 10% lost acks: 
 
     const missing = () => clients.reduce((n, st) => n + (MESSAGES - st.seen.size), 0);
     try {
-      await sf.waitUntil(() => missing() === 0, 60000, () => `still missing ${missing()} deliveries`);
+      await sf.waitUntil(() => missing() === 0, 150000, () => `still missing ${missing()} deliveries`);
     } catch (e) {
       for (const [i, st] of clients.entries()) {
         const miss = [];
