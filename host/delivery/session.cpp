@@ -469,6 +469,7 @@ void Session::runDeferred() {
 Subscription& Session::subscribe(size_t topic) {
     if (!subs[topic]) {
         subs[topic] = std::make_unique<Subscription>(*this, topic);
+        ++topicCount;
         shard.add(ns.index, subs[topic].get());
         core->markSubscribed(ns.index, id, topic, true);
     }
@@ -478,6 +479,7 @@ Subscription& Session::subscribe(size_t topic) {
 bool Session::unsubscribe(size_t topic) {
     if (topic >= subs.size() || !subs[topic]) return false;
     auto sub = std::move(subs[topic]);
+    --topicCount;
     sub.reset();  // destructor: timers, spill clear, topic index
     core->markSubscribed(ns.index, id, topic, false);
     return true;
@@ -507,6 +509,7 @@ void Session::close(const std::string& /*reason*/) {
         ns.nsMetrics->detached.fetch_sub(1, std::memory_order_relaxed);
     }
     for (auto& s : subs) s.reset();
+    topicCount = 0;
     shard.removeSession(this);
     core->unregisterClient(ns.index, id, &shard);
     if (!pid.empty()) core->held.forget(pid, this);
@@ -515,15 +518,13 @@ void Session::close(const std::string& /*reason*/) {
 
 void Session::closeMoved() {
     for (auto& s : subs) s.reset();  // moveOut marked them: their spill stays for the new lanes
+    topicCount = 0;
     close("moved");
 }
 
 void Session::recordSent(const MessagePtr& m) {
     if (!socket) return;
-    size_t topics = 0;
-    for (auto& s : subs)
-        if (s) ++topics;
-    const uint64_t k = std::max<size_t>(1, topics);
+    const uint64_t k = std::max<size_t>(1, topicCount);  // a lane's worth per subscribed topic
     history.confirm(socket->messagesConfirmed());
     history.record(m, socket->messagesSent(), uint64_t(ns.limits.maxMessages) * k, ns.limits.maxBytes * k);
 }

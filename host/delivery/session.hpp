@@ -160,6 +160,7 @@ public:
     void close(const std::string& reason);  // disconnect: everything dropped
 
     std::vector<std::unique_ptr<Subscription>> subs;  // by topic index
+    size_t topicCount = 0;                             // subscribed topics (non-null subs)
 };
 
 // What sio::Socket::userData holds: the session, closed on its own loop whichever thread
