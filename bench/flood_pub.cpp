@@ -6,7 +6,10 @@
 // (429/503, with Retry-After honoured only as a counter: a flood does not back off).
 //
 //   flood_pub --control PORT [--host 127.0.0.1] [--ns /feed] [--topic t] [--threads P]
-//             [--batch B] [--seconds D] [--payload BYTES] [--token T] [--rate MSGS_PER_S]
+//             [--batch B] [--seconds D] [--payload BYTES] [--token T] [--rate MSGS_PER_S] [--single]
+//
+// --single: one message per request as a bare JSON object (the single-message form of
+// POST /v1/publish) instead of an array of B (the batch form).
 //
 // --rate R: open loop at a fixed offered rate (all threads together), paced by the clock
 // alone, never by subscribers; without it, flat out.
@@ -44,6 +47,7 @@ struct Options {
     int port = 0, threads = 1, batch = 20, payload = 100;
     double seconds = 10;
     double rate = 0;  // msgs/s over all threads; 0 = flat out
+    bool single = false;  // bare object, one message per request
 };
 
 std::atomic<uint64_t> g_accepted{0}, g_refused{0}, g_errors{0}, g_seq{0};
@@ -100,7 +104,7 @@ void worker(const Options& o, uint64_t startNs, uint64_t endNs) {
             }
         }
         sent += uint64_t(o.batch);
-        std::string body = "[";
+        std::string body = o.single ? "" : "[";
         const uint64_t ts = nowNs();
         for (int k = 0; k < o.batch; ++k) {
             char item[512];
@@ -112,7 +116,7 @@ void worker(const Options& o, uint64_t startNs, uint64_t endNs) {
             body += pad;
             body += "\"}}";
         }
-        body += "]";
+        if (!o.single) body += "]";
         std::string req = "POST /v1/publish HTTP/1.1\r\nHost: " + o.host + "\r\nContent-Type: application/json\r\n";
         if (!o.token.empty()) req += "Authorization: Bearer " + o.token + "\r\n";
         req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
@@ -174,11 +178,13 @@ int main(int argc, char** argv) {
         else if (a == "--payload") o.payload = std::atoi(next());
         else if (a == "--token") o.token = next();
         else if (a == "--rate") o.rate = std::atof(next());
+        else if (a == "--single") o.single = true;
         else {
             std::fprintf(stderr, "usage: flood_pub --control PORT [--threads P] [--batch B] [--seconds D] [--payload N]\n");
             return 2;
         }
     }
+    if (o.single) o.batch = 1;
     if (o.port <= 0 || o.threads <= 0 || o.batch <= 0) {
         std::fprintf(stderr, "flood_pub: --control PORT is required; threads and batch must be positive\n");
         return 2;

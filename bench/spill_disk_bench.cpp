@@ -1,5 +1,6 @@
 // spill_disk_bench: spilled messages/s written and replayed through the "disk" storage
-// backend, loaded like the host loads it (dlopen + streamfence_plugin_entry, C ABI only).
+// backend, loaded like the host loads it (dlopen + streamfence_plugin_entry, C ABI only) by the
+// SDK-only harness the storage tests share (tests/storage/storage_harness.hpp).
 //
 //   spill_disk_bench [--plugin PATH] [--root DIR] [--messages N] [--payload B] [--lanes L]
 //
@@ -8,6 +9,9 @@
 // read_oldest(512) -> remove_oldest(n) until empty, records checked for order.
 #include <streamfence/plugin.h>
 
+#include "storage_harness.hpp"
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -15,25 +19,20 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include <dlfcn.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
+using namespace sfstorage;
 
-static const sf_plugin_descriptor* g_desc;
-static const sf_storage_backend_vtable* g_vt;
+static const Backend* g_backend;
 
-static void hostLog(void*, int level, const char* event, const char* msg) {
-    if (level >= SF_LOG_WARN) std::fprintf(stderr, "plugin: event=%s %s\n", event, msg);
-}
-static uint64_t hostNow(void*) { return 0; }
-static sf_host_api g_host = {sizeof(sf_host_api), SF_ABI_VERSION, nullptr, &hostLog, &hostNow, &hostNow, {}};
-
-// Counts completions; lets the writer keep a bounded number in flight.
+// Counts completions; lets the writer keep a bounded number in flight (one harness Completion
+// per append would measure the allocations, not the backend).
 struct Flow {
     std::mutex mu;
     std::condition_variable cv;
@@ -63,8 +62,11 @@ static void onRead(void* cookie, int status, const sf_record* recs, size_t n, co
     auto* r = static_cast<ReadResult*>(cookie);
     std::lock_guard<std::mutex> lk(r->mu);
     r->status = status;
-    for (size_t i = 0; i < n; ++i)
-        r->seqs.push_back(std::strtoull(std::string(recs[i].message_id.ptr + 4, recs[i].message_id.len - 4).c_str(), nullptr, 10));
+    const size_t stride = recs && n ? recs[0].struct_size : 0;  // walked by struct_size (plugin.h)
+    for (size_t i = 0; i < n && stride >= sizeof(sf_record); ++i) {
+        const sf_record& x = *reinterpret_cast<const sf_record*>(reinterpret_cast<const char*>(recs) + i * stride);
+        r->seqs.push_back(std::strtoull(std::string(x.message_id.ptr + 4, x.message_id.len - 4).c_str(), nullptr, 10));
+    }
     r->done = true;
     r->cv.notify_one();
 }
@@ -75,20 +77,6 @@ static void onIgnore(void* cookie, int status, const sf_record*, size_t, const c
     ++f->done;
     f->cv.notify_one();
 }
-
-struct Lane {
-    std::string client, topic;
-    sf_lane_key key() const {
-        sf_lane_key k{};
-        k.struct_size = sizeof k;
-        static const std::string server = "bench", ns = "/spill";
-        k.server = {server.data(), server.size()};
-        k.ns = {ns.data(), ns.size()};
-        k.client = {client.data(), client.size()};
-        k.topic = {topic.data(), topic.size()};
-        return k;
-    }
-};
 
 struct Figures {
     double writeRate = 0, replayRate = 0;
@@ -102,24 +90,23 @@ static double secondsSince(std::chrono::steady_clock::time_point t0) {
 static Figures run(const std::string& root, bool durable, uint64_t messages, size_t payload, int lanes, uint64_t window) {
     std::error_code ec;
     fs::remove_all(root, ec);
-    std::string seg = "4194304", maxTotal = std::to_string(8ull << 30), maxLane = std::to_string(8ull << 30);
-    sf_option opts[] = {{"root", root.c_str()},           {"durable", durable ? "true" : "false"},
-                        {"segmentBytes", seg.c_str()},    {"maxTotalBytes", maxTotal.c_str()},
-                        {"maxLaneBytes", maxLane.c_str()}, {"staleSpill", "remove"}};
-    sf_options o{sizeof(sf_options), sizeof opts / sizeof opts[0], opts, "{}", "bench", {}};
-    char errbuf[256] = {0};
-    sf_error err{sizeof(sf_error), sizeof errbuf, errbuf};
-    void* inst = nullptr;
+    const std::string eight = std::to_string(8ull << 30);
+    Instance instance(*g_backend,
+                      {{"root", root}, {"durable", durable ? "true" : "false"}, {"segmentBytes", "4194304"},
+                       {"maxTotalBytes", eight}, {"maxLaneBytes", eight}, {"staleSpill", "remove"}},
+                      "bench");
     Figures fig;
-    if (g_desc->init(&g_host, &o, &inst, &err) != SF_OK) {
-        std::fprintf(stderr, "init failed: %s\n", errbuf);
+    if (!instance.ok()) {
+        std::fprintf(stderr, "init failed: %s\n", instance.error().c_str());
         fig.ok = false;
         return fig;
     }
-    std::vector<Lane> ls;
-    for (int l = 0; l < lanes; ++l) ls.push_back({"client-" + std::to_string(l), "topic"});
+    void* inst = instance.handle();
+    const sf_storage_backend_vtable* vt = &g_backend->vtable();
+    std::vector<LaneKey> ls;
+    for (int l = 0; l < lanes; ++l) ls.push_back(LaneKey{"bench", "/spill", "client-" + std::to_string(l), "topic"});
     std::vector<sf_lane_key> keys;
-    for (auto& l : ls) keys.push_back(l.key());
+    for (auto& l : ls) keys.push_back(l.raw());
 
     // ~payload bytes of JSON per message
     std::string data = "{\"price\":123.45,\"symbol\":\"ABC\",\"pad\":\"";
@@ -142,7 +129,7 @@ static Figures run(const std::string& root, bool durable, uint64_t messages, siz
         r.event = {event.data(), event.size()};
         r.message_id = {mid, static_cast<size_t>(midLen)};
         r.bytes = data.size();
-        if (g_vt->append(inst, &keys[i % keys.size()], &r, &onAppend, &flow) != SF_OK) {
+        if (vt->append(inst, &keys[i % keys.size()], &r, &onAppend, &flow) != SF_OK) {
             std::fprintf(stderr, "append refused\n");
             fig.ok = false;
             break;
@@ -167,7 +154,7 @@ static Figures run(const std::string& root, bool durable, uint64_t messages, siz
         uint64_t expect = l;
         for (;;) {
             ReadResult rr;
-            if (g_vt->read_oldest(inst, &keys[l], 512, &onRead, &rr) != SF_OK) break;
+            if (vt->read_oldest(inst, &keys[l], 512, &onRead, &rr) != SF_OK) break;
             std::unique_lock<std::mutex> lk(rr.mu);
             rr.cv.wait(lk, [&] { return rr.done; });
             if (rr.status != SF_OK || rr.seqs.empty()) break;
@@ -181,7 +168,7 @@ static Figures run(const std::string& root, bool durable, uint64_t messages, siz
             }
             replayed += rr.seqs.size();
             // the next read is queued behind this remove on the same lane: no need to wait
-            g_vt->remove_oldest(inst, &keys[l], static_cast<uint32_t>(rr.seqs.size()), &onIgnore, &removes);
+            vt->remove_oldest(inst, &keys[l], static_cast<uint32_t>(rr.seqs.size()), &onIgnore, &removes);
             ++issuedRemoves;
         }
     }
@@ -197,7 +184,7 @@ static Figures run(const std::string& root, bool durable, uint64_t messages, siz
     }
     fig.replayRate = static_cast<double>(replayed) / rsec;
     sf_storage_usage u{sizeof(sf_storage_usage), 0, 0, 0, {}};
-    g_vt->usage(inst, nullptr, &u);
+    vt->usage(inst, nullptr, &u);
     if (u.records != 0 || u.bytes != 0) {
         std::fprintf(stderr, "usage after replay: %llu records, %llu bytes\n", static_cast<unsigned long long>(u.records),
                      static_cast<unsigned long long>(u.bytes));
@@ -205,11 +192,14 @@ static Figures run(const std::string& root, bool durable, uint64_t messages, siz
     }
     for (auto& k : keys) {
         Flow c;
-        g_vt->clear(inst, &k, &onIgnore, &c);
+        vt->clear(inst, &k, &onIgnore, &c);
         std::unique_lock<std::mutex> lk(c.mu);
         c.cv.wait(lk, [&] { return c.done == 1; });
     }
-    g_desc->destroy(inst);
+    instance.destroy();
+    for (auto& w : HostLog::instance().with("level=" + std::to_string(SF_LOG_WARN))) std::fprintf(stderr, "plugin: %s\n", w.c_str());
+    for (auto& w : HostLog::instance().with("level=" + std::to_string(SF_LOG_ERROR))) std::fprintf(stderr, "plugin: %s\n", w.c_str());
+    HostLog::instance().clear();
     fs::remove_all(root, ec);
     return fig;
 }
@@ -232,19 +222,14 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    void* so = ::dlopen(plugin.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!so) {
-        std::fprintf(stderr, "cannot load %s: %s\n", plugin.c_str(), ::dlerror());
+    std::unique_ptr<Backend> backend;
+    try {
+        backend = std::make_unique<Backend>(plugin, "disk");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s\n", e.what());
         return 1;
     }
-    auto entry = reinterpret_cast<sf_plugin_entry_fn>(::dlsym(so, SF_PLUGIN_ENTRY_SYMBOL));
-    uint32_t versions[] = {SF_ABI_VERSION};
-    g_desc = entry ? entry(versions, 1) : nullptr;
-    if (!g_desc || g_desc->kind != SF_KIND_STORAGE_BACKEND) {
-        std::fprintf(stderr, "%s is not a storage backend\n", plugin.c_str());
-        return 1;
-    }
-    g_vt = static_cast<const sf_storage_backend_vtable*>(g_desc->vtable);
+    g_backend = backend.get();
     bool ok = true;
     auto line = [&](const char* what, const Figures& f, uint64_t n, bool durable, int l, uint64_t window) {
         std::printf("spill-disk %swrite: %.0f msgs/s, replay: %.0f msgs/s (payload %zu B, durable=%s)  lanes=%d messages=%llu "

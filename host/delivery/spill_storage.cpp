@@ -1,5 +1,7 @@
 #include "delivery/spill_storage.hpp"
 
+#include <cstddef>
+
 namespace sf::delivery {
 
 namespace {
@@ -11,13 +13,26 @@ struct Op {
 
 std::string_view sv(sf_str s) { return std::string_view(s.ptr ? s.ptr : "", s.len); }
 
+// The ABI 2.0 fields of sf_record the trampoline reads (key is the last of them).
+constexpr size_t kRecordNeed = offsetof(sf_record, key) + sizeof(sf_str);
+
 // Runs on any plugin thread: copy what was borrowed, then hop to the lane's loop.
 void trampoline(void* cookie, int status, const sf_record* records, size_t count, const char* error) {
     Op* op = static_cast<Op*>(cookie);
+    std::string err = error ? error : "";
+    // Walked by the plugin's element size (plugin.h: arrays of structs), which a plugin built
+    // with a later minor may have grown; one too small to hold the fields read here is an error.
+    const size_t stride = records && count ? records[0].struct_size : 0;
+    if (count && stride < kRecordNeed) {
+        if (status == SF_OK) status = SF_ERR;
+        err = "storage plugin returned records of struct_size " + std::to_string(stride) + ", need at least " +
+              std::to_string(kRecordNeed);
+        count = 0;
+    }
     std::vector<SpillRecord> recs;
     recs.reserve(count);
-    for (size_t i = 0; i < count && records; ++i) {
-        const sf_record& r = records[i];
+    for (size_t i = 0; i < count; ++i) {
+        const sf_record& r = *reinterpret_cast<const sf_record*>(reinterpret_cast<const char*>(records) + i * stride);
         SpillRecord out;
         out.data.assign(sv(r.data));
         out.event.assign(sv(r.event));
@@ -27,7 +42,6 @@ void trampoline(void* cookie, int status, const sf_record* records, size_t count
         out.retryCount = r.retry_count;
         recs.push_back(std::move(out));
     }
-    std::string err = error ? error : "";
     op->loop->post([op, status, recs = std::move(recs), err = std::move(err)]() mutable {
         std::unique_ptr<Op> own(op);
         own->done(status, std::move(recs), std::move(err));

@@ -1,5 +1,7 @@
 #include "delivery/token_validator.hpp"
 
+#include "plugins/text_writer.hpp"
+
 #include <cctype>
 #include <chrono>
 #include <cstring>
@@ -45,20 +47,23 @@ TokenCheck TokenValidator::validate(std::string_view token, std::string_view ns,
     req.topic = str(topic);
     req.action = str(action);
     req.remote_addr = str(remote);
+    // Principal and reason come back through writers of any length; the cap only bounds
+    // what a faulty plugin can make the host hold (plugin.h, sf_token_result).
+    plugins::TextWriter principal(kMaxTokenTextBytes), reason(kMaxTokenTextBytes);
     sf_token_result res{};
     res.struct_size = sizeof res;
+    res.principal = principal.raw();
+    res.reason = reason.raw();
     int rc = vt_->validate(instance_, &req, &res);
     TokenCheck out;
-    res.principal[sizeof res.principal - 1] = '\0';  // never trust a plugin to terminate
-    res.reason[sizeof res.reason - 1] = '\0';
     if (rc != SF_OK) {
-        out.reason = res.reason[0] ? res.reason : "Token validation failed";
+        out.reason = reason.text().empty() ? "Token validation failed" : reason.take();
         return out;
     }
     out.accepted = res.accepted == 1;
     out.expiresAtMs = res.expires_at_ms;
-    out.principal = res.principal;
-    out.reason = res.reason[0] ? res.reason : (out.accepted ? "" : "Invalid token");
+    out.principal = principal.take();
+    out.reason = !reason.text().empty() ? reason.take() : (out.accepted ? "" : "Invalid token");
     return out;
 }
 

@@ -12,6 +12,9 @@
 
 namespace sf::delivery {
 
+// What the host keeps of a validator's principal or reason (plugin.h says 64 KiB).
+constexpr size_t kMaxTokenTextBytes = 64 * 1024;
+
 struct TokenCheck {
     bool accepted = false;
     int64_t expiresAtMs = 0;  // wall clock, 0 = never

@@ -130,6 +130,11 @@ std::shared_ptr<LoadedPlugin> inspectPlugin(const std::string& path, std::string
     const auto& versions = Registry::supportedAbiVersions();
     if (std::find(versions.begin(), versions.end(), d->abi_version) == versions.end()) {
         reason = "plugin implements ABI " + std::to_string(d->abi_version) + ", host supports " + joinVersions();
+        // A plugin of an older major is read no further (its structs have another layout);
+        // what to do about it is the useful part of the message.
+        if (d->abi_version < versions.back())
+            reason += " (rebuild it against the SDK of ABI " + std::to_string(versions.front()) +
+                      "; sdk/COMPATIBILITY.md says how to port)";
         return nullptr;
     }
     if (d->struct_size < SF_NEED(sf_plugin_descriptor, vtable)) {

@@ -1,6 +1,7 @@
 #include "plugins/metrics_sinks.hpp"
 
 #include "common/log.hpp"
+#include "plugins/text_writer.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -12,8 +13,13 @@ SampleViews::SampleViews(const MetricSnapshot& snapshot) {
     samples_.resize(snapshot.size());
     for (size_t i = 0; i < snapshot.size(); ++i) {
         const MetricSample& m = snapshot[i];
-        for (const auto& l : m.labels)
-            labels_[i].push_back(sf_label{{l.first.data(), l.first.size()}, {l.second.data(), l.second.size()}});
+        for (const auto& l : m.labels) {
+            sf_label label{};
+            label.struct_size = sizeof label;
+            label.name = {l.first.data(), l.first.size()};
+            label.value = {l.second.data(), l.second.size()};
+            labels_[i].push_back(label);
+        }
         sf_metric_sample& s = samples_[i];
         s = sf_metric_sample{};
         s.struct_size = sizeof s;
@@ -47,17 +53,15 @@ bool MetricsSinks::render(const MetricSnapshot& snapshot, std::string& body, std
     SampleViews v(snapshot);
     for (auto& s : sinks_) {
         if (!s->vt->render) continue;
-        std::string out;
-        sf_writer w{sizeof(sf_writer), 0, &out,
-                    [](void* ctx, const char* data, size_t len) { static_cast<std::string*>(ctx)->append(data, len); }};
+        TextWriter out;
         const char* ct = nullptr;
         int rc;
         {
             std::lock_guard<std::mutex> lk(s->mu);
-            rc = s->vt->render(s->inst->handle(), v.data(), v.size(), &w, &ct);
+            rc = s->vt->render(s->inst->handle(), v.data(), v.size(), out.raw(), &ct);
         }
         if (rc == SF_OK) {
-            body = std::move(out);
+            body = out.take();
             contentType = ct ? ct : "text/plain; charset=utf-8";
             return true;
         }

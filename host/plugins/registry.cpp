@@ -56,13 +56,20 @@ uint64_t hostWallMs(void*) {
     return static_cast<uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
 }
 
-// sf_options over a config::PluginOptions: the strings must outlive init only.
+// sf_options over a config::PluginOptions: the strings must outlive init only. std::string
+// keeps a NUL after its data, so key and value are NUL-terminated as plugin.h promises.
 struct OptionsView {
     std::vector<sf_option> items;
     sf_options raw{};
     OptionsView(const config::PluginOptions& o, const std::string& instanceName) {
         items.reserve(o.flat.size());
-        for (const auto& kv : o.flat) items.push_back(sf_option{kv.first.c_str(), kv.second.c_str()});
+        for (const auto& kv : o.flat) {
+            sf_option item{};
+            item.struct_size = sizeof item;
+            item.key = sf_str{kv.first.data(), kv.first.size()};
+            item.value = sf_str{kv.second.data(), kv.second.size()};
+            items.push_back(item);
+        }
         raw.struct_size = sizeof raw;
         raw.count = static_cast<uint32_t>(items.size());
         raw.items = items.data();
@@ -220,7 +227,10 @@ PluginInstancePtr Registry::instantiate(uint32_t kind, const std::string& name, 
     HostContext* ctx = p->newContext(instanceName);
     OptionsView opts(options, instanceName);
     char buf[1024] = {0};
-    sf_error err{sizeof(sf_error), sizeof buf, buf};
+    sf_error err{};
+    err.struct_size = sizeof err;
+    err.capacity = sizeof buf;
+    err.message = buf;
     void* instance = nullptr;
     std::string failure;
     // The C++ wrapper catches its own exceptions; a raw C++ plugin may not, so guard here too.

@@ -42,36 +42,37 @@ public:
     static constexpr bool renders = true;
     PrometheusSink(const Host&, const Options&) {}
 
-    bool render(const sf_metric_sample* s, size_t n, std::string& out, const char*& contentType) override {
+    bool render(const Samples& s, std::string& out, const char*& contentType) override {
         // One HELP/TYPE block per metric name, samples grouped under it in first-seen order
         // (the format forbids a name's samples being split).
         std::vector<std::string_view> order;
-        std::map<std::string_view, std::vector<const sf_metric_sample*>> byName;
-        for (size_t i = 0; i < n; ++i) {
-            auto& v = byName[view(s[i].name)];
-            if (v.empty()) order.push_back(view(s[i].name));
-            v.push_back(&s[i]);
+        std::map<std::string_view, std::vector<size_t>> byName;
+        for (size_t i = 0; i < s.size(); ++i) {
+            auto& v = byName[s[i].name()];
+            if (v.empty()) order.push_back(s[i].name());
+            v.push_back(i);
         }
         for (auto name : order) {
             const auto& samples = byName[name];
-            const sf_metric_sample& first = *samples.front();
-            if (first.help.len) {
+            const Sample first = s[samples.front()];
+            if (!first.help().empty()) {
                 out.append("# HELP ").append(name).append(" ");
-                escape(out, view(first.help), false);
+                escape(out, first.help(), false);
                 out += '\n';
             }
-            out.append("# TYPE ").append(name).append(first.type == SF_METRIC_GAUGE ? " gauge\n" : " counter\n");
-            for (const sf_metric_sample* m : samples) {
+            out.append("# TYPE ").append(name).append(first.isGauge() ? " gauge\n" : " counter\n");
+            for (size_t i : samples) {
+                const Sample m = s[i];
                 out.append(name);
-                for (uint32_t l = 0; l < m->label_count; ++l) {
+                for (size_t l = 0; l < m.labelCount(); ++l) {
                     out += l == 0 ? '{' : ',';
-                    out.append(view(m->labels[l].name)).append("=\"");
-                    escape(out, view(m->labels[l].value), true);
+                    out.append(m.labelName(l)).append("=\"");
+                    escape(out, m.labelValue(l), true);
                     out += '"';
                 }
-                if (m->label_count) out += '}';
+                if (m.labelCount()) out += '}';
                 out += ' ';
-                number(out, m->value);
+                number(out, m.value());
                 out += '\n';
             }
         }

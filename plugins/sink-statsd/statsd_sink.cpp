@@ -69,25 +69,26 @@ public:
         if (fd_ >= 0) ::close(fd_);
     }
 
-    void flush(const sf_metric_sample* s, size_t n) override {
+    void flush(const Samples& s) override {
         std::string packet;
-        for (size_t i = 0; i < n; ++i) {
+        for (size_t i = 0; i < s.size(); ++i) {
+            const Sample m = s[i];
             std::string key = prefix_;
-            key.append(view(s[i].name));
-            for (uint32_t l = 0; l < s[i].label_count; ++l) {
+            key.append(m.name());
+            for (size_t l = 0; l < m.labelCount(); ++l) {
                 key += '.';
-                appendSanitised(key, view(s[i].labels[l].value));
+                appendSanitised(key, m.labelValue(l));
             }
-            if (s[i].type == SF_METRIC_COUNTER) {
+            if (!m.isGauge()) {
                 double& last = last_[key];
                 // A counter that went down was reset (host restart of the series): send it whole.
-                double delta = s[i].value >= last ? s[i].value - last : s[i].value;
-                last = s[i].value;
+                double delta = m.value() >= last ? m.value() - last : m.value();
+                last = m.value();
                 if (delta != 0) add(packet, key + ":" + number(delta) + "|c");
             } else {
                 // "-5|g" would mean "decrement by 5": a negative gauge is set via 0 first.
-                if (s[i].value < 0) add(packet, key + ":0|g");
-                add(packet, key + ":" + number(s[i].value) + "|g");
+                if (m.value() < 0) add(packet, key + ":0|g");
+                add(packet, key + ":" + number(m.value()) + "|g");
             }
         }
         send(packet);

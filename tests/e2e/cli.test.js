@@ -20,7 +20,7 @@ test('--help and --version', () => {
   assert.match(h.stdout, /--check/);
   const v = run(['--version']);
   assert.strictEqual(v.status, 0);
-  assert.match(v.stdout, /^streamfenced \d+\.\d+\.\d+ \(plugin ABI 1\.\d+\)/);
+  assert.match(v.stdout, /^streamfenced \d+\.\d+\.\d+ \(plugin ABI 2\.\d+\)/);
   const bad = run(['--bogus']);
   assert.strictEqual(bad.status, 2);
   assert.match(bad.stderr, /unknown argument "--bogus"/);

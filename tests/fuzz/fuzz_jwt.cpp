@@ -63,8 +63,14 @@ struct Validator {
         api.log = logLine;
         api.now_ms = nowMs;
         api.wall_ms = wallMs;
-        sf_option items[] = {{"secret", kSecret}, {"audience", "fuzz"}, {"issuer", "sf"},
-                             {"topicsClaim", "topics"}, {"leewaySeconds", "5"}};
+        const char* kv[][2] = {{"secret", kSecret}, {"audience", "fuzz"}, {"issuer", "sf"},
+                               {"topicsClaim", "topics"}, {"leewaySeconds", "5"}};
+        sf_option items[sizeof kv / sizeof kv[0]] = {};
+        for (size_t i = 0; i < sizeof kv / sizeof kv[0]; ++i) {
+            items[i].struct_size = sizeof items[i];
+            items[i].key = sf_str{kv[i][0], std::strlen(kv[i][0])};
+            items[i].value = sf_str{kv[i][1], std::strlen(kv[i][1])};
+        }
         sf_options o{};
         o.struct_size = sizeof o;
         o.count = sizeof items / sizeof items[0];
@@ -72,7 +78,10 @@ struct Validator {
         o.json = "{}";
         o.instance_name = "";
         char msg[256] = {0};
-        sf_error err{sizeof(sf_error), sizeof msg, msg};
+        sf_error err{};
+        err.struct_size = sizeof err;
+        err.capacity = sizeof msg;
+        err.message = msg;
         FUZZ_CHECK(d->init(&api, &o, &inst, &err) == SF_OK);
     }
 };
@@ -103,12 +112,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     rq.topic = str(topic);
     rq.action = str(topic.empty() ? "connect" : "subscribe");
     rq.remote_addr = str("127.0.0.1:1");
+    // Principal and reason come back through writers (ABI 2): collect them as the host does.
+    std::string principal, reason;
+    auto append = [](void* ctx, const char* p, size_t n) { static_cast<std::string*>(ctx)->append(p, n); };
+    sf_writer pw{}, rw{};
+    pw.struct_size = rw.struct_size = sizeof pw;
+    pw.ctx = &principal;
+    rw.ctx = &reason;
+    pw.write = rw.write = append;
     sf_token_result res{};
     res.struct_size = sizeof res;
+    res.principal = &pw;
+    res.reason = &rw;
     v.vt->validate(v.inst, &rq, &res);
     FUZZ_CHECK(res.accepted == 0 || res.accepted == 1);
-    FUZZ_CHECK(std::memchr(res.principal, '\0', sizeof res.principal) != nullptr);
-    FUZZ_CHECK(std::memchr(res.reason, '\0', sizeof res.reason) != nullptr);
     if (res.accepted) {
         // Accepted means signed with our secret, in canonical base64url: anything else that
         // passes would be a forgery.
@@ -118,7 +135,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         // Expiry in range whatever the exp claim (the validator clamps it to the year 9999).
         FUZZ_CHECK(res.expires_at_ms >= 0 && res.expires_at_ms <= 253402300799000LL);
     } else {
-        FUZZ_CHECK(res.reason[0] != '\0');
+        FUZZ_CHECK(!reason.empty());
     }
     return 0;
 }

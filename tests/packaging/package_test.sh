@@ -88,6 +88,7 @@ expect_dev_layout() {
   local l=$1 w=$2
   has_line "$l" /usr/include/streamfence/plugin.h "$w"
   has_line "$l" /usr/include/streamfence/plugin.hpp "$w"
+  hasnt "$l" '/abi1/' "$w (the frozen ABI 1.1 header is a test fixture)"
   for f in StreamFenceSDKConfig.cmake StreamFenceSDKConfigVersion.cmake StreamFenceSDKTargets.cmake StreamFencePlugin.cmake; do
     has_line "$l" "/usr/lib/$MA/cmake/StreamFenceSDK/$f" "$w"
   done
@@ -233,6 +234,9 @@ deb_root_run)
   has "$st" '^Status: install ok unpacked$' "dpkg status in the root"
   has "$st" "^ $CONF [0-9a-f]+|^ $CONF newconffile" "dpkg records the conffile"
   [ "$(dpkg --root="$R" -L streamfence-dev | grep -c '^/usr/include/streamfence/')" -ge 2 ] || fail "dev files not registered"
+  for h in plugin.h plugin.hpp; do  # the SDK's headers as they are in the tree (ABI 2), not an older copy
+    cmp -s "$R/usr/include/streamfence/$h" "$SRC/sdk/include/streamfence/$h" || fail "packaged $h differs from sdk/include/streamfence/$h"
+  done
   ok "dpkg --root: both packages unpacked into an empty root, $CONF registered as conffile"
   [ -x "$R/usr/bin/streamfenced" ] || fail "no $R/usr/bin/streamfenced"
   "$R/usr/bin/streamfenced" --version | grep -q "^streamfenced $V " || fail "--version does not say $V"

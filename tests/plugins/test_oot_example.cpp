@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "plugins/registry.hpp"
+#include "plugins/text_writer.hpp"
 
 using namespace sf::plugins;
 
@@ -14,16 +15,23 @@ class OotExampleTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testLoadsAndValidates);
     CPPUNIT_TEST_SUITE_END();
 
-    static sf_token_result check(const PluginInstance& inst, const std::string& token) {
+    struct Answer {
+        int32_t accepted;
+        std::string principal, reason;
+    };
+    static Answer check(const PluginInstance& inst, const std::string& token) {
         const auto* vt = inst.vtable<sf_token_validator_vtable>();
         sf_token_request rq{};
         rq.struct_size = sizeof rq;
         rq.token = {token.data(), token.size()};
         rq.action = {"connect", 7};
+        TextWriter principal, reason;
         sf_token_result r{};
         r.struct_size = sizeof r;
+        r.principal = principal.raw();
+        r.reason = reason.raw();
         CPPUNIT_ASSERT_EQUAL(SF_OK, vt->validate(inst.handle(), &rq, &r));
-        return r;
+        return Answer{r.accepted, principal.take(), reason.take()};
     }
 
 public:
@@ -36,7 +44,7 @@ public:
         sf::config::PluginOptions opts;
         opts.flat = {{"allow.0", "alice:s3cret"}, {"allow.1", "bob:hunter2"}};
         auto inst = reg.instantiate(SF_KIND_TOKEN_VALIDATOR, "example", opts);
-        sf_token_result r = check(*inst, "alice:s3cret");
+        Answer r = check(*inst, "alice:s3cret");
         CPPUNIT_ASSERT_EQUAL(1, static_cast<int>(r.accepted));
         CPPUNIT_ASSERT_EQUAL(std::string("alice"), std::string(r.principal));
         r = check(*inst, "alice:wrong");

@@ -118,15 +118,23 @@ struct MemStorage {
                 auto& d = s->lanes[k];
                 for (size_t i = 0; i < d.size() && i < max; ++i) copy.push_back(d[i]);
             }
-            std::vector<sf_record> recs(copy.size());
+            // Records as a plugin built with a later minor hands them over: elements larger
+            // than this host's sf_record, which the host must walk by struct_size (plugin.h).
+            struct GrownRecord {
+                sf_record r;
+                uint64_t future[3];
+            };
+            std::vector<GrownRecord> recs(copy.size());
             for (size_t i = 0; i < copy.size(); ++i) {
-                recs[i].struct_size = sizeof(sf_record);
-                recs[i].data = sf_str{copy[i].second.data(), copy[i].second.size()};
-                recs[i].message_id = sf_str{copy[i].first.data(), copy[i].first.size()};
-                recs[i].event = sf_str{topic.data(), topic.size()};
-                recs[i].bytes = copy[i].second.size();
+                recs[i] = GrownRecord{};
+                recs[i].r.struct_size = sizeof(GrownRecord);
+                recs[i].r.data = sf_str{copy[i].second.data(), copy[i].second.size()};
+                recs[i].r.message_id = sf_str{copy[i].first.data(), copy[i].first.size()};
+                recs[i].r.event = sf_str{topic.data(), topic.size()};
+                recs[i].r.bytes = copy[i].second.size();
+                recs[i].future[0] = ~0ull;  // garbage where a host reading by sizeof would look
             }
-            done(cookie, SF_OK, recs.data(), recs.size(), nullptr);
+            done(cookie, SF_OK, recs.empty() ? nullptr : &recs[0].r, recs.size(), nullptr);
         });
         return SF_OK;
     }
@@ -166,11 +174,11 @@ int validateToken(void*, const sf_token_request* rq, sf_token_result* res) {
     std::string t(rq->token.ptr, rq->token.len);
     if (t == "good" || t == "expiring") {
         res->accepted = 1;
-        std::snprintf(res->principal, sizeof res->principal, "alice");
+        res->principal->write(res->principal->ctx, "alice", 5);
         if (t == "expiring") res->expires_at_ms = static_cast<int64_t>(wallClockMs()) + 150;
     } else {
         res->accepted = 0;
-        std::snprintf(res->reason, sizeof res->reason, "Invalid token");
+        res->reason->write(res->reason->ctx, "Invalid token", 13);
     }
     return SF_OK;
 }
@@ -232,6 +240,7 @@ class DeliveryEngineTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(connectAuthAndRateLimit);
     CPPUNIT_TEST(asyncValidatorAndExpiry);
     CPPUNIT_TEST(spillKeepsFifoAndClears);
+    CPPUNIT_TEST(spillReadWalksRecordsByStructSize);
     CPPUNIT_TEST(publishToStatusesAndIsolation);
     CPPUNIT_TEST(clientPublishRunsHandlersAndFansOut);
     CPPUNIT_TEST(disconnectCountsAndCleans);
@@ -571,6 +580,43 @@ public:
         std::this_thread::sleep_for(std::chrono::milliseconds(30));
         CPPUNIT_ASSERT(g->framesCopy().empty());
         CPPUNIT_ASSERT(gValidations.load() >= 4);
+    }
+
+    // MemStorage answers with records larger than this host's sf_record (a plugin of a later
+    // minor): SpillStorage must step by their struct_size and read every one whole.
+    void spillReadWalksRecordsByStructSize() {
+        SpillStorage st(&kMemVt, storage_.get(), "mem");
+        SpillKey k{"srv", "/spill", "A", "t"};
+        std::atomic<int> appended{0};
+        for (int i = 1; i <= 3; ++i) {
+            SpillRecord r;
+            r.data = "{\"seq\":" + std::to_string(i) + "}";
+            r.event = "t";
+            r.messageId = "m" + std::to_string(i);
+            r.bytes = r.data.size();
+            CPPUNIT_ASSERT_EQUAL(SF_OK, st.append(*loop_, k, r, [&](int status, std::vector<SpillRecord>, std::string) {
+                if (status == SF_OK) ++appended;
+            }));
+        }
+        CPPUNIT_ASSERT(waitFor([&] { return appended == 3; }));
+        std::mutex mu;
+        bool done = false;
+        int readStatus = 1;
+        std::vector<SpillRecord> got;
+        CPPUNIT_ASSERT_EQUAL(SF_OK, st.readOldest(*loop_, k, 10, [&](int status, std::vector<SpillRecord> recs, std::string) {
+            std::lock_guard<std::mutex> lk(mu);  // runs on the loop: only record, assert below
+            readStatus = status;
+            got = std::move(recs);
+            done = true;
+        }));
+        CPPUNIT_ASSERT(waitFor([&] { std::lock_guard<std::mutex> lk(mu); return done; }));
+        std::lock_guard<std::mutex> lk(mu);
+        CPPUNIT_ASSERT_EQUAL(SF_OK, readStatus);
+        CPPUNIT_ASSERT_EQUAL(size_t(3), got.size());
+        for (int i = 1; i <= 3; ++i) {
+            CPPUNIT_ASSERT_EQUAL("{\"seq\":" + std::to_string(i) + "}", got[size_t(i - 1)].data);
+            CPPUNIT_ASSERT_EQUAL("m" + std::to_string(i), got[size_t(i - 1)].messageId);
+        }
     }
 
     void spillKeepsFifoAndClears() {

@@ -23,8 +23,10 @@
 #include <string>
 #include <vector>
 
+#include "delivery/token_validator.hpp"
 #include "plugins/metrics_sinks.hpp"
 #include "plugins/registry.hpp"
+#include "plugins/text_writer.hpp"
 
 using namespace sf::plugins;
 namespace fs = std::filesystem;
@@ -223,8 +225,15 @@ long long nowSec() {
 const char* kSecret = "0123456789abcdef0123456789abcdef";
 const char* kHs = R"({"alg":"HS256","typ":"JWT"})";
 
-sf_token_result validate(const PluginInstance& inst, const std::string& token, const std::string& topic = "",
-                         const std::string& action = "connect") {
+// What a validator answered, copied out of the host writers it wrote to.
+struct TokenAnswer {
+    int32_t accepted = -1;
+    int64_t expires_at_ms = 0;
+    std::string principal, reason;
+};
+
+TokenAnswer validate(const PluginInstance& inst, const std::string& token, const std::string& topic = "",
+                     const std::string& action = "connect") {
     const auto* vt = inst.vtable<sf_token_validator_vtable>();
     sf_token_request rq{};
     rq.struct_size = sizeof rq;
@@ -232,15 +241,18 @@ sf_token_result validate(const PluginInstance& inst, const std::string& token, c
     rq.topic = {topic.data(), topic.size()};
     rq.action = {action.data(), action.size()};
     rq.ns = {"/feed", 5};
+    TextWriter principal, reason;
     sf_token_result r{};
     r.struct_size = sizeof r;
+    r.principal = principal.raw();
+    r.reason = reason.raw();
     vt->validate(inst.handle(), &rq, &r);
-    return r;
+    return TokenAnswer{r.accepted, r.expires_at_ms, principal.take(), reason.take()};
 }
 
 // Rejected with exactly this reason.
-void assertRejected(const std::string& reason, const sf_token_result& r) {
-    CPPUNIT_ASSERT_EQUAL(reason, std::string(r.reason));
+void assertRejected(const std::string& reason, const TokenAnswer& r) {
+    CPPUNIT_ASSERT_EQUAL(reason, r.reason);
     CPPUNIT_ASSERT_EQUAL(0, static_cast<int>(r.accepted));
 }
 
@@ -279,6 +291,7 @@ class PluginsTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testSnapshotOnly);
     CPPUNIT_TEST(testSpill);
     CPPUNIT_TEST(testStaticValidator);
+    CPPUNIT_TEST(testGrownOptionElements);
     CPPUNIT_TEST(testJwtHs256);
     CPPUNIT_TEST(testJwtRs256);
     CPPUNIT_TEST(testJwtTopics);
@@ -302,7 +315,10 @@ public:
         const std::string needDesc = std::to_string(offsetof(sf_plugin_descriptor, vtable) + sizeof(void*));
         const std::string needVt = std::to_string(offsetof(sf_overflow_policy_vtable, on_enqueue) + sizeof(void*));
         std::map<std::string, std::string> want = {
-            {"bad_abi.so", "plugin implements ABI 99, host supports 1"},
+            {"bad_abi.so", "plugin implements ABI 99, host supports 2"},
+            // Built against the frozen 1.1 header: refused at load, never initialised or called.
+            {"abi1_validator.so", "plugin implements ABI 1, host supports 2 (rebuild it against the SDK of ABI 2; "
+                                  "sdk/COMPATIBILITY.md says how to port)"},
             {"bad_no_symbol.so", "missing entry symbol streamfence_plugin_entry"},
             {"bad_null_entry.so", "entry streamfence_plugin_entry returned NULL (plugin cannot run on this host)"},
             {"bad_small_descriptor.so", "descriptor too small (struct_size 16, need at least " + needDesc + ")"},
@@ -321,6 +337,8 @@ public:
         CPPUNIT_ASSERT(reg.has(SF_KIND_OVERFLOW_POLICY, "init_error"));
         CPPUNIT_ASSERT(reg.has(SF_KIND_OVERFLOW_POLICY, "init_throw"));
         CPPUNIT_ASSERT(reg.has(SF_KIND_OVERFLOW_POLICY, "dupe"));
+        CPPUNIT_ASSERT(!reg.has(SF_KIND_TOKEN_VALIDATOR, "abi1"));
+        CPPUNIT_ASSERT_THROW(reg.instantiate(SF_KIND_TOKEN_VALIDATOR, "abi1", {}), PluginError);
         for (auto& p : reg.plugins())
             if (p.name == "dupe") CPPUNIT_ASSERT_EQUAL(kBadDir + "/dup_a.so", p.file);
 
@@ -394,7 +412,7 @@ public:
         CPPUNIT_ASSERT(reg->has(SF_KIND_METRICS_SINK, "statsd"));
         CPPUNIT_ASSERT(!reg->has(SF_KIND_TOKEN_VALIDATOR, "REJECT_NEW"));
         for (auto& p : reg->plugins()) {
-            CPPUNIT_ASSERT_EQUAL(1u, p.abiVersion);
+            CPPUNIT_ASSERT_EQUAL(static_cast<uint32_t>(SF_ABI_VERSION), p.abiVersion);
             CPPUNIT_ASSERT(!p.version.empty());
         }
     }
@@ -534,14 +552,70 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("1"), lane.payloads());
     }
 
+    // A host of a later minor may hand larger sf_option elements; a shipped plugin (through
+    // plugin.hpp) walks them by struct_size (plugin.h), so it still reads every option.
+    void testGrownOptionElements() {
+        auto reg = bundled();
+        auto probe = reg->instantiate(SF_KIND_TOKEN_VALIDATOR, "static", opts({{"tokens.x", "y"}}));
+        const sf_plugin_descriptor& d = probe->descriptor();
+        struct GrownOption {
+            sf_option o;
+            void* future[3];
+        };
+        const std::string k1 = "tokens.alice", v1 = "s3cret", k2 = "tokens.bob", v2 = "hunter2";
+        GrownOption items[2] = {};
+        items[0].o = {sizeof(GrownOption), 0, {k1.data(), k1.size()}, {v1.data(), v1.size()}, {}};
+        items[1].o = {sizeof(GrownOption), 0, {k2.data(), k2.size()}, {v2.data(), v2.size()}, {}};
+        items[0].future[0] = items[1].future[0] = reinterpret_cast<void*>(0x1);  // garbage for a sizeof walker
+        sf_options o{};
+        o.struct_size = sizeof o;
+        o.count = 2;
+        o.items = &items[0].o;
+        o.json = "{}";
+        o.instance_name = "";
+        char buf[256] = {0};
+        sf_error err{};
+        err.struct_size = sizeof err;
+        err.capacity = sizeof buf;
+        err.message = buf;
+        void* inst = nullptr;
+        CPPUNIT_ASSERT_EQUAL_MESSAGE(std::string(buf), SF_OK, d.init(hostApi(), &o, &inst, &err));
+        const auto* vt = static_cast<const sf_token_validator_vtable*>(d.vtable);
+        for (auto& [token, who] : std::vector<std::pair<std::string, std::string>>{{"s3cret", "alice"}, {"hunter2", "bob"}}) {
+            TextWriter principal, reason;
+            sf_token_request rq{};
+            rq.struct_size = sizeof rq;
+            rq.token = {token.data(), token.size()};
+            sf_token_result r{};
+            r.struct_size = sizeof r;
+            r.principal = principal.raw();
+            r.reason = reason.raw();
+            CPPUNIT_ASSERT_EQUAL(SF_OK, vt->validate(inst, &rq, &r));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(reason.text(), 1, static_cast<int>(r.accepted));
+            CPPUNIT_ASSERT_EQUAL(who, principal.text());
+        }
+        d.destroy(inst);
+    }
+
     void testStaticValidator() {
         auto reg = bundled();
         auto v = reg->instantiate(SF_KIND_TOKEN_VALIDATOR, "static",
                                   opts({{"tokens.alice", "s3cret"}, {"tokens.svc.reader", "hunter2"}}));
-        sf_token_result r = validate(*v, "s3cret");
+        TokenAnswer r = validate(*v, "s3cret");
         CPPUNIT_ASSERT_EQUAL(1, static_cast<int>(r.accepted));
         CPPUNIT_ASSERT_EQUAL(std::string("alice"), std::string(r.principal));
         CPPUNIT_ASSERT_EQUAL(std::string("svc.reader"), std::string(validate(*v, "hunter2").principal));
+        // Principals and reasons of any length cross whole (ABI 1 cut them at 127 and 255 bytes),
+        // through the host's own adapter as the auth gate uses it.
+        const std::string longName(300, 'p');
+        auto lv = reg->instantiate(SF_KIND_TOKEN_VALIDATOR, "static", opts({{"tokens." + longName, "s3cret"}}));
+        sf::delivery::TokenValidator gate(lv);
+        sf::delivery::TokenCheck c = gate.validate("s3cret", "/feed", "", "connect", "127.0.0.1:1");
+        CPPUNIT_ASSERT(c.accepted);
+        CPPUNIT_ASSERT_EQUAL(longName, c.principal);
+        c = gate.validate("nope", "/feed", "", "connect", "127.0.0.1:1");
+        CPPUNIT_ASSERT(!c.accepted);
+        CPPUNIT_ASSERT_EQUAL(std::string("Invalid token"), c.reason);
         assertRejected("Invalid token", validate(*v, "s3cre"));
         assertRejected("Invalid token", validate(*v, "s3cret!"));
         assertRejected("Missing token", validate(*v, ""));
@@ -562,7 +636,7 @@ public:
             return R"({"sub":"alice","aud":"feeds","iss":"https://auth.example")" + extra + "}";
         };
         std::string exp = ",\"exp\":" + std::to_string(now + 60);
-        sf_token_result r = validate(*v, hs256(kHs, claims(exp), kSecret));
+        TokenAnswer r = validate(*v, hs256(kHs, claims(exp), kSecret));
         CPPUNIT_ASSERT_MESSAGE(r.reason, r.accepted == 1);
         CPPUNIT_ASSERT_EQUAL(std::string("alice"), std::string(r.principal));
         CPPUNIT_ASSERT_EQUAL(static_cast<int64_t>((now + 60) * 1000), r.expires_at_ms);
@@ -627,7 +701,7 @@ public:
         auto v = reg->instantiate(SF_KIND_TOKEN_VALIDATOR, "jwt", opts({{"publicKeyPemPath", dir + "/pub.pem"}}));
         std::string claims = R"({"sub":"bob","exp":)" + std::to_string(nowSec() + 60) + "}";
         std::string tok = rs256(claims, key);
-        sf_token_result r = validate(*v, tok);
+        TokenAnswer r = validate(*v, tok);
         CPPUNIT_ASSERT_MESSAGE(r.reason, r.accepted == 1);
         CPPUNIT_ASSERT_EQUAL(std::string("bob"), std::string(r.principal));
         // tampered claims

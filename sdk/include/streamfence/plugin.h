@@ -7,9 +7,15 @@
  * boundary is plain C: integers, {ptr,len} buffers, opaque handles, function tables.
  *
  * Rules that keep old plugins loading in new hosts (see COMPATIBILITY.md):
- *  - every struct starts with struct_size (and the descriptor with abi_version); a reader
- *    uses only fields that lie inside struct_size;
- *  - new fields are appended before the reserved block; reserved fields are zero;
+ *  - every struct that crosses the boundary starts with struct_size (the descriptor's frozen
+ *    head also has abi_version) and ends with a reserved block; a reader uses only fields that
+ *    lie inside struct_size; sf_str is the one exception: a plain {ptr,len} pair, frozen;
+ *  - new fields take reserved slots or are appended before the reserved block; reserved
+ *    fields are zero;
+ *  - an array of structs is walked by the struct_size of its elements (all elements of one
+ *    array have the same), never by the reader's own sizeof, so elements can grow too;
+ *  - text of any length a plugin hands back goes through a host-owned sf_writer ({ptr,len}
+ *    per call), never into a fixed char array;
  *  - function-table entries may be NULL, meaning "not supported".
  *
  * Ownership: unless a comment says otherwise, a pointer handed to a callee is BORROWED for
@@ -27,9 +33,13 @@
 extern "C" {
 #endif
 
-/* ABI major version: bumped only for incompatible changes. Minor: additions only. */
-#define SF_ABI_VERSION 1
-#define SF_ABI_MINOR 1
+/* ABI major version: bumped only for incompatible changes. Minor: additions only.
+ * 2.0: every struct can grow (sf_option, sf_label, sf_error, sf_writer, sf_lane_key got a
+ * struct_size and/or a reserved block; arrays are walked by element struct_size) and a token
+ * validator hands principal and reason back through host writers instead of char arrays.
+ * COMPATIBILITY.md lists the changes and how to port a 1.x plugin. */
+#define SF_ABI_VERSION 2
+#define SF_ABI_MINOR 0
 
 #if defined(__GNUC__)
 #define SF_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -55,26 +65,44 @@ typedef struct sf_str {
     size_t len;
 } sf_str;
 
-/* Host-owned buffer where a plugin writes an error text (truncated, always NUL-terminated). */
+/* Host-provided sink for text a plugin produces (an HTTP body, a token's principal, a
+ * rejection reason): the plugin calls write any number of times, each call appends len bytes
+ * (no NUL needed). Valid for the duration of the call it is passed to. A host may cap what it
+ * keeps (documented where the writer is handed over), never silently at a small size. */
+typedef struct sf_writer {
+    uint32_t struct_size;
+    uint32_t reserved0;
+    void* ctx;
+    void (*write)(void* ctx, const char* data, size_t len);
+    void* reserved[4];
+} sf_writer;
+
+/* Host-owned buffer where a plugin writes an error text (truncated to capacity, always
+ * NUL-terminated). */
 typedef struct sf_error {
     uint32_t struct_size;
     uint32_t capacity; /* bytes available in message */
     char* message;
+    void* reserved[4];
 } sf_error;
 
-/* Plugin options from the config (plugins: {<name>: {...}}), flattened to dotted keys:
+/* One plugin option from the config (plugins: {<name>: {...}}), flattened to dotted keys:
  * {tokens: {alice: s3cret}} -> "tokens.alice" = "s3cret"; lists -> "list.0", "list.1".
- * json holds the same subtree as JSON text. All strings NUL-terminated, borrowed for the
- * duration of init only: copy what you keep. */
+ * key and value are also NUL-terminated (ptr[len] == 0). Borrowed for the duration of init
+ * only: copy what you keep. */
 typedef struct sf_option {
-    const char* key;
-    const char* value;
+    uint32_t struct_size; /* also the stride of the items array */
+    uint32_t reserved0;
+    sf_str key;
+    sf_str value;
+    void* reserved[2];
 } sf_option;
 
+/* json holds the same subtree as the items, as JSON text (NUL-terminated). */
 typedef struct sf_options {
     uint32_t struct_size;
     uint32_t count;
-    const sf_option* items;
+    const sf_option* items; /* count elements, walked by items[0].struct_size */
     const char* json;
     const char* instance_name; /* e.g. the server name this instance serves; may be "" */
     void* reserved[4];
@@ -174,13 +202,14 @@ typedef struct sf_policy_result {
 /* When the policy is consulted: */
 #define SF_POLICY_ON_OVERFLOW 0x1u /* only when the message does not fit (cheapest) */
 #define SF_POLICY_ON_EVERY 0x2u    /* on every enqueue (coalescing, snapshots) */
-/* Batch forms (ABI 1.1), or-ed into `when`. A lane is written with every message published
- * since its last write at once; a policy whose decision over such a run is one of these
- * closed forms says so, and the host applies it in one step per lane instead of one
- * on_enqueue call per message (a lane that fell far behind then costs O(1), and a topic whose
- * lanes all tolerate DROP_OLDEST may let loops skip what no lane would keep). The host still
- * calls on_enqueue for whatever it cannot decide that way (spill in progress, a message larger
- * than max_bytes). Hosts of ABI 1.0 ignore these bits. See docs/message-path.md. */
+/* Batch forms (since ABI 1.1, unchanged in 2.0), or-ed into `when`. A lane is written with
+ * every message published since its last write at once; a policy whose decision over such a
+ * run is one of these closed forms says so, and the host applies it in one step per lane
+ * instead of one on_enqueue call per message (a lane that fell far behind then costs O(1), and
+ * a topic whose lanes all tolerate DROP_OLDEST may let loops skip what no lane would keep). The
+ * host still calls on_enqueue for whatever it cannot decide that way (spill in progress, a
+ * message larger than max_bytes), and on_enqueue must give the same result message by message.
+ * See docs/message-path.md. */
 #define SF_POLICY_BATCH_DROP_OLDEST 0x10u /* make room by dropping the oldest entries not in flight */
 #define SF_POLICY_BATCH_REJECT_NEW 0x20u  /* what does not fit is rejected for this subscriber */
 #define SF_POLICY_BATCH_KEEP_NEWEST 0x40u /* every message replaces all pending ones (snapshots) */
@@ -213,12 +242,15 @@ typedef struct sf_token_request {
     void* reserved[4];
 } sf_token_request;
 
+/* Filled by validate. principal and reason are host writers (never NULL from a 2.x host):
+ * the plugin writes who the token belongs to, or why it was rejected (e.g. "Invalid token"),
+ * as {ptr,len}; nothing written means none. The host keeps up to 64 KiB of each. */
 typedef struct sf_token_result {
     uint32_t struct_size;
     int32_t accepted;       /* 1 accepted, 0 rejected */
     int64_t expires_at_ms;  /* wall-clock expiry of the token, 0 = none */
-    char principal[128];    /* who the token belongs to (NUL-terminated) */
-    char reason[256];       /* why it was rejected (NUL-terminated), e.g. "Invalid token" */
+    sf_writer* principal;
+    sf_writer* reason;
     void* reserved[4];
 } sf_token_result;
 
@@ -237,29 +269,25 @@ typedef struct sf_token_validator_vtable {
 typedef enum sf_metric_type { SF_METRIC_COUNTER = 1, SF_METRIC_GAUGE = 2 } sf_metric_type;
 
 typedef struct sf_label {
+    uint32_t struct_size; /* also the stride of the labels array */
+    uint32_t reserved0;
     sf_str name;
     sf_str value;
+    void* reserved[2];
 } sf_label;
 
+/* flush and render get `count` samples walked by samples[0].struct_size. */
 typedef struct sf_metric_sample {
     uint32_t struct_size;
     uint32_t type; /* sf_metric_type */
     sf_str name;   /* e.g. streamfence_messages_published_total */
     sf_str help;
-    const sf_label* labels;
+    const sf_label* labels; /* label_count elements, walked by labels[0].struct_size */
     uint32_t label_count;
     uint32_t reserved0;
     double value;
     void* reserved[2];
 } sf_metric_sample;
-
-/* Host-provided sink for text a plugin produces (e.g. an HTTP body). */
-typedef struct sf_writer {
-    uint32_t struct_size;
-    uint32_t reserved0;
-    void* ctx;
-    void (*write)(void* ctx, const char* data, size_t len);
-} sf_writer;
 
 typedef struct sf_metrics_sink_vtable {
     uint32_t struct_size;
@@ -271,8 +299,7 @@ typedef struct sf_metrics_sink_vtable {
     int (*render)(void* instance, const sf_metric_sample* samples, size_t count, sf_writer* out,
                   const char** content_type);
     /* Optional (NULL = use flush_interval_ms): the interval chosen by one instance, e.g. from
-     * its options. Called once after init. Took the first reserved slot, so the struct size
-     * is unchanged and plugins built before it read as NULL here. */
+     * its options. Called once after init. */
     uint32_t (*instance_flush_interval_ms)(void* instance);
     void* reserved[7];
 } sf_metrics_sink_vtable;
@@ -292,6 +319,7 @@ typedef struct sf_lane_key {
     sf_str ns;
     sf_str client;
     sf_str topic;
+    void* reserved[4];
 } sf_lane_key;
 
 typedef struct sf_record {
@@ -313,7 +341,8 @@ typedef struct sf_storage_usage {
     void* reserved[4];
 } sf_storage_usage;
 
-/* status: SF_OK or an SF_ERR_* code; error: NUL-terminated text or NULL. */
+/* status: SF_OK or an SF_ERR_* code; records: count elements walked by records[0].struct_size;
+ * error: NUL-terminated text or NULL. */
 typedef void (*sf_storage_done)(void* cookie, int status, const sf_record* records, size_t count,
                                 const char* error);
 

@@ -15,6 +15,12 @@
 // trampolines that catch every exception and turn it into an error return.
 #pragma once
 
+// The host builds with SF_HOST_BUILD and keeps its own helpers: this wrapper is compiled into
+// plugins only, so nothing of it can become part of the host (docs/plugin-abi.md).
+#ifdef SF_HOST_BUILD
+#error "streamfence/plugin.hpp is for plugins; the host uses only the C ABI in streamfence/plugin.h"
+#endif
+
 #include <streamfence/plugin.h>
 
 #include <cstdio>
@@ -35,13 +41,29 @@ namespace streamfence {
 inline std::string_view view(sf_str s) { return std::string_view(s.ptr ? s.ptr : "", s.len); }
 inline sf_str str(std::string_view s) { return sf_str{s.data(), s.size()}; }
 
+// Element i of an array that crossed the boundary: arrays are walked by their elements'
+// struct_size (plugin.h), so a host with larger elements is read correctly.
+template <class T>
+const T& element(const T* first, size_t i) {
+    const size_t stride = first->struct_size ? first->struct_size : sizeof(T);
+    return *reinterpret_cast<const T*>(reinterpret_cast<const char*>(first) + i * stride);
+}
+
+// Appends text to a host writer; a NULL writer (or one without write) takes nothing.
+inline void writeText(sf_writer* w, std::string_view text) {
+    if (w && w->write && !text.empty()) w->write(w->ctx, text.data(), text.size());
+}
+
 // Options copied out of sf_options (which is only valid during init).
 class Options {
 public:
     Options() = default;
     explicit Options(const sf_options* o) {
         if (!o) return;
-        for (uint32_t i = 0; i < o->count; ++i) flat_[o->items[i].key] = o->items[i].value ? o->items[i].value : "";
+        for (uint32_t i = 0; o->items && i < o->count; ++i) {
+            const sf_option& item = element(o->items, i);
+            flat_[std::string(view(item.key))] = std::string(view(item.value));
+        }
         json_ = o->json ? o->json : "{}";
         instance_ = o->instance_name ? o->instance_name : "";
     }
@@ -203,14 +225,42 @@ inline bool constantTimeEquals(std::string_view a, std::string_view b) {
 
 // ------------------------------------------------------------------ metrics sink
 
+// One sample of a snapshot, borrowed for the duration of flush/render.
+class Sample {
+public:
+    explicit Sample(const sf_metric_sample& s) : s_(&s) {}
+    std::string_view name() const { return view(s_->name); }
+    std::string_view help() const { return view(s_->help); }
+    bool isGauge() const { return s_->type == SF_METRIC_GAUGE; }
+    double value() const { return s_->value; }
+    size_t labelCount() const { return s_->labels ? s_->label_count : 0; }
+    std::string_view labelName(size_t i) const { return view(element(s_->labels, i).name); }
+    std::string_view labelValue(size_t i) const { return view(element(s_->labels, i).value); }
+    const sf_metric_sample& raw() const { return *s_; }
+
+private:
+    const sf_metric_sample* s_;
+};
+
+// The snapshot handed to flush/render.
+class Samples {
+public:
+    Samples(const sf_metric_sample* s, size_t n) : s_(s), n_(s ? n : 0) {}
+    size_t size() const { return n_; }
+    Sample operator[](size_t i) const { return Sample(element(s_, i)); }
+
+private:
+    const sf_metric_sample* s_;
+    size_t n_;
+};
+
 class MetricsSink {
 public:
     virtual ~MetricsSink() = default;
     // Push: called every flushIntervalMs with the whole snapshot.
-    virtual void flush(const sf_metric_sample* /*samples*/, size_t /*count*/) {}
+    virtual void flush(const Samples& /*samples*/) {}
     // Pull: return the exposition text; set contentType to a static string.
-    virtual bool render(const sf_metric_sample* /*samples*/, size_t /*count*/, std::string& /*out*/,
-                        const char*& /*contentType*/) {
+    virtual bool render(const Samples& /*samples*/, std::string& /*out*/, const char*& /*contentType*/) {
         return false;
     }
     static constexpr uint32_t flushIntervalMs = 0;
@@ -364,16 +414,16 @@ int validatorValidate(void* inst, const sf_token_request* rq, sf_token_result* o
         TokenResult res = self<Impl>(inst).validate(r);
         out->accepted = res.accepted ? 1 : 0;
         out->expires_at_ms = res.expiresAtMs;
-        std::snprintf(out->principal, sizeof out->principal, "%s", res.principal.c_str());
-        std::snprintf(out->reason, sizeof out->reason, "%s", res.reason.c_str());
+        writeText(out->principal, res.principal);
+        writeText(out->reason, res.reason);
         return SF_OK;
     } catch (const std::exception& e) {
         out->accepted = 0;
-        std::snprintf(out->reason, sizeof out->reason, "validator error: %s", e.what());
+        writeText(out->reason, std::string("validator error: ") + e.what());
         return SF_ERR;
     } catch (...) {
         out->accepted = 0;
-        std::snprintf(out->reason, sizeof out->reason, "validator error");
+        writeText(out->reason, "validator error");
         return SF_ERR;
     }
 }
@@ -381,7 +431,7 @@ int validatorValidate(void* inst, const sf_token_request* rq, sf_token_result* o
 template <class Impl>
 int sinkFlush(void* inst, const sf_metric_sample* s, size_t n) {
     try {
-        self<Impl>(inst).flush(s, n);
+        self<Impl>(inst).flush(Samples(s, n));
         return SF_OK;
     } catch (...) {
         return SF_ERR;
@@ -393,8 +443,8 @@ int sinkRender(void* inst, const sf_metric_sample* s, size_t n, sf_writer* w, co
     try {
         std::string out;
         const char* type = "text/plain; charset=utf-8";
-        if (!self<Impl>(inst).render(s, n, out, type)) return SF_ERR_NOT_SUPPORTED;
-        w->write(w->ctx, out.data(), out.size());
+        if (!self<Impl>(inst).render(Samples(s, n), out, type)) return SF_ERR_NOT_SUPPORTED;
+        writeText(w, out);
         if (ct) *ct = type;
         return SF_OK;
     } catch (...) {
