@@ -47,7 +47,8 @@ struct UnknownTopicError : std::invalid_argument {
     using std::invalid_argument::invalid_argument;
 };
 
-enum class PublishResult { Accepted, Overloaded, NotRunning };
+// ClusterUnavailable: cluster mode, and the other nodes cannot be reached (docs/cluster.md).
+enum class PublishResult { Accepted, Overloaded, NotRunning, ClusterUnavailable };
 const char* toString(PublishResult r);
 
 class StreamFenceServer {
