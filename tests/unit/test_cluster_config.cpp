@@ -57,9 +57,9 @@ public:
     }
 
     void errorsWithPositions() {
-        expectOnlyError(withCluster("cluster:\n  nodeId: a\n"), "streamfence.yaml:7:3: cluster: missing required key \"redis\"");
+        expectOnlyError(withCluster("cluster:\n  nodeId: a\n"), "streamfence.yaml:6:1: cluster: missing required key \"redis\"");
         expectOnlyError(withCluster("cluster:\n  redis: {keyPrefix: x}\n"),
-                        "streamfence.yaml:7:10: cluster.redis: missing required key \"url\"");
+                        "streamfence.yaml:7:3: cluster.redis: missing required key \"url\"");
         expectOnlyError(withCluster("cluster:\n  redis:\n    url: http://x\n"),
                         "streamfence.yaml:8:5: cluster.redis.url: invalid Redis URL \"http://x\": expected redis://[:password@]host[:port][/db]");
         expectOnlyError(withCluster("cluster:\n  redis:\n    url: redis://h:99999\n"),
@@ -67,14 +67,14 @@ public:
         expectOnlyError(withCluster("cluster:\n  redis: {url: redis://h}\n  nodeId: 'a b'\n"),
                         "streamfence.yaml:8:3: cluster.nodeId: must be 1-128 characters of A-Z a-z 0-9 _ - . (got \"a b\")");
         expectOnlyError(withCluster("cluster:\n  redis: {url: redis://h}\n  streams: {maxLen: 0}\n"),
-                        "streamfence.yaml:8:14: cluster.streams.maxLen: must be between 1 and 1000000000, got 0");
+                        "streamfence.yaml:8:13: cluster.streams.maxLen: must be between 1 and 1000000000, got 0");
         expectOnlyError(withCluster("cluster:\n  redis: {url: redis://h}\n  nodeTtl: 5\n"),
-                        "streamfence.yaml:8:3: cluster: unknown key \"nodeTtl\" (did you mean \"nodeTtlMs\"?)");
+                        "streamfence.yaml:8:3: cluster.nodeTtl: unknown key \"nodeTtl\" (did you mean \"nodeTtlMs\"?)");
         expectOnlyError(withCluster("cluster:\n  redis: {url: redis://h}\n  socketioEmitterKey: 'a#b'\n"),
                         "streamfence.yaml:8:3: cluster.socketioEmitterKey: must not contain # * ? [ ] \\ (got \"a#b\")");
         expectOnlyError(withCluster("cluster:\n  redis: {url: redis://h}\n  heartbeatMs: 1000\n  nodeTtlMs: 1000\n"),
                         "streamfence.yaml:9:3: cluster.nodeTtlMs: must be greater than heartbeatMs (1000)");
-        expectOnlyError(withCluster("cluster: 3\n"), "streamfence.yaml:6:10: cluster: expected a map, got \"3\"");
+        expectOnlyError(withCluster("cluster: 3\n"), "streamfence.yaml:6:1: cluster: expected a map, got \"3\"");
     }
 
     void urlParser() {

@@ -38,8 +38,9 @@ async function waitLink(nodes, state, ms = 10000) {
 // Wait until Redis confirmed `count` topic subscriptions on a node (pub/sub topics and
 // emitter channels; streams are read without subscribing).
 async function waitSubscriptions(node, count, ms = 5000) {
-  await sf.waitUntil(async () => (await node.health()).cluster.subscriptions === count, ms,
-    async () => `node ${node.nodeId}: subscriptions ${JSON.stringify((await node.health()).cluster)} != ${count}`);
+  let last;
+  await sf.waitUntil(async () => (last = (await health(node)).cluster).subscriptions === count, ms,
+    () => `node ${node.nodeId}: ${JSON.stringify(last)}: subscriptions != ${count}`);
 }
 
 module.exports = { startNodes, waitLink, waitSubscriptions, health, redis };
