@@ -152,6 +152,7 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
     std::atomic<bool> up{false};
     std::atomic<bool> stopped{false};
     std::atomic<int64_t> subscriptions{0};  // confirmed by Redis, our node channel excluded
+    std::atomic<int64_t> streamsRead{0};    // AT_LEAST_ONCE streams this node reads
     mutable std::mutex infoMu;
     std::vector<std::string> nodesSeen;
     std::string lastError;
@@ -257,9 +258,10 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
                 else err = "cannot print the address of " + cfg.redis.host;
             }
             if (res) freeaddrinfo(res);
-            auto self = shared_from_this();
-            loop.post([self, g, ip, err] {
-                if (g != self->gen || self->link != Link::Connecting) return;
+            std::weak_ptr<Impl> weak = shared_from_this();
+            loop.post([weak, g, ip, err] {
+                auto self = weak.lock();
+                if (!self || g != self->gen || self->link != Link::Connecting) return;
                 if (!err.empty()) self->fail(err);
                 else self->connectAll(ip);
             });
@@ -277,8 +279,10 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
         cmdReady = subReady = xreadReady = false;
         const uint64_t g = gen;
         auto self = shared_from_this();
-        loop.addTimer(static_cast<uint64_t>(cfg.connectTimeoutMs), [self, g] {
-            if (g == self->gen && self->link == Link::Connecting)
+        std::weak_ptr<Impl> weak = self;
+        loop.addTimer(static_cast<uint64_t>(cfg.connectTimeoutMs), [weak, g] {
+            auto self = weak.lock();
+            if (self && g == self->gen && self->link == Link::Connecting)
                 self->fail("connect timeout after " + std::to_string(self->cfg.connectTimeoutMs) + " ms");
         });
         if (isNumericAddress(cfg.redis.host)) {
@@ -422,16 +426,20 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
                                                {"retry_in_ms", std::to_string(delay)}});
         auto self = shared_from_this();
         const uint64_t g = gen;
-        loop.addTimer(delay, [self, g] {
-            if (g != self->gen || self->link != Link::Down || self->stopped) return;
+        std::weak_ptr<Impl> weak = self;
+        loop.addTimer(delay, [weak, g] {
+            auto self = weak.lock();
+            if (!self || g != self->gen || self->link != Link::Down || self->stopped) return;
             self->reconnects.fetch_add(1, std::memory_order_relaxed);
             self->beginConnect();
         });
     }
 
     void scheduleTick() {
-        auto self = shared_from_this();
-        tickTimer = loop.addTimer(100, [self] {
+        std::weak_ptr<Impl> weak = shared_from_this();
+        tickTimer = loop.addTimer(100, [weak] {
+            auto self = weak.lock();
+            if (!self) return;
             self->tick();
             if (!self->stopped) self->scheduleTick();
         });
@@ -504,6 +512,7 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
     void addInterest(const std::string& ns, const std::string& topic) {
         if (ackNamespaces.count(ns)) {
             streams[keys.topicStream(ns, topic)] = Stream{ns, topic, streamStartId()};
+            streamsRead = static_cast<int64_t>(streams.size());
             kickXread();
         } else {
             addRoute(keys.topicChannel(ns, topic), Route{RouteKind::Topic, ns, topic});
@@ -517,6 +526,7 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
     void removeInterest(const std::string& ns, const std::string& topic) {
         if (ackNamespaces.count(ns)) {
             streams.erase(keys.topicStream(ns, topic));
+            streamsRead = static_cast<int64_t>(streams.size());
             kickXread();
         } else {
             dropRoute(keys.topicChannel(ns, topic));
@@ -792,9 +802,9 @@ void ClusterNode::send(const std::string& ns, const std::string& topic, const st
         if (done) done(ClusterSend::Unavailable);
         return;
     }
-    auto m = impl_;
-    m->loop.post([m, ns, topic, payloadJson, durable, done = std::move(done)]() mutable {
-        m->startSend(ns, topic, payloadJson, durable, std::move(done));
+    std::weak_ptr<Impl> w = impl_;
+    impl_->loop.post([w, ns, topic, payloadJson, durable, done = std::move(done)]() mutable {
+        if (auto m = w.lock()) m->startSend(ns, topic, payloadJson, durable, std::move(done));
     });
 }
 
@@ -804,9 +814,9 @@ void ClusterNode::sendTo(const std::string& ns, const std::string& clientId, con
         done(ClusterSend::Unavailable);
         return;
     }
-    auto m = impl_;
-    m->loop.post([m, ns, clientId, topic, payloadJson, done = std::move(done)]() mutable {
-        m->startSendTo(ns, clientId, topic, payloadJson, std::move(done));
+    std::weak_ptr<Impl> w = impl_;
+    impl_->loop.post([w, ns, clientId, topic, payloadJson, done = std::move(done)]() mutable {
+        if (auto m = w.lock()) m->startSendTo(ns, clientId, topic, payloadJson, std::move(done));
     });
 }
 
@@ -822,8 +832,10 @@ void ClusterNode::refused(const std::string& ns, const std::string& topic, const
 }
 
 void ClusterNode::onClientConnected(const std::string& ns, const std::string& clientId, const std::string&) {
-    auto m = impl_;
-    m->loop.post([m, ns, clientId] {
+    std::weak_ptr<Impl> w = impl_;
+    impl_->loop.post([w, ns, clientId] {
+        auto m = w.lock();
+        if (!m) return;
         m->clientTopics[{ns, clientId}];
         if (m->link == Impl::Link::Up)
             m->cmd.command({"HSET", m->keys.clientsKey(m->nodeId), ClusterKeys::clientField(ns, clientId), "1"}, nullptr);
@@ -831,8 +843,10 @@ void ClusterNode::onClientConnected(const std::string& ns, const std::string& cl
 }
 
 void ClusterNode::onClientDisconnected(const std::string& ns, const std::string& clientId, const std::string&) {
-    auto m = impl_;
-    m->loop.post([m, ns, clientId] {
+    std::weak_ptr<Impl> w = impl_;
+    impl_->loop.post([w, ns, clientId] {
+        auto m = w.lock();
+        if (!m) return;
         auto it = m->clientTopics.find({ns, clientId});
         if (it != m->clientTopics.end()) {
             std::set<std::string> topics = it->second;
@@ -845,13 +859,17 @@ void ClusterNode::onClientDisconnected(const std::string& ns, const std::string&
 }
 
 void ClusterNode::onSubscribed(const std::string& ns, const std::string& clientId, const std::string& topic) {
-    auto m = impl_;
-    m->loop.post([m, ns, clientId, topic] { m->subscribed(ns, clientId, topic); });
+    std::weak_ptr<Impl> w = impl_;
+    impl_->loop.post([w, ns, clientId, topic] {
+        if (auto m = w.lock()) m->subscribed(ns, clientId, topic);
+    });
 }
 
 void ClusterNode::onUnsubscribed(const std::string& ns, const std::string& clientId, const std::string& topic) {
-    auto m = impl_;
-    m->loop.post([m, ns, clientId, topic] { m->unsubscribed(ns, clientId, topic); });
+    std::weak_ptr<Impl> w = impl_;
+    impl_->loop.post([w, ns, clientId, topic] {
+        if (auto m = w.lock()) m->unsubscribed(ns, clientId, topic);
+    });
 }
 
 std::string ClusterNode::healthJson() const {
@@ -863,6 +881,7 @@ std::string ClusterNode::healthJson() const {
     out += ",\"nodes\":[";
     for (size_t i = 0; i < m.nodesSeen.size(); ++i) out += (i ? "," : "") + json::quote(m.nodesSeen[i]);
     out += "],\"subscriptions\":" + std::to_string(m.subscriptions.load());
+    out += ",\"streams\":" + std::to_string(m.streamsRead.load());
     out += ",\"reconnects\":" + std::to_string(m.reconnects.load());
     out += ",\"refusedPublishes\":" + std::to_string(m.refusedCount.load()) + "}";
     return out;

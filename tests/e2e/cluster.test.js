@@ -83,7 +83,9 @@ test('publishTo reaches a client on another node; 404 when no node holds it or i
   const s = await sf.connect(c, '/feed');
   const rec = sf.recorder(s);
   await sf.call(s, 'subscribe', { topic: 'prices' });
-  await sf.waitUntil(async () => (await r.command('HLEN', 'sf:clients:test:node-c')) >= 1, 3000);
+  // node-c's registry entry for this client (a length-prefixed record: docs/cluster.md)
+  const field = `${'/feed'.length}:/feed${s.id.length}:${s.id}`;
+  await sf.waitUntil(async () => (await r.command('HEXISTS', 'sf:clients:test:node-c', field)) === 1, 3000);
   const ok = await a.publish({ namespace: '/feed', topic: 'prices', clientId: s.id, payload: { to: 'you' } });
   assert.strictEqual(ok.status, 200, ok.body);
   await sf.waitUntil(() => rec.count('prices') === 1, 3000);
@@ -110,7 +112,8 @@ test('AT_LEAST_ONCE across nodes: appended to the stream before accepted, retrie
     if (acking || got.filter(([k]) => k === p.k).length >= 2) sub.emit('ack', { topic: 'order', messageId: meta.messageId });
   });
   await sf.call(sub, 'subscribe', { topic: 'order' });
-  await sf.sleep(300); // the stream read starts with the first subscriber (no Redis confirmation to wait for)
+  // the stream read starts with the first local subscriber
+  await sf.waitUntil(async () => (await b.health()).cluster.streams === 1, 3000);
   const res = await a.publish({ namespace: '/alerts', topic: 'order', payload: { k: 1 } });
   assert.strictEqual(res.status, 200, res.body);
   assert.strictEqual(await r.command('XLEN', 'sf:st:test:/alerts:order'), 1);

@@ -27,7 +27,7 @@ test('Redis down: refusals are visible, local clients are served; Redis back: th
   sc.on('order', (p, meta) => { gotAlerts.push(p.k); sc.emit('ack', { topic: 'order', messageId: meta.messageId }); });
   await sf.call(sc, 'subscribe', { topic: 'order' });
   await cl.waitSubscriptions(b, 1);
-  await sf.sleep(300);
+  await sf.waitUntil(async () => (await c.health()).cluster.streams === 1, 3000);
   const pub = await sf.connect(a, '/feed');
   const pubAlerts = await sf.connect(a, '/alerts');
 
