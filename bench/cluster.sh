@@ -83,7 +83,7 @@ start_node() {  # name config -> sets NODE_PID NODE_PORT NODE_CTL
 
 stop_pids() { for p in "$@"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; }
 
-kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
+kv() { local v; v=$(sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"); echo "${v:-n/a}"; }
 
 ROWS=()
 one_node_once() {  # rate
@@ -170,11 +170,14 @@ for rate in $RATES; do
   c=$(cluster_run "$rate")
   ra=$(sed -n 's/^A //p' <<<"$c"); rb=$(sed -n 's/^B //p' <<<"$c"); rc=$(sed -n 's/^C //p' <<<"$c"); rtt=$(sed -n 's/^RTT //p' <<<"$c")
   d1=$(kv "$alone" deliveries_per_s); p1=$(kv "$alone" p99_us)
-  dsum=$(awk -v a="$(kv "$ra" deliveries_per_s)" -v b="$(kv "$rb" deliveries_per_s)" -v c="$(kv "$rc" deliveries_per_s)" 'BEGIN { printf "%.0f", a + b + c }')
+  # n/a anywhere (a starved publisher, a loadgen that reported nothing) makes the row n/a
+  dsum=$(awk -v a="$(kv "$ra" deliveries_per_s)" -v b="$(kv "$rb" deliveries_per_s)" -v c="$(kv "$rc" deliveries_per_s)" 'BEGIN { if (a == "n/a" || b == "n/a" || c == "n/a") print "n/a"; else printf "%.0f", a + b + c }')
   p99=$(printf '%s\n' "$(kv "$ra" p99_us)" "$(kv "$rb" p99_us)" "$(kv "$rc" p99_us)" | sort -g | tail -1)
-  ratio=$(awk -v a="$dsum" -v b="$d1" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }')
-  added=$(awk -v a="$p99" -v b="$p1" 'BEGIN { printf "%.2f", (a - b) / 1000 }')
-  line="| $DELIVERY | $rate | $SUBS | $d1 | $(awk -v a="$p1" 'BEGIN{printf "%.2f", a/1000}') | $dsum | $(awk -v a="$p99" 'BEGIN{printf "%.2f", a/1000}') | $ratio | $added | $(kv "$ra" deliveries_per_s)/$(kv "$rb" deliveries_per_s)/$(kv "$rc" deliveries_per_s) | $(kv "$ra" lost) | $(awk -v r="$rtt" 'BEGIN{ if (r == "") print "n/a"; else printf "%.2f", r * 1000 }') |"
+  grep -q n/a <<<"$(kv "$ra" p99_us) $(kv "$rb" p99_us) $(kv "$rc" p99_us)" && p99=n/a
+  ratio=$(awk -v a="$dsum" -v b="$d1" 'BEGIN { if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }')
+  ms() { awk -v a="$1" 'BEGIN { if (a == "n/a") print "n/a"; else printf "%.2f", a / 1000 }'; }
+  added=$(awk -v a="$p99" -v b="$p1" 'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else printf "%.2f", (a - b) / 1000 }')
+  line="| $DELIVERY | $rate | $SUBS | $d1 | $(ms "$p1") | $dsum | $(ms "$p99") | $ratio | $added | $(kv "$ra" deliveries_per_s)/$(kv "$rb" deliveries_per_s)/$(kv "$rc" deliveries_per_s) | $(kv "$ra" lost) | $(awk -v r="$rtt" 'BEGIN{ if (r == "" || r < 0) print "n/a"; else printf "%.2f", r * 1000 }') |"
   echo "$line"
   ROWS+=("$line")
 done
