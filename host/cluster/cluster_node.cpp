@@ -481,6 +481,12 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
         cmd.command({"ZADD", nk, std::to_string(now + static_cast<uint64_t>(cfg.nodeTtlMs)), nodeId}, nullptr);
         cmd.command({"ZREMRANGEBYSCORE", nk, "-inf", "(" + std::to_string(now)}, nullptr);
         cmd.command({"PEXPIRE", keys.clientsKey(nodeId), std::to_string(cfg.nodeTtlMs)}, nullptr);
+        if (cfg.streamMaxAgeMs > 0) {
+            // Age trimming of the streams this node reads (MAXLEN on every XADD bounds the length).
+            const int64_t cut = static_cast<int64_t>(now) + redisClockOffsetMs - cfg.streamMaxAgeMs;
+            if (cut > 0)
+                for (auto& [key, s] : streams) cmd.command({"XTRIM", key, "MINID", std::to_string(cut) + "-0"}, nullptr);
+        }
         cmd.command({"ZRANGEBYSCORE", nk, std::to_string(now), "+inf"}, [self](redisReply* r) {
             if (!r || r->type != REDIS_REPLY_ARRAY) return;
             std::vector<std::string> nodes;

@@ -16,6 +16,7 @@ struct ClusterConfig {
     std::string nodeId;                  // empty = hostname-pid
     std::string socketioEmitterKey = "socket.io";  // @socket.io/redis-emitter key; empty (null) = off
     int streamMaxLen = 10000;            // cluster.streams.maxLen: XADD MAXLEN ~ for AT_LEAST_ONCE topics
+    int streamMaxAgeMs = 0;              // cluster.streams.maxAgeMs: entries older are trimmed (XTRIM MINID); 0 = by length only
     int heartbeatMs = 1000;              // node announce + Redis round-trip probe period
     int nodeTtlMs = 5000;                // a node not heard of for this long is gone (and its clients with it)
 };

@@ -7,7 +7,7 @@ namespace {
 
 const std::vector<std::string> kClusterKeys = {"redis", "nodeId", "socketioEmitterKey", "streams", "heartbeatMs", "nodeTtlMs"};
 const std::vector<std::string> kRedisKeys = {"url", "keyPrefix", "connectTimeoutMs", "commandTimeoutMs"};
-const std::vector<std::string> kStreamsKeys = {"maxLen"};
+const std::vector<std::string> kStreamsKeys = {"maxLen", "maxAgeMs"};
 
 // Node ids and key prefixes end up in Redis key and channel names and log lines.
 bool safeName(const std::string& s) {
@@ -72,6 +72,7 @@ void readCluster(const MapView& root, Config& config) {
     if (m.has("streams")) {
         MapView s(errors, m.get("streams"), m.markOf("streams"), m.pathOf("streams"), kStreamsKeys);
         positive(s, "maxLen", 1, 1000000000, c.streamMaxLen);
+        positive(s, "maxAgeMs", 0, 1000000000, c.streamMaxAgeMs);
     }
     positive(m, "heartbeatMs", 50, 60000, c.heartbeatMs);
     positive(m, "nodeTtlMs", 100, 600000, c.nodeTtlMs);

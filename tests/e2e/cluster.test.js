@@ -162,3 +162,17 @@ test('kill -9 of a node costs only its own connections', async () => {
   assert.strictEqual((await a.health()).cluster.link, 'UP');
   sa.close();
 });
+
+test('streams.maxAgeMs trims old entries from the streams a node reads', async () => {
+  const h = await sf.start(SERVER, { cluster: { redis: { url: r.url, keyPrefix: 'trim' }, nodeId: 'trim', heartbeatMs: 100, nodeTtlMs: 1000, streams: { maxAgeMs: 1000 }, socketioEmitterKey: null } });
+  await cl.waitLink([h], 'UP');
+  const sub = await sf.connect(h, '/alerts');
+  sub.on('order', (p, meta) => sub.emit('ack', { topic: 'order', messageId: meta.messageId }));
+  await sf.call(sub, 'subscribe', { topic: 'order' });
+  await sf.waitUntil(async () => (await cl.health(h)).cluster.streams === 1, 3000);
+  for (let k = 0; k < 3; k++) assert.strictEqual((await h.publish({ namespace: '/alerts', topic: 'order', payload: { k } })).status, 200);
+  assert.ok((await r.command('XLEN', 'trim:st:test:/alerts:order')) >= 1);
+  await sf.waitUntil(async () => (await r.command('XLEN', 'trim:st:test:/alerts:order')) === 0, 5000);
+  sub.close();
+  await sf.stop(h);
+});

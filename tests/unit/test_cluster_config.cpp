@@ -34,12 +34,13 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("socket.io"), c.cluster->socketioEmitterKey);
         CPPUNIT_ASSERT(c.cluster->nodeId.empty());
         CPPUNIT_ASSERT_EQUAL(10000, c.cluster->streamMaxLen);
+        CPPUNIT_ASSERT_EQUAL(0, c.cluster->streamMaxAgeMs);
 
         c = yaml(withCluster("cluster:\n"
                              "  redis: {url: 'redis://:p%40ss@cache.local:6380/2', keyPrefix: app1, connectTimeoutMs: 500, commandTimeoutMs: 700}\n"
                              "  nodeId: node-a\n"
                              "  socketioEmitterKey: null\n"
-                             "  streams: {maxLen: 500}\n"
+                             "  streams: {maxLen: 500, maxAgeMs: 60000}\n"
                              "  heartbeatMs: 200\n"
                              "  nodeTtlMs: 900\n"));
         CPPUNIT_ASSERT_EQUAL(std::string("cache.local"), c.cluster->redis.host);
@@ -52,6 +53,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(std::string("node-a"), c.cluster->nodeId);
         CPPUNIT_ASSERT(c.cluster->socketioEmitterKey.empty());  // null turns the bridge off
         CPPUNIT_ASSERT_EQUAL(500, c.cluster->streamMaxLen);
+        CPPUNIT_ASSERT_EQUAL(60000, c.cluster->streamMaxAgeMs);
         CPPUNIT_ASSERT_EQUAL(200, c.cluster->heartbeatMs);
         CPPUNIT_ASSERT_EQUAL(900, c.cluster->nodeTtlMs);
     }
