@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
             case sf::PublishResult::Accepted: ++accepted; break;
             case sf::PublishResult::Overloaded: ++overloaded; break;
             case sf::PublishResult::NotRunning: ++notRunning; break;
+            case sf::PublishResult::ClusterUnavailable: ++notRunning; break;
         }
     };
     std::vector<std::thread> pubs;

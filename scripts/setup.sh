@@ -11,9 +11,12 @@ want_fuzz=0
 [ "${1:-}" = "--test" ] && want_test=1
 [ "${1:-}" = "--fuzz" ] && want_fuzz=1
 
-pkgs=(g++ make cmake pkg-config file libpoco-dev libyaml-cpp-dev libssl-dev libboost-dev libcppunit-dev openssl)
+# hiredis + msgpack-c: the Redis cluster link (host/cluster, docs/cluster.md).
+pkgs=(g++ make cmake pkg-config file libpoco-dev libyaml-cpp-dev libssl-dev libboost-dev libcppunit-dev openssl
+      libhiredis-dev libmsgpack-cxx-dev)
 if [ $want_test = 1 ]; then
-  pkgs+=(nodejs npm rpm dpkg-dev curl adduser)
+  # redis-server: the cluster tests start their own on a free loopback port.
+  pkgs+=(nodejs npm rpm dpkg-dev curl adduser redis-server)
 fi
 if [ $want_fuzz = 1 ]; then
   pkgs+=(clang libclang-rt-14-dev libfuzzer-14-dev)

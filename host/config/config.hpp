@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "config/cluster_config.hpp"
+
 namespace sf::config {
 
 // Where a value came from, so later checks (plugin resolution) can still say file:line:col.
@@ -121,6 +123,7 @@ struct Config {
     std::vector<SourceMark> metricsSinkMarks;
     std::map<std::string, PluginOptions> pluginOptions;      // ours: plugins: {<name>: {...}}
     std::vector<ServerConfig> servers;  // in file order
+    std::optional<ClusterConfig> cluster;  // ours: multi-node over Redis (docs/cluster.md)
 };
 
 // Names the built-in overflow policies go by (each is still a plugin .so).

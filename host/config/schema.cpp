@@ -1,6 +1,7 @@
 #include "config/schema.hpp"
 
 #include "common/json.hpp"
+#include "config/cluster_schema.hpp"
 #include "config/hints.hpp"
 #include "config/validate.hpp"
 
@@ -9,7 +10,7 @@
 namespace sf::config {
 namespace {
 
-const std::vector<std::string> kRootKeys = {"servers", "pluginDir", "logLevel", "metrics", "plugins"};
+const std::vector<std::string> kRootKeys = {"servers", "pluginDir", "logLevel", "metrics", "plugins", "cluster"};
 const std::vector<std::string> kServerKeys = {
     "host", "port", "transport", "engineIoTransport", "auth", "spillRootPath", "tls", "namespaces",
     "path", "pingIntervalMs", "pingTimeoutMs", "maxPayloadBytes", "ioThreads", "cors",
@@ -307,6 +308,7 @@ Config buildConfig(const YAML::Node& root, Errors& errors) {
             config.metricsSinkMarks.push_back(errors.mark(m.markOf("metrics"), indexPath("metrics.sinks", i)));
     }
     if (m.has("plugins")) readPlugins(m, config);
+    if (m.has("cluster")) readCluster(m, config);
 
     if (!m.has("servers")) {
         missing(m, "servers");

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "delivery/cluster_bus.hpp"
 #include "delivery/held_sessions.hpp"
 #include "delivery/lane.hpp"
 #include "delivery/listener.hpp"
@@ -96,6 +97,19 @@ public:
     // messageId, one append to the topic's log, published metrics, a drain task for each
     // loop that needs one (any thread). Overloaded when the log is full and lossless.
     PublishStatus publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload);
+    // Cluster mode (docs/cluster.md, delivery/cluster_publish.cpp): null when alone.
+    std::shared_ptr<ClusterBus> bus;
+    // publishParsed on this node, then the same message to the other nodes. Refused
+    // (ClusterUnavailable) up front while the bus link is down. AT_LEAST_ONCE: `done` waits
+    // for the stream append and runs on replyOn (nullptr: on the bus's thread); otherwise it
+    // runs before this returns.
+    void publishAcross(NamespaceRuntime& ns, size_t topic, const json::Value& payload, net::EventLoop* replyOn,
+                       std::function<void(PublishStatus)> done);
+    // The same for synchronous callers (control API, embed); never waits on a loop thread.
+    PublishStatus publishAcrossSync(NamespaceRuntime& ns, size_t topic, const json::Value& payload);
+    // publishTo a client held by another node (synchronous, bounded by the bus timeout).
+    PublishStatus sendToSync(NamespaceRuntime& ns, size_t topic, const std::string& clientId, const json::Value& payload);
+    bool onLoopThread() const;
     // Count and log a refused publish (rate-limited log: one line per topic per second).
     void refused(NamespaceRuntime& ns, size_t topic, PublishStatus why);
     std::atomic<bool> stopping{false};  // shutdown began: publishes are refused (Stopping)

@@ -23,6 +23,7 @@ const char* toString(PublishStatus s) {
         case PublishStatus::InvalidPayload: return "INVALID_PAYLOAD";
         case PublishStatus::Overloaded: return "OVERLOADED";
         case PublishStatus::Stopping: return "STOPPING";
+        case PublishStatus::ClusterUnavailable: return "CLUSTER_UNAVAILABLE";
     }
     return "?";
 }
@@ -292,24 +293,26 @@ PublishStatus Delivery::publish(const std::string& ns, const std::string& topic,
     json::Value v;
     std::string err;
     if (!json::tryParse(payloadJson, v, err)) return PublishStatus::InvalidPayload;
-    return core_->publishParsed(*n, static_cast<size_t>(t), v);
+    return core_->publishAcrossSync(*n, static_cast<size_t>(t), v);
 }
 
 PublishStatus Delivery::publishValue(const std::string& ns, const std::string& topic, const json::Value& payload) {
     NamespaceRuntime* n = nullptr;
     long t = -1;
     if (PublishStatus st = resolveTopic(*core_, ns, topic, n, t); st != PublishStatus::Ok) return st;
-    return core_->publishParsed(*n, static_cast<size_t>(t), payload);
+    return core_->publishAcrossSync(*n, static_cast<size_t>(t), payload);
 }
 
 namespace {
 
-// publishTo once the namespace and topic are known and the payload is parsed.
+// publishTo once the namespace and topic are known and the payload is parsed. A client
+// this node does not hold is looked for on the other nodes unless localOnly (a publishTo
+// that came from another node).
 PublishStatus publishToResolved(Core& core, NamespaceRuntime& n, size_t ti, const std::string& clientId,
-                                const std::string& topic, const json::Value& v) {
+                                const std::string& topic, const json::Value& v, bool localOnly = false) {
     bool subscribed = false;
     LoopShard* shard = core.lookupClient(n.index, clientId, ti, &subscribed);
-    if (!shard) return PublishStatus::UnknownClient;
+    if (!shard) return core.bus && !localOnly ? core.sendToSync(n, ti, clientId, v) : PublishStatus::UnknownClient;
     if (!subscribed) return PublishStatus::NotSubscribed;
     if (core.stopping.load(std::memory_order_relaxed)) {
         core.refused(n, ti, PublishStatus::Stopping);
@@ -344,6 +347,17 @@ PublishStatus Delivery::publishTo(const std::string& ns, const std::string& clie
     std::string err;
     if (!json::tryParse(payloadJson, v, err)) return PublishStatus::InvalidPayload;
     return publishToResolved(*core_, *n, static_cast<size_t>(t), clientId, topic, v);
+}
+
+PublishStatus Delivery::publishToLocal(const std::string& ns, const std::string& clientId, const std::string& topic,
+                                       const std::string& payloadJson) {
+    NamespaceRuntime* n = nullptr;
+    long t = -1;
+    if (PublishStatus st = resolveTopic(*core_, ns, topic, n, t); st != PublishStatus::Ok) return st;
+    json::Value v;
+    std::string err;
+    if (!json::tryParse(payloadJson, v, err)) return PublishStatus::InvalidPayload;
+    return publishToResolved(*core_, *n, static_cast<size_t>(t), clientId, topic, v, true);
 }
 
 PublishStatus Delivery::publishValueTo(const std::string& ns, const std::string& clientId, const std::string& topic,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "delivery/cluster_bus.hpp"
 #include "delivery/core.hpp"
 #include "delivery/listener.hpp"
 #include "delivery/publish_status.hpp"
@@ -82,6 +83,15 @@ public:
     PublishStatus onMessage(const std::string& ns, const std::string& topic, std::function<void(const ClientMessage&)> handler);
 
     void addListener(std::shared_ptr<Listener> l);
+
+    // Cluster mode (docs/cluster.md): set once, before the server takes traffic. From then
+    // on publish/publishValue/publishTo and client publishes also reach the other nodes
+    // through the bus, and are refused (ClusterUnavailable) while it cannot.
+    void setClusterBus(std::shared_ptr<ClusterBus> bus);
+    // What the bus received from another node: delivered here only, never sent on.
+    PublishStatus publishLocal(const std::string& ns, const std::string& topic, const std::string& payloadJson);
+    PublishStatus publishToLocal(const std::string& ns, const std::string& clientId, const std::string& topic,
+                                 const std::string& payloadJson);
 
     // Stop taking publishes (they get Stopping), give the lanes up to drainMs to reach their
     // clients, then drop what is left (counted and logged per namespace) with the lanes and

@@ -21,6 +21,7 @@ constexpr const char* kTransportRejected = "TRANSPORT_REJECTED";
 constexpr const char* kInvalidPayload = "INVALID_PAYLOAD";
 constexpr const char* kOverloaded = "OVERLOADED";
 constexpr const char* kRateLimited = "RATE_LIMITED";
+constexpr const char* kClusterUnavailable = "CLUSTER_UNAVAILABLE";
 
 // A client-supplied name as it appears in an error text: long names are cut, so a client
 // cannot make the server echo back a megabyte.
@@ -411,19 +412,26 @@ void DeliveryNamespaceHandler::onPublish(const std::shared_ptr<Session>& session
                           }
                       }
                   }
-                  PublishStatus st = self->core_->publishParsed(ns, t, body);
-                  if (st != PublishStatus::Ok) {
-                      // The topic's log is full (or the server is stopping): the client is told,
-                      // nothing was queued (docs/client-protocol.md).
-                      const std::string reason = st == PublishStatus::Overloaded
-                                                     ? "server overloaded: topic buffer full, retry later"
-                                                     : "server is stopping";
-                      fail(*session, ack, kOverloaded, reason);
-                      self->core_->notify([&](Listener& l) { l.onPublishRejected(ns.path(), topic, session->id, kOverloaded, reason); });
-                      return;
-                  }
-                  self->core_->notify([&](Listener& l) { l.onPublishAccepted(ns.path(), topic, session->id); });
-                  succeed(*session, ack, nullptr, topic);
+                  // In cluster mode an AT_LEAST_ONCE publish is answered once Redis holds it
+                  // (docs/cluster.md); otherwise the answer comes right away.
+                  self->core_->publishAcross(ns, t, body, &session->shard.loop(), [self, session, ack, topic](PublishStatus st) {
+                      NamespaceRuntime& ns = self->ns_;
+                      if (st != PublishStatus::Ok) {
+                          // The topic's log is full, the server is stopping or the other nodes
+                          // cannot be reached: the client is told (docs/client-protocol.md).
+                          const bool cluster = st == PublishStatus::ClusterUnavailable;
+                          const char* code = cluster ? kClusterUnavailable : kOverloaded;
+                          const std::string reason = cluster ? "cluster unavailable: the other nodes cannot be reached, retry later"
+                                                     : st == PublishStatus::Overloaded
+                                                         ? "server overloaded: topic buffer full, retry later"
+                                                         : "server is stopping";
+                          fail(*session, ack, code, reason);
+                          self->core_->notify([&](Listener& l) { l.onPublishRejected(ns.path(), topic, session->id, code, reason); });
+                          return;
+                      }
+                      self->core_->notify([&](Listener& l) { l.onPublishAccepted(ns.path(), topic, session->id); });
+                      succeed(*session, ack, nullptr, topic);
+                  });
               });
 }
 

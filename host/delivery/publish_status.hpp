@@ -13,6 +13,7 @@ enum class PublishStatus {
     InvalidPayload,    // not valid JSON
     Overloaded,        // the topic's log (or the loop's publishTo hand-off) is full: retry later
     Stopping,          // the server is shutting down
+    ClusterUnavailable,  // cluster mode: the other nodes cannot be reached (docs/cluster.md)
 };
 const char* toString(PublishStatus s);
 

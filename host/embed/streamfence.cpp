@@ -7,6 +7,7 @@
 #include <shared_mutex>
 
 #include "admin/control_server.hpp"
+#include "cluster/cluster_node.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "config/loader.hpp"
@@ -46,6 +47,13 @@ struct StreamFenceServer::Impl {
     std::unique_ptr<delivery::Delivery> delivery;
     std::unique_ptr<plugins::MetricsSinks> sinks;
     std::unique_ptr<admin::ControlServer> control;
+    std::shared_ptr<cluster::ClusterNode> cluster;  // cluster mode only (docs/cluster.md)
+
+    MetricSnapshot snapshot() const {
+        MetricSnapshot s = metrics.snapshot();
+        if (cluster) cluster->appendMetrics(s);
+        return s;
+    }
 
     ServerInfo info() const {
         ServerInfo i;
@@ -83,7 +91,9 @@ struct StreamFenceServer::Impl {
             out += "{\"name\":" + json::quote(p.name) + ",\"kind\":" + json::quote(plugins::kindName(p.kind)) +
                    ",\"version\":" + json::quote(p.version) + "}";
         }
-        out += "],\"refusedPlugins\":" + std::to_string(registry->refusals().size()) + "}";
+        out += "],\"refusedPlugins\":" + std::to_string(registry->refusals().size());
+        if (cluster) out += ",\"cluster\":" + cluster->healthJson();
+        out += "}";
         return out;
     }
 };
@@ -144,6 +154,13 @@ void StreamFenceServer::start() {
         m.delivery = std::make_unique<delivery::Delivery>(*m.server, resolver, m.metrics, m.sio->loops());
         for (auto& l : m.listeners) m.delivery->addListener(l);
         for (auto& [ns, topic, h] : m.handlers) m.delivery->onMessage(ns, topic, h);
+        if (m.cfg.cluster) {
+            // Before any client can connect: the node learns every subscription.
+            m.cluster = std::make_shared<cluster::ClusterNode>(*m.cfg.cluster, *m.server, *m.delivery);
+            m.delivery->setClusterBus(m.cluster);
+            m.delivery->addListener(m.cluster);
+            m.cluster->start();
+        }
         for (auto& ns : m.server->namespaces) m.sio->addNamespace(ns.path, m.delivery->handlerFor(ns.path));
 
         m.sinks = std::make_unique<plugins::MetricsSinks>();
@@ -152,7 +169,7 @@ void StreamFenceServer::start() {
             if (auto it = m.cfg.pluginOptions.find(name); it != m.cfg.pluginOptions.end()) opts = it->second;
             m.sinks->add(m.registry->instantiate(SF_KIND_METRICS_SINK, name, opts, m.server->name));
         }
-        m.sinks->start([&m] { return m.metrics.snapshot(); });
+        m.sinks->start([&m] { return m.snapshot(); });
 
         m.sio->start();
         if (m.server->control.enabled) {
@@ -172,22 +189,26 @@ void StreamFenceServer::start() {
                     case S::Overloaded:
                         return admin::PublishOutcome{429, "overloaded: the topic's buffer is full, retry later", 1};
                     case S::Stopping: return admin::PublishOutcome{503, "server is stopping", 1};
+                    case S::ClusterUnavailable:
+                        return admin::PublishOutcome{503, "cluster unavailable: the other nodes cannot be reached through Redis", 1};
                 }
                 return admin::PublishOutcome{500, "unexpected publish status"};
             };
             hooks.healthJson = [&m] { return m.healthJson(); };
             hooks.metrics = [&m](std::string& body, std::string& type) {
-                return m.sinks->render(m.metrics.snapshot(), body, type);
+                return m.sinks->render(m.snapshot(), body, type);
             };
             m.control = std::make_unique<admin::ControlServer>(m.server->control, m.server->name, std::move(hooks));
             m.control->start();
         }
     } catch (...) {
         if (m.control) m.control->stop();
+        if (m.cluster) m.cluster->stop();
         if (m.sinks) m.sinks->stop();
         if (m.delivery) m.delivery->shutdown();
         m.sio->stop();
         m.control.reset();
+        m.cluster.reset();
         m.delivery.reset();
         m.sinks.reset();
         m.sio.reset();
@@ -206,12 +227,15 @@ void StreamFenceServer::stop() {
     for (auto& l : m.listeners) l->onServerStopping(m.info());
     ServerInfo last = m.info();
     if (m.control) m.control->stop();
+    // The other nodes stop sending here before the lanes drain.
+    if (m.cluster) m.cluster->stop();
     // Lanes drain (bounded), then they and their spill go while the loops still run, then
     // the loops stop.
     m.delivery->shutdown(static_cast<uint64_t>(std::max(0, m.server->shutdownDrainMs)));
     m.sio->stop();
     m.sinks->stop(true);
     m.control.reset();
+    m.cluster.reset();
     m.delivery.reset();
     m.sio.reset();
     m.sinks.reset();
@@ -231,6 +255,7 @@ const char* toString(PublishResult r) {
         case PublishResult::Accepted: return "ACCEPTED";
         case PublishResult::Overloaded: return "OVERLOADED";
         case PublishResult::NotRunning: return "NOT_RUNNING";
+        case PublishResult::ClusterUnavailable: return "CLUSTER_UNAVAILABLE";
     }
     return "?";
 }
@@ -244,6 +269,7 @@ PublishResult StreamFenceServer::publish(const std::string& ns, const std::strin
     switch (impl_->delivery->publishValue(ns, topic, payload)) {
         case delivery::PublishStatus::Ok: return PublishResult::Accepted;
         case delivery::PublishStatus::Overloaded: return PublishResult::Overloaded;
+        case delivery::PublishStatus::ClusterUnavailable: return PublishResult::ClusterUnavailable;
         default: return PublishResult::NotRunning;  // Stopping (checkTopic answered the rest)
     }
 }
@@ -277,7 +303,7 @@ const config::ServerConfig& StreamFenceServer::config() const { return *impl_->s
 std::string StreamFenceServer::scrapeMetrics() const {
     std::lock_guard<std::shared_mutex> g(impl_->mu);
     std::string body, type;
-    if (!impl_->sinks || !impl_->sinks->render(impl_->metrics.snapshot(), body, type)) return "";
+    if (!impl_->sinks || !impl_->sinks->render(impl_->snapshot(), body, type)) return "";
     return body;
 }
 

@@ -47,7 +47,8 @@ struct UnknownTopicError : std::invalid_argument {
     using std::invalid_argument::invalid_argument;
 };
 
-enum class PublishResult { Accepted, Overloaded, NotRunning };
+// ClusterUnavailable: cluster mode, and the other nodes cannot be reached (docs/cluster.md).
+enum class PublishResult { Accepted, Overloaded, NotRunning, ClusterUnavailable };
 const char* toString(PublishResult r);
 
 class StreamFenceServer {
@@ -70,6 +71,9 @@ public:
     // in the topic's bounded log and every lane gets it under its policy; Overloaded means
     // the log is full (a lossless topic whose loops are behind): nothing was queued, try
     // again later. NotRunning before start() and after stop(). Never blocks on delivery.
+    // Cluster mode (docs/cluster.md): ClusterUnavailable while the other nodes cannot be
+    // reached; an AT_LEAST_ONCE publish waits (at most cluster.redis.commandTimeoutMs) for
+    // its Redis append, and is refused instead when called on an I/O loop thread.
     PublishResult publish(const std::string& ns, const std::string& topic, const std::string& payloadJson);
     // Publish to one client (socket id of the namespace). False when the client is unknown
     // or not subscribed, when its loop has too many publishTo hand-offs waiting (overload),
