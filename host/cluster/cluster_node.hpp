@@ -47,6 +47,12 @@ public:
     void onClientConnected(const std::string& ns, const std::string& clientId, const std::string& remote) override;
     void onClientDisconnected(const std::string& ns, const std::string& clientId, const std::string& reason) override;
     void onSubscribed(const std::string& ns, const std::string& clientId, const std::string& topic) override;
+    // A detached session (docs/recovery.md) keeps its lanes: this node keeps receiving its
+    // topics until the session expires.
+    void onSessionDetached(const std::string&, const std::string&, const std::string&) override {}
+    void onSessionExpired(const std::string& ns, const std::string& clientId, uint64_t) override {
+        onClientDisconnected(ns, clientId, "recovery expired");
+    }
     void onUnsubscribed(const std::string& ns, const std::string& clientId, const std::string& topic) override;
 
     struct Impl;

@@ -31,6 +31,12 @@ public:
     // Connection-state recovery (docs/recovery.md): a reconnecting client got its session
     // back (same clientId); a detached session expired unclaimed with queuedMessages
     // still in its lanes (memory and spill), which are dropped.
+    // The client's connection ended abnormally and its session is held for it (its lanes
+    // keep taking publishes). By default this is a disconnect like any other; a listener
+    // that tracks interest in topics (the cluster node) keeps it until onSessionExpired.
+    virtual void onSessionDetached(const std::string& ns, const std::string& clientId, const std::string& reason) {
+        onClientDisconnected(ns, clientId, reason);
+    }
     virtual void onSessionRecovered(const std::string& /*ns*/, const std::string& /*clientId*/) {}
     virtual void onSessionExpired(const std::string& /*ns*/, const std::string& /*clientId*/, uint64_t /*queuedMessages*/) {}
     virtual void onRetryExhausted(const std::string& /*ns*/, const std::string& /*clientId*/, const std::string& /*topic*/,

@@ -217,7 +217,7 @@ void DeliveryNamespaceHandler::onDisconnect(const sio::SocketPtr& s, const std::
         s->userData.reset();  // the holder lets a detached session be
         ns_.nsMetrics->disconnections.fetch_add(1, std::memory_order_relaxed);
         ns_.nsMetrics->active.fetch_sub(1, std::memory_order_relaxed);
-        core_->notify([&](Listener& l) { l.onClientDisconnected(ns_.path(), session->id, reason); });
+        core_->notify([&](Listener& l) { l.onSessionDetached(ns_.path(), session->id, reason); });
         return;
     }
     session->close(reason);
