@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "net/event_loop.hpp"
+
 namespace sf::delivery {
 
 MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string payloadJson, std::string key,
@@ -15,6 +17,7 @@ MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string 
     m->bytes = m->payload.size();
     m->key = std::move(key);
     m->messageId = std::move(messageId);
+    m->createdMs = net::monotonicMs();
     if (ackRequired) {
         std::string meta = "{\"namespace\":";
         json::quoteTo(meta, ns);

@@ -16,6 +16,7 @@ struct OutMessage {
     std::string key;        // coalesce key (coalesceKeyOf); empty = matches no other message
     std::string messageId;  // "msg-<n>"; on the wire only for AT_LEAST_ONCE
     sio::FramePtr frame;    // the event frame: [topic, payload] or [topic, payload, metadata]
+    uint64_t createdMs = 0; // net::monotonicMs() when built: the dashboard's "age of oldest"
 };
 using MessagePtr = std::shared_ptr<const OutMessage>;
 

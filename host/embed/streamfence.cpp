@@ -3,6 +3,7 @@
 #include "embed/streamfence.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <shared_mutex>
 
@@ -12,6 +13,7 @@
 #include "config/loader.hpp"
 #include "config/validate.hpp"
 #include "delivery/delivery.hpp"
+#include "embed/server_stats.hpp"
 #include "plugins/metrics_sinks.hpp"
 #include "plugins/registry.hpp"
 #include "protocol/sio_server.hpp"
@@ -46,6 +48,25 @@ struct StreamFenceServer::Impl {
     std::unique_ptr<delivery::Delivery> delivery;
     std::unique_ptr<plugins::MetricsSinks> sinks;
     std::unique_ptr<admin::ControlServer> control;
+    std::chrono::steady_clock::time_point startedAt;
+    // Fill parts of the dashboard snapshot other layers own (detached sessions, cluster):
+    // copy-on-write, called on a control-listener thread at most once a second.
+    std::mutex contributorsMu;
+    std::vector<std::function<void(admin::StatsSnapshot&)>> statsContributors;
+
+    admin::StatsSnapshot stats() {
+        const uint64_t up = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      std::chrono::steady_clock::now() - startedAt)
+                                                      .count());
+        admin::StatsSnapshot s = buildServerStats(*server, metrics, *delivery, *registry, up);
+        std::vector<std::function<void(admin::StatsSnapshot&)>> fns;
+        {
+            std::lock_guard<std::mutex> lk(contributorsMu);
+            fns = statsContributors;
+        }
+        for (auto& f : fns) f(s);
+        return s;
+    }
 
     ServerInfo info() const {
         ServerInfo i;
@@ -155,6 +176,7 @@ void StreamFenceServer::start() {
         m.sinks->start([&m] { return m.metrics.snapshot(); });
 
         m.sio->start();
+        m.startedAt = std::chrono::steady_clock::now();
         if (m.server->control.enabled) {
             admin::ControlHooks hooks;
             hooks.publish = [&m](const std::string& ns, const std::string& topic, const json::Value& payload,
@@ -176,6 +198,7 @@ void StreamFenceServer::start() {
                 return admin::PublishOutcome{500, "unexpected publish status"};
             };
             hooks.healthJson = [&m] { return m.healthJson(); };
+            hooks.stats = [&m] { return m.stats(); };
             hooks.metrics = [&m](std::string& body, std::string& type) {
                 return m.sinks->render(m.metrics.snapshot(), body, type);
             };
@@ -219,6 +242,11 @@ void StreamFenceServer::stop() {
     m.stopping = false;
     g.unlock();
     for (auto& l : m.listeners) l->onServerStopped(last);
+}
+
+void StreamFenceServer::addStatsContributor(std::function<void(admin::StatsSnapshot&)> fn) {
+    std::lock_guard<std::mutex> lk(impl_->contributorsMu);
+    impl_->statsContributors.push_back(std::move(fn));
 }
 
 bool StreamFenceServer::running() const {
