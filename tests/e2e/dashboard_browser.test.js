@@ -88,10 +88,12 @@ test('dashboard: token prompt, live rates and counters, overflow and the deep la
   let slow;
   try {
     const row = 'tr[data-topic="/feed prices"]';
-    await sf.waitUntil(async () => num(await text(page, `${row} .publish-rate`)) > 0 &&
-      num(await text(page, `${row} .delivery-rate`)) > 0 && num(await text(page, `${row} .published`)) >= 100 &&
-      num(await text(page, `${row} .delivered`)) >= 100, 15000,
-    async () => `page row: ${await text(page, row)}`);
+    let seen = '';  // what the page showed last, for the failure message
+    await sf.waitUntil(async () => {
+      seen = await text(page, row);
+      return num(await text(page, `${row} .publish-rate`)) > 0 && num(await text(page, `${row} .delivery-rate`)) > 0 &&
+        num(await text(page, `${row} .published`)) >= 100 && num(await text(page, `${row} .delivered`)) >= 100;
+    }, 15000, () => `page row: ${seen}`);
     assert.strictEqual(num(await text(page, `${row} .subscribers`)), 1);
     assert.strictEqual(num(await text(page, 'tr[data-namespace="/feed"] .websocket')), 1);
     // The sparkline draws the rate history.
@@ -109,9 +111,10 @@ test('dashboard: token prompt, live rates and counters, overflow and the deep la
     for (let i = 0; i < 50; i++) batch.push({ namespace: '/slow', topic: 'ticks', payload: { i, pad: PAD } });
     await sf.waitUntil(async () => {
       await srv.publish(batch, { authorization: `Bearer ${TOKEN}` });
+      seen = `overflow: ${await text(page, '#overflow')}; deepest: ${await text(page, '#deepest')}`;
       return (await page.$('#overflow tr[data-reason]')) !== null &&
         num(await text(page, `#deepest tr[data-client="${slow.id}"] .messages`)) === 64;
-    }, 30000, async () => `overflow: ${await text(page, '#overflow')}; deepest: ${await text(page, '#deepest')}`);
+    }, 30000, () => seen);
     const overflowRow = await page.$eval('#overflow tr[data-reason]', (tr) => [...tr.cells].map((c) => c.textContent));
     assert.strictEqual(overflowRow[0], '/slow ticks');
     assert.strictEqual(overflowRow[1], 'REJECT_NEW');
