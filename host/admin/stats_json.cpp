@@ -53,6 +53,7 @@ std::string toJson(const StatsSnapshot& s, const std::vector<TopicRates>& rates)
     o.open('{');
     o.kv("total", static_cast<uint64_t>(d.loops));
     o.kv("answered", static_cast<uint64_t>(d.loopsAnswered));
+    o.kv("busyUs", d.loopBusyUs);
     o.close('}');
 
     uint64_t rejected = 0, rateLimited = 0;

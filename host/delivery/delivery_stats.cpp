@@ -90,7 +90,6 @@ DeliveryStats readShard(Core& core, LoopShard& shard) {
 
 void merge(DeliveryStats& into, DeliveryStats&& part) {
     if (into.namespaces.empty()) {
-        part.deepest.clear();
         std::swap(into.namespaces, part.namespaces);
         std::swap(into.topics, part.topics);
     } else {
@@ -114,6 +113,7 @@ void merge(DeliveryStats& into, DeliveryStats&& part) {
         into.spill[name].records += sp.records;
     }
     into.lanes += part.lanes;
+    into.loopBusyUs += part.loopBusyUs;
 }
 
 }  // namespace
@@ -131,7 +131,10 @@ DeliveryStats Delivery::collectStats(uint64_t timeoutMs) const {
         waits.push_back(done->get_future());
         LoopShard* shard = sh.get();
         shard->loop().post([keep = core.shared_from_this(), shard, shared, done] {
+            const auto t0 = std::chrono::steady_clock::now();
             DeliveryStats part = readShard(*keep, *shard);
+            part.loopBusyUs = static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
             {
                 std::lock_guard<std::mutex> lk(shared->mu);
                 shared->parts.push_back(std::move(part));

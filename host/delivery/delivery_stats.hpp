@@ -55,6 +55,7 @@ struct DeliveryStats {
     uint64_t limitedAddressesTotal = 0;
     static constexpr size_t kLimitedShown = 20;
     size_t loops = 0, loopsAnswered = 0;    // a loop that did not answer in time is left out
+    uint64_t loopBusyUs = 0;                // time the loops spent in the stats tasks (their whole cost)
     static constexpr size_t kDeepest = 10;
 };
 

@@ -57,6 +57,7 @@ function openStream(port, headers = auth) {
 test('/v1/stats: token, fields, connections, counts, slow lane, overflow, stream', async () => {
   const srv = await sf.start({
     control: { host: '127.0.0.1', port: 0, token: TOKEN, maxConnections: 8 },
+    ioThreads: 2,
     namespaces: [
       sf.ns('/feed', ['prices', 'news']),
       sf.ns('/slow', ['t'], { overflowAction: 'REJECT_NEW', maxQueuedMessagesPerClient: 64, maxQueuedBytesPerClient: 1 << 20 }),
@@ -126,19 +127,24 @@ test('/v1/stats: token, fields, connections, counts, slow lane, overflow, stream
   const [a, b] = await Promise.all([stats(srv), stats(srv)]);
   assert.strictEqual(a.takenAt, b.takenAt);
 
-  // A subscriber that stops reading: its lane fills to the limit, REJECT_NEW refuses the rest.
+  // Two subscribers that stop reading, one per event loop (consecutive connections go to
+  // different loops): each lane fills to the limit, REJECT_NEW refuses the rest, and the
+  // merged snapshot shows both.
   const slow = await sf.connect(srv, '/slow');
-  assert.deepStrictEqual(await sf.call(slow, 'subscribe', { topic: 't' }), { ok: true });
-  slow.io.engine.transport.ws._socket.pause();
+  const slow2 = await sf.connect(srv, '/slow');
+  for (const c of [slow, slow2]) {
+    assert.deepStrictEqual(await sf.call(c, 'subscribe', { topic: 't' }), { ok: true });
+    c.io.engine.transport.ws._socket.pause();
+  }
   const batch = [];
   for (let i = 0; i < 50; i++) batch.push({ namespace: '/slow', topic: 't', payload: { i, pad: PAD } });
   const s2 = await sf.waitUntil(async () => {
     await publish(batch);
     const s = await stats(srv);
-    return s.overflow.length && s.lanes.deepest.length && s.lanes.deepest[0].messages === 64 ? s : null;
-  }, 30000, 'the slow lane never filled');
-  const deep = s2.lanes.deepest[0];
-  assert.strictEqual(deep.clientId, slow.id);
+    return s.overflow.length && s.lanes.deepest.length === 2 && s.lanes.deepest.every((l) => l.messages === 64) ? s : null;
+  }, 30000, 'the slow lanes never filled');
+  assert.deepStrictEqual(s2.lanes.deepest.map((l) => l.clientId).sort(), [slow.id, slow2.id].sort());
+  const deep = s2.lanes.deepest.find((l) => l.clientId === slow.id);
   assert.strictEqual(deep.namespace, '/slow');
   assert.strictEqual(deep.topic, 't');
   assert.ok(deep.bytes >= 64 * 2000, `bytes ${deep.bytes}`);
@@ -147,11 +153,14 @@ test('/v1/stats: token, fields, connections, counts, slow lane, overflow, stream
   assert.strictEqual(o.policy, 'REJECT_NEW');
   assert.ok(o.reason.length > 0 && o.count > 0, JSON.stringify(o));
   assert.strictEqual(topicOf(s2, '/slow', 't').overflow[o.reason], o.count);
-  assert.strictEqual(s2.lanes.depthHistogram[2].lanes, 1, 'one lane in 11-100');
+  assert.strictEqual(s2.lanes.depthHistogram[2].lanes, 2, 'two lanes in 11-100');
+  assert.strictEqual(topicOf(s2, '/slow', 't').pendingMessages, 128);
+  assert.ok(s2.loops.busyUs >= 0 && s2.loops.total === 2);
   // Its oldest message keeps ageing while nothing is read.
   await sf.sleep(1200);
   const s3 = await sf.waitUntil(async () => { const s = await stats(srv); return s.takenAt > s2.takenAt ? s : null; }, 3000);
-  assert.ok(s3.lanes.deepest[0].oldestAgeMs > deep.oldestAgeMs, `${s3.lanes.deepest[0].oldestAgeMs} > ${deep.oldestAgeMs}`);
+  const deep3 = s3.lanes.deepest.find((l) => l.clientId === slow.id);
+  assert.ok(deep3.oldestAgeMs > deep.oldestAgeMs, `${deep3.oldestAgeMs} > ${deep.oldestAgeMs}`);
 
   // The stream: one event per snapshot, about a second apart.
   const st = await openStream(srv.controlPort);
@@ -180,8 +189,10 @@ test('/v1/stats: token, fields, connections, counts, slow lane, overflow, stream
 
   ws.close();
   poll.close();
-  slow.io.engine.transport.ws._socket.resume();  // a paused socket would keep node running
-  slow.close();
+  for (const c of [slow, slow2]) {
+    c.io.engine.transport.ws._socket.resume();  // a paused socket would keep node running
+    c.close();
+  }
   // Open streams end when the server stops.
   const st4 = await openStream(srv.controlPort);
   assert.strictEqual(st4.status, 200);
