@@ -6,7 +6,9 @@
 // dashboard streams are capped so they cannot take the threads publishes need.
 const test = require('node:test');
 const assert = require('node:assert');
+const fs = require('node:fs');
 const http = require('node:http');
+const path = require('node:path');
 const sf = require('./lib/streamfenced');
 const { makeCert } = require('./lib/tls');
 
@@ -202,15 +204,26 @@ test('/v1/stats: token, fields, connections, counts, slow lane, overflow, stream
   assert.strictEqual(r.code, 0);
 });
 
-test('/v1/stats without a token configured; TLS certificate subject and expiry', async () => {
+test('/v1/stats without a token configured; TLS certificate subject and expiry; refused plugins', async () => {
   const dir = sf.tmpdir();
   const cert = makeCert(dir, 'dash.example');
+  // The bundled plugins plus one built for another ABI (tests/plugins), which is refused.
+  const badAbi = path.join(process.env.SF_BUILD_DIR || '../build', 'tests', 'badplugins', 'bad_abi.so');
+  assert.ok(fs.existsSync(badAbi), `${badAbi} not built`);
+  const plugins = path.join(dir, 'plugins');
+  fs.mkdirSync(plugins);
+  for (const f of fs.readdirSync(sf.PLUGIN_DIR)) if (f.endsWith('.so')) fs.copyFileSync(path.join(sf.PLUGIN_DIR, f), path.join(plugins, f));
+  fs.copyFileSync(badAbi, path.join(plugins, 'zz_bad_abi.so'));
   const srv = await sf.start({
     transport: 'WSS',
     tls: { certChainPemPath: cert.crt, privateKeyPemPath: cert.key, watchIntervalMs: 600000 },
     namespaces: [sf.ns('/feed', ['prices'])],
-  });
+  }, { pluginDir: plugins });
   const s = await stats(srv, {});
+  assert.strictEqual(s.plugins.refused.length, 1, JSON.stringify(s.plugins.refused));
+  assert.strictEqual(s.plugins.refused[0].file, path.join(plugins, 'zz_bad_abi.so'));
+  assert.match(s.plugins.refused[0].reason, /ABI 99/);
+  assert.ok(s.plugins.loaded.some((p) => p.name === 'REJECT_NEW'));
   assert.strictEqual(s.tls.enabled, true);
   assert.strictEqual(s.tls.subject, 'CN=dash.example');
   assert.strictEqual(s.tls.certFile, cert.crt);
