@@ -17,6 +17,8 @@ pkgs=(g++ make cmake pkg-config file libpoco-dev libyaml-cpp-dev libssl-dev libb
 if [ $want_test = 1 ]; then
   # redis-server: the cluster tests start their own on a free loopback port.
   pkgs+=(nodejs npm rpm dpkg-dev curl adduser redis-server)
+  # The dashboard test drives Debian's chromium headless (puppeteer-core from tests/package.json).
+  pkgs+=(chromium fonts-liberation)
 fi
 if [ $want_fuzz = 1 ]; then
   pkgs+=(clang libclang-rt-14-dev libfuzzer-14-dev)
@@ -40,7 +42,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ $want_test = 1 ]; then
-  if [ ! -d "$here/tests/node_modules/socket.io-client" ] || [ "$here/tests/package-lock.json" -nt "$here/tests/node_modules/.package-lock.json" ]; then
+  if [ ! -d "$here/tests/node_modules/socket.io-client" ] || [ ! -d "$here/tests/node_modules/puppeteer-core" ] || [ "$here/tests/package-lock.json" -nt "$here/tests/node_modules/.package-lock.json" ]; then
     echo "setup: installing test clients from npm"
     (cd "$here/tests" && npm ci --no-audit --no-fund --loglevel=error)
   fi

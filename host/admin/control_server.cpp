@@ -5,11 +5,14 @@
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/ThreadPool.h>
 
+#include "admin/dashboard_page.hpp"
+#include "admin/stats_hub.hpp"
 #include "common/secret_compare.hpp"
 
 #include <algorithm>
@@ -53,8 +56,8 @@ PublishOutcome publishOne(const json::Value& m, const ControlHooks& hooks) {
 
 class Handler : public Poco::Net::HTTPRequestHandler {
 public:
-    Handler(const ControlHooks& h, const config::ControlConfig& c, const std::string& server)
-        : hooks_(h), cfg_(c), server_(server) {}
+    Handler(const ControlHooks& h, const config::ControlConfig& c, const std::string& server, StatsHub* hub)
+        : hooks_(h), cfg_(c), server_(server), hub_(hub) {}
 
     void handleRequest(HTTPServerRequest& req, HTTPServerResponse& res) override {
         try {
@@ -72,6 +75,7 @@ private:
     const ControlHooks& hooks_;
     const config::ControlConfig& cfg_;
     const std::string& server_;
+    StatsHub* hub_;  // null: no stats hook
 
     bool authorized(HTTPServerRequest& req) {
         if (cfg_.token.empty()) return true;
@@ -90,7 +94,18 @@ private:
             if (method != "GET" && method != "HEAD") return methodNotAllowed(res, "GET");
             return reply(res, 200, hooks_.healthJson ? hooks_.healthJson() : "{\"status\":\"UP\"}");
         }
-        if (path != "/metrics" && path != "/v1/publish") return reply(res, 404, errorBody("not found: " + path));
+        if (path == "/dashboard" && hub_) {
+            // The page holds no data, so it needs no token; it asks for one when the stats
+            // endpoints answer 401 (docs/dashboard.md).
+            if (method != "GET" && method != "HEAD") return methodNotAllowed(res, "GET");
+            res.set("Cache-Control", "no-store");
+            res.set("X-Frame-Options", "DENY");
+            res.set("Content-Security-Policy",
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:");
+            return reply(res, 200, dashboardPage(), "text/html; charset=utf-8");
+        }
+        const bool stats = hub_ && (path == "/v1/stats" || path == "/v1/stats/stream");
+        if (path != "/metrics" && path != "/v1/publish" && !stats) return reply(res, 404, errorBody("not found: " + path));
         if (!authorized(req)) {
             res.set("WWW-Authenticate", "Bearer");
             return reply(res, 401, errorBody("missing or wrong bearer token"));
@@ -102,8 +117,51 @@ private:
                 return reply(res, 503, errorBody("no metrics sink renders /metrics (configure metrics.sinks: [prometheus])"));
             return reply(res, 200, body, type);
         }
+        if (stats) {
+            if (method != "GET") return methodNotAllowed(res, "GET");
+            res.set("Cache-Control", "no-store");
+            if (path == "/v1/stats") {
+                StatsHub::View v = hub_->current();
+                if (!v.json) return reply(res, 503, errorBody("server is stopping"));
+                return reply(res, 200, *v.json);
+            }
+            return stream(req, res);
+        }
         if (method != "POST") return methodNotAllowed(res, "POST");
         publish(req, res);
+    }
+
+    // Server-Sent Events: one `data: <snapshot>` per snapshot the hub takes (about one a
+    // second) until the viewer goes or the listener stops. Capped (kMaxStatsStreams); past
+    // the cap, 503 and the page polls GET /v1/stats instead.
+    void stream(HTTPServerRequest& req, HTTPServerResponse& res) {
+        const int max = ControlServer::maxStatsStreams(cfg_.maxConnections);
+        if (!hub_->openStream(static_cast<size_t>(max))) {
+            res.set("Retry-After", "5");
+            return reply(res, 503, errorBody("too many dashboard streams (at most " + std::to_string(max) +
+                                             "); poll GET /v1/stats instead"));
+        }
+        struct Close {
+            StatsHub* h;
+            ~Close() { h->closeStream(); }
+        } closeOnExit{hub_};
+        // A viewer that stops reading must not hold this thread: writes give up after a while.
+        static_cast<Poco::Net::HTTPServerRequestImpl&>(req).socket().setSendTimeout(
+            Poco::Timespan(ControlServer::kFirstRequestMs * 1000));
+        res.setKeepAlive(false);
+        res.setChunkedTransferEncoding(false);
+        res.setContentType("text/event-stream");
+        std::ostream& out = res.send();
+        out << "retry: 2000\n\n";
+        out.flush();
+        uint64_t seen = 0;
+        while (out.good()) {
+            StatsHub::View v = hub_->next(seen);
+            if (!v.json) break;  // stopping
+            seen = v.version;
+            out << "data: " << *v.json << "\n\n";
+            out.flush();
+        }
     }
 
     void methodNotAllowed(HTTPServerResponse& res, const char* allow) {
@@ -166,13 +224,17 @@ private:
 
 class Factory : public Poco::Net::HTTPRequestHandlerFactory {
 public:
-    Factory(const ControlHooks& h, const config::ControlConfig& c, const std::string& s) : h_(h), c_(c), s_(s) {}
-    Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override { return new Handler(h_, c_, s_); }
+    Factory(const ControlHooks& h, const config::ControlConfig& c, const std::string& s, StatsHub* hub)
+        : h_(h), c_(c), s_(s), hub_(hub) {}
+    Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
+        return new Handler(h_, c_, s_, hub_);
+    }
 
 private:
     const ControlHooks& h_;
     const config::ControlConfig& c_;
     const std::string& s_;
+    StatsHub* hub_;
 };
 
 }  // namespace
@@ -181,6 +243,7 @@ struct ControlServer::Impl {
     config::ControlConfig cfg;
     std::string server;
     ControlHooks hooks;
+    std::unique_ptr<StatsHub> hub;              // outlives http: its threads wait on it
     std::unique_ptr<Poco::ThreadPool> pool;     // outlives http (declared first, destroyed last)
     std::unique_ptr<Poco::Net::HTTPServer> http;
     int port = 0;
@@ -191,7 +254,10 @@ ControlServer::ControlServer(const config::ControlConfig& cfg, std::string serve
     impl_->cfg = cfg;
     impl_->server = std::move(serverName);
     impl_->hooks = std::move(hooks);
+    if (impl_->hooks.stats) impl_->hub = std::make_unique<StatsHub>(impl_->hooks.stats);
 }
+
+int ControlServer::maxStatsStreams(int maxConnections) { return std::min(kMaxStatsStreams, maxConnections / 4); }
 
 ControlServer::~ControlServer() { stop(); }
 
@@ -212,7 +278,7 @@ void ControlServer::start() {
     params->setKeepAlive(true);
     params->setKeepAliveTimeout(Poco::Timespan(kKeepAliveIdleMs * 1000));
     params->setTimeout(Poco::Timespan(kFirstRequestMs * 1000));
-    impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(impl_->hooks, impl_->cfg, impl_->server),
+    impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(impl_->hooks, impl_->cfg, impl_->server, impl_->hub.get()),
                                                           *impl_->pool, sock, params);
     impl_->http->start();
     log::info("control_listening",
@@ -222,6 +288,7 @@ void ControlServer::start() {
 
 void ControlServer::stop() {
     if (impl_ && impl_->http) {
+        if (impl_->hub) impl_->hub->stop();  // dashboard streams end instead of waiting for the next snapshot
         impl_->http->stopAll(true);
         // Connections refused because every thread and queue slot was taken (one line per run).
         const int refused = impl_->http->refusedConnections();

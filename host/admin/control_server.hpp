@@ -1,10 +1,12 @@
-// The control listener of one server: POST /v1/publish, GET /health, GET /metrics.
+// The control listener of one server: POST /v1/publish, GET /health, GET /metrics, and the
+// dashboard: GET /dashboard, GET /v1/stats, GET /v1/stats/stream (docs/dashboard.md).
 // Low rate, so Poco's threaded HTTPServer is fine here; the hot path never touches it.
 #pragma once
 #include <functional>
 #include <memory>
 #include <string>
 
+#include "admin/stats_snapshot.hpp"
 #include "common/json.hpp"
 
 #include "config/config.hpp"
@@ -27,6 +29,9 @@ struct ControlHooks {
         publish;
     std::function<std::string()> healthJson;                                 // body of GET /health
     std::function<bool(std::string& body, std::string& contentType)> metrics;  // GET /metrics
+    // One snapshot for /v1/stats and the dashboard (called at most once a second, on a
+    // control-listener thread); empty = those paths answer 404.
+    std::function<StatsSnapshot()> stats;
 };
 
 class ControlServer {
@@ -42,6 +47,10 @@ public:
     static constexpr int kKeepAliveIdleMs = 2000;   // an idle keep-alive connection is closed after this
     static constexpr int kFirstRequestMs = 5000;    // a new connection must send its request within this
     static constexpr int kMaxQueued = 64;           // connections waiting for a thread; more are refused
+    // Dashboard streams each hold a thread: at most this many, and never more than a quarter
+    // of maxConnections, so viewers cannot take the threads publishes need.
+    static constexpr int kMaxStatsStreams = 8;
+    static int maxStatsStreams(int maxConnections);
 
 private:
     struct Impl;

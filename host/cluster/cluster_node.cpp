@@ -878,6 +878,13 @@ void ClusterNode::onUnsubscribed(const std::string& ns, const std::string& clien
     });
 }
 
+std::string ClusterNode::linkState(std::vector<std::string>* nodesSeen) const {
+    Impl& m = *impl_;
+    std::lock_guard<std::mutex> lk(m.infoMu);
+    if (nodesSeen) *nodesSeen = m.nodesSeen;
+    return m.linkWord;
+}
+
 std::string ClusterNode::healthJson() const {
     Impl& m = *impl_;
     std::lock_guard<std::mutex> lk(m.infoMu);

@@ -32,6 +32,8 @@ public:
 
     const std::string& nodeId() const;
     std::string healthJson() const;           // the "cluster" object of GET /health
+    // Redis link state ("UP", "DOWN", ...) and the node ids seen, for the dashboard.
+    std::string linkState(std::vector<std::string>* nodesSeen) const;
     void appendMetrics(MetricSnapshot& out) const;  // streamfence_cluster_*
 
     // ClusterBus

@@ -18,6 +18,7 @@
 #include "config/config.hpp"
 #include "delivery/cluster_bus.hpp"
 #include "delivery/core.hpp"
+#include "delivery/delivery_stats.hpp"
 #include "delivery/listener.hpp"
 #include "delivery/publish_status.hpp"
 #include "delivery/metrics.hpp"
@@ -100,6 +101,9 @@ public:
     void shutdown(uint64_t drainMs = 0, uint64_t timeoutMs = 2000);
 
     size_t connectedClients() const;
+    // What the loops hold now (connections by transport, lanes, delivered counts), one task
+    // per loop (delivery_stats.cpp); a loop that does not answer within timeoutMs is left out.
+    DeliveryStats collectStats(uint64_t timeoutMs = 500) const;
     Metrics& metrics();
     const config::ServerConfig& config() const;
 

@@ -38,6 +38,10 @@ public:
     void processTopic(size_t ns, size_t topic);
     void deliverTo(size_t ns, const std::string& clientId, size_t topic, const MessagePtr& m);
     LoopTopicLog& topicLog(size_t ns, size_t topic) { return subs_[ns][topic].log; }
+    // Frames this loop handed to sockets for ns/topic: a plain counter, read by the stats
+    // task on this loop (docs/dashboard.md), so the hot path pays no atomic.
+    uint64_t& deliveredCounter(size_t ns, size_t topic) { return subs_[ns][topic].delivered; }
+    uint64_t deliveredCount(size_t ns, size_t topic) const { return subs_[ns][topic].delivered; }
     void add(size_t ns, Subscription* s);
     void remove(size_t ns, Subscription* s);
     void addSession(Session* s);
@@ -54,6 +58,7 @@ private:
         int iterating = 0;   // removals during a walk leave holes, compacted afterwards
         bool holes = false;
         uint64_t lastDepth = UINT64_MAX, lastBytes = UINT64_MAX;
+        uint64_t delivered = 0;
         LoopTopicLog log;
     };
     void trim(TopicSubs& t);  // forget log entries every lane has passed

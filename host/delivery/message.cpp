@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "net/event_loop.hpp"
+
 namespace sf::delivery {
 
 MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string payloadJson, std::string key,
@@ -17,6 +19,7 @@ MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string 
     m->messageId = std::move(messageId);
     std::string offset;
     if (withOffset) json::quoteTo(offset, m->messageId);
+    m->createdMs = net::monotonicMs();
     if (ackRequired) {
         std::string meta = "{\"namespace\":";
         json::quoteTo(meta, ns);

@@ -21,6 +21,7 @@ struct OutMessage {
     // loop can read the message; 0 for messages that never went through a topic log
     // (publishTo, refills from spill). Recovery across loops dedups by it (docs/recovery.md).
     mutable uint64_t logOffset = 0;
+    uint64_t createdMs = 0; // net::monotonicMs() when built: the dashboard's "age of oldest"
 };
 using MessagePtr = std::shared_ptr<const OutMessage>;
 

@@ -31,6 +31,23 @@ size_t AuthRateLimiter::tracked() const {
     return byIp_.size();
 }
 
+std::vector<AuthRateLimiter::Limited> AuthRateLimiter::limited(uint64_t nowMs, size_t max, size_t* total) const {
+    std::vector<Limited> out;
+    size_t n = 0;
+    if (maxFailures_ == 0) {
+        if (total) *total = 0;
+        return out;
+    }
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& [ip, w] : byIp_) {
+        if (w.failures < maxFailures_ || nowMs - w.start >= windowMs_) continue;
+        ++n;
+        if (out.size() < max) out.push_back({ip, w.failures, w.start + windowMs_ - nowMs});
+    }
+    if (total) *total = n;
+    return out;
+}
+
 // Drop expired windows once per window length, so a scan of many addresses stays bounded.
 void AuthRateLimiter::reap(uint64_t nowMs) {
     if (nowMs - lastReap_ < windowMs_) return;

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace sf::delivery {
 
@@ -18,6 +19,15 @@ public:
     bool isLimited(const std::string& ip, uint64_t nowMs);
     void recordFailure(const std::string& ip, uint64_t nowMs);
     size_t tracked() const;
+
+    // Addresses limited at nowMs (for the dashboard): at most `max` of them, with how long
+    // each stays limited; *total gets how many are limited in all.
+    struct Limited {
+        std::string ip;
+        uint32_t failures = 0;
+        uint64_t remainingMs = 0;
+    };
+    std::vector<Limited> limited(uint64_t nowMs, size_t max, size_t* total) const;
 
     // "1.2.3.4:5678" -> "1.2.3.4", "[::1]:80" -> "::1", anything else unchanged.
     static std::string ipOf(std::string_view remote);

@@ -316,6 +316,7 @@ void Subscription::pump() {
     // Stop at the engine's high watermark; its onDrain is guaranteed to call pumpAll again
     // (docs/message-path.md, Backpressure).
     std::weak_ptr<bool> alive = alive_;
+    uint64_t& delivered = session_.shard.deliveredCounter(ns_.index, topic_);  // the shard outlives this
     if (ns_.ackRequired) {
         net::EventLoop& loop = session_.shard.loop();
         while (lane_.inFlight() < ns_.maxInFlight) {
@@ -335,6 +336,7 @@ void Subscription::pump() {
             metrics_.inflight.fetch_add(1, std::memory_order_relaxed);
             sio::FramePtr f = e.msg->frame;
             s->sendFrame(f);
+            ++delivered;
             if (alive.expired()) return;  // the send closed the socket
         }
     } else {
@@ -344,6 +346,7 @@ void Subscription::pump() {
                                           : log_.at(cursor_++).msg;
             s->sendFrame(m->frame);
             if (!session_.pid.empty()) session_.recordSent(m);
+            ++delivered;
             if (alive.expired()) return;
         }
     }

@@ -3,6 +3,7 @@
 #include "embed/streamfence.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <shared_mutex>
 
@@ -13,6 +14,7 @@
 #include "config/loader.hpp"
 #include "config/validate.hpp"
 #include "delivery/delivery.hpp"
+#include "embed/server_stats.hpp"
 #include "plugins/metrics_sinks.hpp"
 #include "plugins/registry.hpp"
 #include "protocol/sio_server.hpp"
@@ -52,6 +54,48 @@ struct StreamFenceServer::Impl {
     MetricSnapshot snapshot() const {
         MetricSnapshot s = metrics.snapshot();
         if (cluster) cluster->appendMetrics(s);
+        return s;
+    }
+
+    std::chrono::steady_clock::time_point startedAt;
+    // Fill parts of the dashboard snapshot other layers own (detached sessions, cluster):
+    // copy-on-write, called on a control-listener thread at most once a second.
+    std::mutex contributorsMu;
+    std::vector<std::function<void(admin::StatsSnapshot&)>> statsContributors;
+
+    admin::StatsSnapshot stats() {
+        const uint64_t up = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      std::chrono::steady_clock::now() - startedAt)
+                                                      .count());
+        admin::StatsSnapshot s = buildServerStats(*server, metrics, *delivery, *registry, up);
+        std::vector<std::function<void(admin::StatsSnapshot&)>> fns;
+        {
+            std::lock_guard<std::mutex> lk(contributorsMu);
+            fns = statsContributors;
+        }
+        for (auto& f : fns) f(s);
+        if (server->recovery.enabled) {
+            // Connection-state recovery (docs/recovery.md), summed over namespaces.
+            admin::DetachedSessions d;
+            for (auto& n : server->namespaces) {
+                auto& c = metrics.ns(n.path);
+                d.sessions += static_cast<uint64_t>(std::max<int64_t>(0, c.detached.load()));
+                auto [msgs, bytes] = c.detachedQueued();
+                d.messages += msgs;
+                d.bytes += bytes;
+                d.resumed += c.sessionsRecovered.load();
+                d.expired += c.sessionsExpired.load();
+            }
+            s.detached = d;
+        }
+        if (cluster) {
+            admin::ClusterInfo ci;
+            ci.nodeId = cluster->nodeId();
+            std::vector<std::string> seen;
+            const std::string link = cluster->linkState(&seen);
+            for (auto& id : seen) ci.nodes.push_back(admin::ClusterNode{id, "", link == "UP" ? "up" : "unknown", 0, id == ci.nodeId});
+            s.cluster = ci;
+        }
         return s;
     }
 
@@ -172,6 +216,7 @@ void StreamFenceServer::start() {
         m.sinks->start([&m] { return m.snapshot(); });
 
         m.sio->start();
+        m.startedAt = std::chrono::steady_clock::now();
         if (m.server->control.enabled) {
             admin::ControlHooks hooks;
             hooks.publish = [&m](const std::string& ns, const std::string& topic, const json::Value& payload,
@@ -195,6 +240,7 @@ void StreamFenceServer::start() {
                 return admin::PublishOutcome{500, "unexpected publish status"};
             };
             hooks.healthJson = [&m] { return m.healthJson(); };
+            hooks.stats = [&m] { return m.stats(); };
             hooks.metrics = [&m](std::string& body, std::string& type) {
                 return m.sinks->render(m.snapshot(), body, type);
             };
@@ -243,6 +289,11 @@ void StreamFenceServer::stop() {
     m.stopping = false;
     g.unlock();
     for (auto& l : m.listeners) l->onServerStopped(last);
+}
+
+void StreamFenceServer::addStatsContributor(std::function<void(admin::StatsSnapshot&)> fn) {
+    std::lock_guard<std::mutex> lk(impl_->contributorsMu);
+    impl_->statsContributors.push_back(std::move(fn));
 }
 
 bool StreamFenceServer::running() const {

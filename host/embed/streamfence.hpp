@@ -17,6 +17,9 @@
 #include "delivery/listener.hpp"
 
 namespace sf {
+namespace admin {
+struct StatsSnapshot;
+}
 
 namespace plugins {
 class Registry;
@@ -86,6 +89,10 @@ public:
     const config::ServerConfig& config() const;
     // Prometheus text of this server's metrics ("" when no sink renders).
     std::string scrapeMetrics() const;
+    // Add to the dashboard / GET /v1/stats snapshot (admin/stats_snapshot.hpp: detached
+    // sessions, cluster nodes). Called on a control-listener thread, at most once a second,
+    // while the server runs; must not block for long.
+    void addStatsContributor(std::function<void(admin::StatsSnapshot&)> fn);
 
 private:
     struct Impl;

@@ -208,7 +208,7 @@ std::vector<PluginInfo> Registry::plugins() const {
     for (const auto& p : impl_->plugins) {
         const sf_plugin_descriptor& d = *p->desc;
         out.push_back(PluginInfo{p->file, p->name, d.version ? d.version : "", d.description ? d.description : "",
-                                 d.kind, d.abi_version});
+                                 d.kind, d.abi_version, d.abi_minor});
     }
     return out;
 }

@@ -51,6 +51,7 @@ struct PluginInfo {
     std::string file, name, version, description;
     uint32_t kind = 0;
     uint32_t abiVersion = 0;
+    uint32_t abiMinor = 0;
 };
 
 class Registry {
