@@ -29,7 +29,6 @@
 namespace sf::delivery {
 
 class LoopShard;
-using MessageHandler = std::function<void(const ClientMessage&)>;
 
 struct NamespaceRuntime {
     size_t index = 0;
@@ -93,13 +92,15 @@ public:
     // Publish a parsed payload to every subscriber: compact JSON, coalesce key, next
     // messageId, one append to the topic's log, published metrics, a drain task for each
     // loop that needs one (any thread). Overloaded when the log is full and lossless.
-    PublishStatus publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload);
+    // messageId: the id to use ("" = the next one).
+    PublishStatus publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload, std::string messageId = {});
     // Count and log a refused publish (rate-limited log: one line per topic per second).
     void refused(NamespaceRuntime& ns, size_t topic, PublishStatus why);
     std::atomic<bool> stopping{false};  // shutdown began: publishes are refused (Stopping)
-    // Build the shared message (payload already compact JSON) with a given messageId.
+    // Build the shared message (payload already compact JSON, placeholders for its
+    // attachments: wirePayload) with a given messageId.
     MessagePtr buildMessageWithId(const NamespaceRuntime& ns, size_t topic, std::string payloadJson, std::string key,
-                                  std::string messageId) const;
+                                  std::string messageId, std::vector<std::string> attachments = {}) const;
 
     // Listeners: copy-on-write list, snapshot read per notification.
     void addListener(std::shared_ptr<Listener> l);

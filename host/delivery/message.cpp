@@ -6,13 +6,17 @@
 #include <cstdlib>
 #include <vector>
 
+#include "protocol/socket_io_codec.hpp"
+
 namespace sf::delivery {
 
 MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string payloadJson, std::string key,
-                       std::string messageId, bool ackRequired) {
+                       std::string messageId, bool ackRequired, std::vector<std::string> attachments) {
     auto m = std::make_shared<OutMessage>();
     m->payload = std::move(payloadJson);
     m->bytes = m->payload.size();
+    for (const std::string& a : attachments) m->bytes += a.size();
+    m->attachments = std::move(attachments);
     m->key = std::move(key);
     m->messageId = std::move(messageId);
     if (ackRequired) {
@@ -23,11 +27,16 @@ MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string 
         meta += ",\"messageId\":";
         json::quoteTo(meta, m->messageId);
         meta += ",\"ackRequired\":true}";
-        m->frame = sio::encodeEvent(ns, topic, {m->payload, meta});
+        m->frame = sio::encodeBinaryEvent(ns, topic, {m->payload, meta}, m->attachments);
     } else {
-        m->frame = sio::encodeEvent(ns, topic, {m->payload});
+        m->frame = sio::encodeBinaryEvent(ns, topic, {m->payload}, m->attachments);
     }
     return m;
+}
+
+std::string wirePayload(const json::Value& payload, std::vector<std::string>& attachments) {
+    if (!sio::hasBinary(payload)) return payload.dump();
+    return sio::deconstructBinary(payload, attachments).dump();
 }
 
 namespace {
