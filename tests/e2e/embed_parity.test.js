@@ -31,6 +31,7 @@ async function startParity() {
           { path: '/lax', topics: ['orders', 'echo'] },
           { path: '/private', topics: ['t'], authRequired: true },
           { path: '/rel', topics: ['t'], deliveryMode: 'AT_LEAST_ONCE', maxRetries: 2, ackTimeoutMs: 200 },
+          { path: '/tiny', topics: ['t'], maxQueuedBytesPerClient: 100 },
         ],
       },
     },
@@ -134,12 +135,20 @@ test('embedding API: streamfence-js listener events, onMessage context, inboundA
     assert.strictEqual(h.events('onRetryExhausted')[0].retryCount, 2);
     assert.strictEqual(relGot, 3);
 
+    // --- queue overflow: a binary part over the lane's byte limit (the JSON alone would fit)
+    const tiny = await sf.connect(h, '/tiny');
+    await sf.call(tiny, 'subscribe', { topic: 't' });
+    assert.deepStrictEqual(await sf.call(tiny, 'publish', { topic: 't', payload: { b: Buffer.alloc(200) } }), { ok: true });
+    await sf.waitUntil(() => h.events('onQueueOverflow').length === 1, 5000, () => h.out);
+    assert.deepStrictEqual(h.events('onQueueOverflow')[0],
+      { event: 'onQueueOverflow', namespace: '/tiny', clientId: tiny.id, topic: 't', reason: 'message exceeds maxQueuedBytesPerClient' });
+
     const subs = h.events('onSubscribed').find((e) => e.clientId === sub.id);
     assert.deepStrictEqual(subs, { event: 'onSubscribed', namespace: '/strict', clientId: sub.id, topic: 'orders' });
     assert.deepStrictEqual(await sf.call(sub, 'unsubscribe', { topic: 'orders' }), { ok: true });
     await sf.waitUntil(() => h.events('onUnsubscribed').length === 1, 5000, () => h.out);
-    for (const c of [ws, poll, alice, sub, other, rel, pubRel]) c.close();
-    await sf.waitUntil(() => h.events('onClientDisconnected').length === 7, 5000, () => h.out);
+    for (const c of [ws, poll, alice, sub, other, rel, pubRel, tiny]) c.close();
+    await sf.waitUntil(() => h.events('onClientDisconnected').length === 8, 5000, () => h.out);
     assert.deepStrictEqual(Object.keys(h.events('onClientDisconnected')[0]), ['event', 'namespace', 'clientId']);
   } finally {
     await h.stop();
