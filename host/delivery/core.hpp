@@ -94,6 +94,9 @@ public:
     // loop that needs one (any thread). Overloaded when the log is full and lossless.
     // messageId: the id to use ("" = the next one).
     PublishStatus publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload, std::string messageId = {});
+    // The same with payload already split by wirePayload into body and attachments.
+    PublishStatus publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload, std::string messageId,
+                                std::string body, std::vector<std::string> attachments);
     // Count and log a refused publish (rate-limited log: one line per topic per second).
     void refused(NamespaceRuntime& ns, size_t topic, PublishStatus why);
     std::atomic<bool> stopping{false};  // shutdown began: publishes are refused (Stopping)

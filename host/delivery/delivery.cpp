@@ -82,12 +82,17 @@ MessagePtr Core::buildMessageWithId(const NamespaceRuntime& ns, size_t topic, st
 }
 
 PublishStatus Core::publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload, std::string messageId) {
+    std::vector<std::string> attachments;
+    std::string body = wirePayload(payload, attachments);  // compact: bytes match JSON.stringify (docs/client-protocol.md)
+    return publishParsed(ns, topic, payload, std::move(messageId), std::move(body), std::move(attachments));
+}
+
+PublishStatus Core::publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload, std::string messageId,
+                                  std::string body, std::vector<std::string> attachments) {
     if (stopping.load(std::memory_order_relaxed)) {
         refused(ns, topic, PublishStatus::Stopping);
         return PublishStatus::Stopping;
     }
-    std::vector<std::string> attachments;
-    std::string body = wirePayload(payload, attachments);  // compact: bytes match JSON.stringify (docs/client-protocol.md)
     std::string key = coalesceKeyOf(payload, ns.cfg.coalesceKey, ns.topic(topic));
     if (messageId.empty()) messageId = nextMessageId();
     MessagePtr m = buildMessageWithId(ns, topic, std::move(body), std::move(key), std::move(messageId), std::move(attachments));

@@ -383,7 +383,9 @@ void DeliveryNamespaceHandler::onPublish(const std::shared_ptr<Session>& session
                       });
                       return;
                   }
-                  PublishStatus st = self->core_->publishParsed(ns, t, body, msg.messageId);
+                  // The split the handlers saw is the one that goes out (not done twice).
+                  PublishStatus st = self->core_->publishParsed(ns, t, body, msg.messageId, std::move(msg.payloadJson),
+                                                                std::move(msg.binary));
                   if (st != PublishStatus::Ok) {
                       // The topic's log is full (or the server is stopping): the client is told,
                       // nothing was queued (docs/client-protocol.md).

@@ -7,9 +7,9 @@
 //
 // streamfenced itself is built on exactly this class.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <memory>
-#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
