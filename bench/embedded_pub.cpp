@@ -40,8 +40,8 @@ uint64_t nowNs() {
 
 struct SubCounter : sf::ServerListener {
     std::atomic<int> subs{0};
-    void onSubscribed(const std::string&, const std::string&, const std::string&) override { ++subs; }
-    void onUnsubscribed(const std::string&, const std::string&, const std::string&) override { --subs; }
+    void onSubscribed(const sf::delivery::SubscribedEvent&) override { ++subs; }
+    void onUnsubscribed(const sf::delivery::UnsubscribedEvent&) override { --subs; }
 };
 
 }  // namespace

@@ -27,14 +27,14 @@ class PrintingListener : public sf::ServerListener {
 public:
     void onServerStarted(const sf::ServerInfo& i) override { say("started port=" + std::to_string(i.port)); }
     void onServerStopped(const sf::ServerInfo&) override { say("stopped"); }
-    void onClientConnected(const std::string& ns, const std::string& id, const std::string&) override {
-        say("connected ns=" + ns + " client=" + id);
+    void onClientConnected(const sf::delivery::ClientConnectedEvent& e) override {
+        say("connected ns=" + e.ns + " client=" + e.clientId + " transport=" + e.transport);
     }
-    void onSubscribed(const std::string& ns, const std::string& id, const std::string& topic) override {
-        say("subscribed ns=" + ns + " client=" + id + " topic=" + topic);
+    void onSubscribed(const sf::delivery::SubscribedEvent& e) override {
+        say("subscribed ns=" + e.ns + " client=" + e.clientId + " topic=" + e.topic);
     }
-    void onClientDisconnected(const std::string& ns, const std::string& id, const std::string&) override {
-        say("disconnected ns=" + ns + " client=" + id);
+    void onClientDisconnected(const sf::delivery::ClientDisconnectedEvent& e) override {
+        say("disconnected ns=" + e.ns + " client=" + e.clientId);
     }
 };
 
@@ -68,9 +68,11 @@ int main(int argc, char** argv) {
     }
     sf::StreamFenceServer* srv = server.get();
     server->onMessage("/chat", "messages", [srv](const sf::ClientMessage& m) {
-        say("message client=" + m.clientId + " payload=" + m.payloadJson);
-        // Answer the sender only.
-        srv->publishTo("/chat", m.clientId, "messages", "{\"echo\":" + m.payloadJson + "}");
+        say("message client=" + m.clientId + " payload=" + m.payloadJson + " binaryParts=" + std::to_string(m.binary.size()));
+        // Answer the sender only; binary parts (Buffers) go back as binary.
+        std::vector<sf::Bytes> parts;
+        for (auto& b : m.binary) parts.emplace_back(b.begin(), b.end());
+        srv->publishTo("/chat", m.clientId, "messages", "{\"echo\":" + m.payloadJson + "}", parts);
     });
     try {
         server->start();

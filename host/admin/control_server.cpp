@@ -10,13 +10,16 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/ThreadPool.h>
+#include <Poco/URI.h>
 
 #include "admin/dashboard_page.hpp"
 #include "admin/stats_hub.hpp"
 #include "common/secret_compare.hpp"
 
 #include <algorithm>
+#include <cctype>
 
+#include "admin/binary_markers.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
 
@@ -51,7 +54,22 @@ PublishOutcome publishOne(const json::Value& m, const ControlHooks& hooks) {
     if (!topic || !topic->isString() || topic->asString().empty()) return {400, "\"topic\" must be a non-empty string"};
     if (!payload) return {400, "\"payload\" is required"};
     if (client && !client->isString()) return {400, "\"clientId\" must be a string"};
+    if (hasBinaryMarker(*payload)) {
+        // Copied only when there is binary in it: the common JSON payload goes through as parsed.
+        json::Value converted = *payload;
+        std::string err;
+        if (!resolveBinaryMarkers(converted, err)) return {400, err};
+        return hooks.publish(ns->asString(), topic->asString(), converted, client ? client->asString() : "");
+    }
     return hooks.publish(ns->asString(), topic->asString(), *payload, client ? client->asString() : "");
+}
+
+// The media type of a Content-Type header, lower-cased, without parameters.
+std::string mediaType(const std::string& contentType) {
+    std::string t = contentType.substr(0, contentType.find(';'));
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.pop_back();
+    for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return t;
 }
 
 class Handler : public Poco::Net::HTTPRequestHandler {
@@ -192,7 +210,32 @@ private:
         return true;
     }
 
-    void publish(HTTPServerRequest&, HTTPServerResponse& res) {
+    // Content-Type application/octet-stream: the body is one binary payload, the target in
+    // the query (?namespace=/feed&topic=prices[&clientId=<id>]).
+    void publishBytes(HTTPServerRequest& req, HTTPServerResponse& res) {
+        std::string ns, topic, client;
+        bool hasClient = false;
+        try {
+            for (auto& [k, v] : Poco::URI(req.getURI()).getQueryParameters()) {
+                if (k == "namespace") ns = v;
+                else if (k == "topic") topic = v;
+                else if (k == "clientId") client = v, hasClient = true;
+            }
+        } catch (const std::exception&) {
+            return reply(res, 400, errorBody("malformed query string"));
+        }
+        if (ns.empty() || ns[0] != '/')
+            return reply(res, 400, errorBody("query parameter \"namespace\" must start with '/' (octet-stream body)"));
+        if (topic.empty()) return reply(res, 400, errorBody("query parameter \"topic\" is required (octet-stream body)"));
+        if (hasClient && client.empty()) return reply(res, 400, errorBody("query parameter \"clientId\" must not be empty"));
+        PublishOutcome r = hooks_.publish(ns, topic, json::Value::binary(std::move(body_)), client);
+        if (r.retryAfterSeconds > 0) res.set("Retry-After", std::to_string(r.retryAfterSeconds));
+        if (r.status != 200) return reply(res, r.status, errorBody(r.error));
+        reply(res, 200, "{\"status\":200}");
+    }
+
+    void publish(HTTPServerRequest& req, HTTPServerResponse& res) {
+        if (mediaType(req.getContentType()) == "application/octet-stream") return publishBytes(req, res);
         json::Value doc;
         std::string err;
         if (!json::tryParse(body_, doc, err)) return reply(res, 400, errorBody("malformed JSON: " + err));

@@ -837,7 +837,9 @@ void ClusterNode::refused(const std::string& ns, const std::string& topic, const
                                                {"reason", why}, {"link_error", err}});
 }
 
-void ClusterNode::onClientConnected(const std::string& ns, const std::string& clientId, const std::string&) {
+void ClusterNode::onClientConnected(const delivery::ClientConnectedEvent& e) {
+    const std::string& ns = e.ns;
+    const std::string& clientId = e.clientId;
     std::weak_ptr<Impl> w = impl_;
     impl_->loop.post([w, ns, clientId] {
         auto m = w.lock();
@@ -848,7 +850,9 @@ void ClusterNode::onClientConnected(const std::string& ns, const std::string& cl
     });
 }
 
-void ClusterNode::onClientDisconnected(const std::string& ns, const std::string& clientId, const std::string&) {
+void ClusterNode::onClientDisconnected(const delivery::ClientDisconnectedEvent& e) {
+    const std::string& ns = e.ns;
+    const std::string& clientId = e.clientId;
     std::weak_ptr<Impl> w = impl_;
     impl_->loop.post([w, ns, clientId] {
         auto m = w.lock();
@@ -864,14 +868,20 @@ void ClusterNode::onClientDisconnected(const std::string& ns, const std::string&
     });
 }
 
-void ClusterNode::onSubscribed(const std::string& ns, const std::string& clientId, const std::string& topic) {
+void ClusterNode::onSubscribed(const delivery::SubscribedEvent& e) {
+    const std::string& ns = e.ns;
+    const std::string& clientId = e.clientId;
+    const std::string& topic = e.topic;
     std::weak_ptr<Impl> w = impl_;
     impl_->loop.post([w, ns, clientId, topic] {
         if (auto m = w.lock()) m->subscribed(ns, clientId, topic);
     });
 }
 
-void ClusterNode::onUnsubscribed(const std::string& ns, const std::string& clientId, const std::string& topic) {
+void ClusterNode::onUnsubscribed(const delivery::UnsubscribedEvent& e) {
+    const std::string& ns = e.ns;
+    const std::string& clientId = e.clientId;
+    const std::string& topic = e.topic;
     std::weak_ptr<Impl> w = impl_;
     impl_->loop.post([w, ns, clientId, topic] {
         if (auto m = w.lock()) m->unsubscribed(ns, clientId, topic);

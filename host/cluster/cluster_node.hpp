@@ -46,16 +46,16 @@ public:
     uint64_t sendTimeoutMs() const override;
 
     // Listener
-    void onClientConnected(const std::string& ns, const std::string& clientId, const std::string& remote) override;
-    void onClientDisconnected(const std::string& ns, const std::string& clientId, const std::string& reason) override;
-    void onSubscribed(const std::string& ns, const std::string& clientId, const std::string& topic) override;
+    void onClientConnected(const delivery::ClientConnectedEvent& e) override;
+    void onClientDisconnected(const delivery::ClientDisconnectedEvent& e) override;
+    void onSubscribed(const delivery::SubscribedEvent& e) override;
     // A detached session (docs/recovery.md) keeps its lanes: this node keeps receiving its
     // topics until the session expires.
-    void onSessionDetached(const std::string&, const std::string&, const std::string&) override {}
-    void onSessionExpired(const std::string& ns, const std::string& clientId, uint64_t) override {
-        onClientDisconnected(ns, clientId, "recovery expired");
+    void onSessionDetached(const delivery::SessionDetachedEvent&) override {}
+    void onSessionExpired(const delivery::SessionExpiredEvent& e) override {
+        onClientDisconnected(delivery::ClientDisconnectedEvent{e.ns, e.clientId, "recovery expired"});
     }
-    void onUnsubscribed(const std::string& ns, const std::string& clientId, const std::string& topic) override;
+    void onUnsubscribed(const delivery::UnsubscribedEvent& e) override;
 
     struct Impl;
 

@@ -25,6 +25,8 @@ enum class Transport { WS, WSS };
 enum class EngineIoTransport { WEBSOCKET_OR_POLLING, WEBSOCKET_ONLY };
 enum class AuthMode { NONE, TOKEN };
 enum class DeliveryMode { BEST_EFFORT, AT_LEAST_ONCE };
+// When a client's `publish` is acked: at once, or once the onMessage handlers ran (conf/README.md).
+enum class InboundAckPolicy { ACK_ON_RECEIPT, ACK_AFTER_HANDLER_SUCCESS };
 
 // A plugin's options as given in the config: a tree of scalars flattened to dotted keys
 // ("tokens.alice" -> "s3cret", "list.0" -> "a"), plus the same subtree as JSON text.
@@ -58,6 +60,7 @@ struct NamespaceConfig {
     bool allowPolling = true;
     int maxInFlight = 1;                // <= 0 normalised to 1
     bool authRequired = false;
+    InboundAckPolicy inboundAckPolicy = InboundAckPolicy::ACK_ON_RECEIPT;
     std::string spillBackend = "disk";  // ours: storage-backend plugin for SPILL_TO_DISK
     // ours: bound of each topic's shared log (docs/message-path.md); 0 = automatic:
     // max(4096, 2 x maxQueuedMessagesPerClient) messages, max(32 MiB, 2 x maxQueuedBytesPerClient) bytes.

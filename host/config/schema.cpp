@@ -22,7 +22,7 @@ const std::vector<std::string> kNamespaceKeys = {
     "path", "topics", "deliveryMode", "overflowAction", "maxQueuedMessagesPerClient",
     "maxQueuedBytesPerClient", "ackTimeoutMs", "maxRetries", "coalesce", "allowPolling",
     "maxInFlight", "authRequired", "coalesceKey", "spillBackend", "maxBufferedMessagesPerTopic",
-    "maxBufferedBytesPerTopic"};
+    "maxBufferedBytesPerTopic", "inboundAckPolicy"};
 const std::vector<std::string> kCorsKeys = {"origins"};
 const std::vector<std::string> kRateLimitKeys = {"windowMs", "maxFailures"};
 const std::vector<std::string> kControlKeys = {"enabled", "host", "port", "token", "maxConnections"};
@@ -137,6 +137,9 @@ void readPlugins(const MapView& root, Config& config) {
 
 const EnumTable<DeliveryMode> kDeliveryModes = {{"BEST_EFFORT", DeliveryMode::BEST_EFFORT},
                                                  {"AT_LEAST_ONCE", DeliveryMode::AT_LEAST_ONCE}};
+const EnumTable<InboundAckPolicy> kInboundAckPolicies = {
+    {"ACK_ON_RECEIPT", InboundAckPolicy::ACK_ON_RECEIPT},
+    {"ACK_AFTER_HANDLER_SUCCESS", InboundAckPolicy::ACK_AFTER_HANDLER_SUCCESS}};
 
 void readNamespace(const MapView& server, const YAML::Node& item, const YAML::Mark& itemMark, size_t index,
                    ServerConfig& out) {
@@ -166,6 +169,7 @@ void readNamespace(const MapView& server, const YAML::Node& item, const YAML::Ma
     readInt(m, "maxInFlight", kIntMin, kIntMax, ns.maxInFlight);
     if (ns.maxInFlight <= 0) ns.maxInFlight = 1;  // as streamfence-js
     readBool(m, "authRequired", ns.authRequired);
+    readEnum(m, "inboundAckPolicy", kInboundAckPolicies, ns.inboundAckPolicy, " for namespace " + nsName);
     readString(m, "coalesceKey", ns.coalesceKey);
     readString(m, "spillBackend", ns.spillBackend);
     ns.spillBackendMark = m.sourceMark("spillBackend");

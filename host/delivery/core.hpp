@@ -31,7 +31,6 @@
 namespace sf::delivery {
 
 class LoopShard;
-using MessageHandler = std::function<void(const ClientMessage&)>;
 
 struct NamespaceRuntime {
     size_t index = 0;
@@ -96,7 +95,11 @@ public:
     // Publish a parsed payload to every subscriber: compact JSON, coalesce key, next
     // messageId, one append to the topic's log, published metrics, a drain task for each
     // loop that needs one (any thread). Overloaded when the log is full and lossless.
-    PublishStatus publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload);
+    // messageId: the id to use ("" = the next one).
+    PublishStatus publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload, std::string messageId = {});
+    // The same with payload already split by wirePayload into body and attachments.
+    PublishStatus publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload, std::string messageId,
+                                std::string body, std::vector<std::string> attachments);
     // Cluster mode (docs/cluster.md, delivery/cluster_publish.cpp): null when alone.
     std::shared_ptr<ClusterBus> bus;
     // publishParsed on this node, then the same message to the other nodes. Refused
@@ -113,9 +116,10 @@ public:
     // Count and log a refused publish (rate-limited log: one line per topic per second).
     void refused(NamespaceRuntime& ns, size_t topic, PublishStatus why);
     std::atomic<bool> stopping{false};  // shutdown began: publishes are refused (Stopping)
-    // Build the shared message (payload already compact JSON) with a given messageId.
+    // Build the shared message (payload already compact JSON, placeholders for its
+    // attachments: wirePayload) with a given messageId.
     MessagePtr buildMessageWithId(const NamespaceRuntime& ns, size_t topic, std::string payloadJson, std::string key,
-                                  std::string messageId) const;
+                                  std::string messageId, std::vector<std::string> attachments = {}) const;
 
     // Listeners: copy-on-write list, snapshot read per notification.
     void addListener(std::shared_ptr<Listener> l);

@@ -77,19 +77,26 @@ void Core::validate(net::EventLoop& loop, std::string token, const NamespaceRunt
 }
 
 MessagePtr Core::buildMessageWithId(const NamespaceRuntime& ns, size_t topic, std::string payloadJson, std::string key,
-                                    std::string messageId) const {
+                                    std::string messageId, std::vector<std::string> attachments) const {
     return makeMessage(ns.path(), ns.topic(topic), std::move(payloadJson), std::move(key), std::move(messageId), ns.ackRequired,
-                       cfg.recovery.enabled);
+                       std::move(attachments), cfg.recovery.enabled);
 }
 
-PublishStatus Core::publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload) {
+PublishStatus Core::publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload, std::string messageId) {
+    std::vector<std::string> attachments;
+    std::string body = wirePayload(payload, attachments);  // compact: bytes match JSON.stringify (docs/client-protocol.md)
+    return publishParsed(ns, topic, payload, std::move(messageId), std::move(body), std::move(attachments));
+}
+
+PublishStatus Core::publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload, std::string messageId,
+                                  std::string body, std::vector<std::string> attachments) {
     if (stopping.load(std::memory_order_relaxed)) {
         refused(ns, topic, PublishStatus::Stopping);
         return PublishStatus::Stopping;
     }
-    std::string body = payload.dump();  // compact: bytes match JSON.stringify (docs/client-protocol.md)
     std::string key = coalesceKeyOf(payload, ns.cfg.coalesceKey, ns.topic(topic));
-    MessagePtr m = buildMessageWithId(ns, topic, std::move(body), std::move(key), nextMessageId());
+    if (messageId.empty()) messageId = nextMessageId();
+    MessagePtr m = buildMessageWithId(ns, topic, std::move(body), std::move(key), std::move(messageId), std::move(attachments));
     uint64_t offset = 0;
     thread_local std::vector<size_t> wake;
     wake.clear();
@@ -324,7 +331,10 @@ PublishStatus publishToResolved(Core& core, NamespaceRuntime& n, size_t ti, cons
         core.refused(n, ti, PublishStatus::Overloaded);
         return PublishStatus::Overloaded;
     }
-    MessagePtr m = core.buildMessageWithId(n, ti, v.dump(), coalesceKeyOf(v, n.cfg.coalesceKey, topic), core.nextMessageId());
+    std::vector<std::string> attachments;
+    std::string body = wirePayload(v, attachments);
+    MessagePtr m = core.buildMessageWithId(n, ti, std::move(body), coalesceKeyOf(v, n.cfg.coalesceKey, topic), core.nextMessageId(),
+                                           std::move(attachments));
     n.topicMetrics[ti]->published.fetch_add(1, std::memory_order_relaxed);
     n.topicMetrics[ti]->publishedBytes.fetch_add(m->bytes, std::memory_order_relaxed);
     std::weak_ptr<Core> weak = core.weak_from_this();
@@ -369,7 +379,7 @@ PublishStatus Delivery::publishValueTo(const std::string& ns, const std::string&
 }
 
 
-PublishStatus Delivery::onMessage(const std::string& ns, const std::string& topic, std::function<void(const ClientMessage&)> handler) {
+PublishStatus Delivery::onMessage(const std::string& ns, const std::string& topic, MessageHandler handler) {
     NamespaceRuntime* n = core_->findNamespace(ns);
     if (!n) return PublishStatus::UnknownNamespace;
     long t = n->findTopic(topic);

@@ -81,7 +81,9 @@ public:
     PublishStatus publishValueTo(const std::string& ns, const std::string& clientId, const std::string& topic,
                                  const json::Value& payload);
     // Handlers for client `publish` events (auth passed, before fan-out), on the loop thread.
-    PublishStatus onMessage(const std::string& ns, const std::string& topic, std::function<void(const ClientMessage&)> handler);
+    // Any time, also while running. A failure (returned or thrown) is logged; under
+    // inboundAckPolicy ACK_AFTER_HANDLER_SUCCESS it also refuses the publish (HANDLER_FAILED).
+    PublishStatus onMessage(const std::string& ns, const std::string& topic, MessageHandler handler);
 
     void addListener(std::shared_ptr<Listener> l);
 

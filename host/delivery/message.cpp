@@ -7,14 +7,17 @@
 #include <vector>
 
 #include "net/event_loop.hpp"
+#include "protocol/socket_io_codec.hpp"
 
 namespace sf::delivery {
 
 MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string payloadJson, std::string key,
-                       std::string messageId, bool ackRequired, bool withOffset) {
+                       std::string messageId, bool ackRequired, std::vector<std::string> attachments, bool withOffset) {
     auto m = std::make_shared<OutMessage>();
     m->payload = std::move(payloadJson);
     m->bytes = m->payload.size();
+    for (const std::string& a : attachments) m->bytes += a.size();
+    m->attachments = std::move(attachments);
     m->key = std::move(key);
     m->messageId = std::move(messageId);
     std::string offset;
@@ -28,13 +31,18 @@ MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string 
         meta += ",\"messageId\":";
         json::quoteTo(meta, m->messageId);
         meta += ",\"ackRequired\":true}";
-        if (withOffset) m->frame = sio::encodeEvent(ns, topic, {m->payload, meta, offset});
-        else m->frame = sio::encodeEvent(ns, topic, {m->payload, meta});
+        if (withOffset) m->frame = sio::encodeBinaryEvent(ns, topic, {m->payload, meta, offset}, m->attachments);
+        else m->frame = sio::encodeBinaryEvent(ns, topic, {m->payload, meta}, m->attachments);
     } else {
-        if (withOffset) m->frame = sio::encodeEvent(ns, topic, {m->payload, offset});
-        else m->frame = sio::encodeEvent(ns, topic, {m->payload});
+        if (withOffset) m->frame = sio::encodeBinaryEvent(ns, topic, {m->payload, offset}, m->attachments);
+        else m->frame = sio::encodeBinaryEvent(ns, topic, {m->payload}, m->attachments);
     }
     return m;
+}
+
+std::string wirePayload(const json::Value& payload, std::vector<std::string>& attachments) {
+    if (!sio::hasBinary(payload)) return payload.dump();
+    return sio::deconstructBinary(payload, attachments).dump();
 }
 
 namespace {

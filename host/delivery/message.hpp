@@ -5,14 +5,16 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "protocol/sio_api.hpp"
 
 namespace sf::delivery {
 
 struct OutMessage {
-    std::string payload;    // compact JSON text of the payload
-    uint64_t bytes = 0;     // UTF-8 length of payload: what counts toward limits (docs/client-protocol.md)
+    std::string payload;    // compact JSON text of the payload (placeholders where binary parts were)
+    uint64_t bytes = 0;     // UTF-8 length of payload + attachment bytes: what counts toward limits (docs/client-protocol.md)
+    std::vector<std::string> attachments;  // the binary parts, in placeholder order (usually none)
     std::string key;        // coalesce key (coalesceKeyOf); empty = matches no other message
     std::string messageId;  // "msg-<n>"; on the wire only for AT_LEAST_ONCE
     sio::FramePtr frame;    // the event frame: [topic, payload] or [topic, payload, metadata],
@@ -26,11 +28,19 @@ struct OutMessage {
 using MessagePtr = std::shared_ptr<const OutMessage>;
 
 // Build the shared message. ackRequired selects the AT_LEAST_ONCE shape with metadata
-// {"namespace","topic","messageId","ackRequired":true} in that key order. withOffset (the
-// server has connectionStateRecovery on) appends the messageId as a last string argument:
-// the offset a stock socket.io-client hands back when it reconnects (docs/recovery.md).
+// {"namespace","topic","messageId","ackRequired":true} in that key order.
+// attachments: the payload's binary parts, payloadJson holding their placeholders
+// (wirePayload); with any, the frame is a BINARY_EVENT (sio::encodeBinaryEvent).
+// withOffset (the server has connectionStateRecovery on) appends the messageId as a last
+// string argument: the offset a stock socket.io-client hands back when it reconnects
+// (docs/recovery.md).
 MessagePtr makeMessage(std::string_view ns, std::string_view topic, std::string payloadJson, std::string key,
-                       std::string messageId, bool ackRequired, bool withOffset = false);
+                       std::string messageId, bool ackRequired, std::vector<std::string> attachments = {},
+                       bool withOffset = false);
+
+// A parsed payload as a message carries it: its compact JSON (JSON.stringify's bytes), with
+// a placeholder wherever a Binary value was; the bytes go to `attachments` in that order.
+std::string wirePayload(const json::Value& payload, std::vector<std::string>& attachments);
 
 // The coalesce key of a payload. With no coalesceKey configured: the topic. Otherwise the
 // canonical text of the payload's top-level field of that name, so values compare by type and

@@ -17,9 +17,9 @@ struct Def {
 const Def kConnections{"streamfence_connections_total", "Client connections accepted into a namespace.", MetricSample::Type::Counter};
 const Def kDisconnections{"streamfence_disconnections_total", "Client sockets that left a namespace.", MetricSample::Type::Counter};
 const Def kPublished{"streamfence_messages_published_total", "Messages published to a topic (once per publish call, whatever the subscriber count).", MetricSample::Type::Counter};
-const Def kPublishedBytes{"streamfence_messages_published_bytes_total", "UTF-8 bytes of the JSON payloads published to a topic.", MetricSample::Type::Counter};
+const Def kPublishedBytes{"streamfence_messages_published_bytes_total", "Bytes of the payloads published to a topic: UTF-8 JSON plus binary attachments.", MetricSample::Type::Counter};
 const Def kReceived{"streamfence_messages_received_total", "Messages clients published to a topic and the server accepted.", MetricSample::Type::Counter};
-const Def kReceivedBytes{"streamfence_messages_received_bytes_total", "UTF-8 bytes of the JSON payloads clients published and the server accepted.", MetricSample::Type::Counter};
+const Def kReceivedBytes{"streamfence_messages_received_bytes_total", "Bytes of the payloads clients published and the server accepted: UTF-8 JSON plus binary attachments.", MetricSample::Type::Counter};
 const Def kOverflow{"streamfence_queue_overflow_total", "Messages a subscriber's lane could not take in memory (rejected or spilled), by reason.", MetricSample::Type::Counter};
 const Def kRetries{"streamfence_retries_total", "AT_LEAST_ONCE re-sends after an ack timeout.", MetricSample::Type::Counter};
 const Def kRetriesExhausted{"streamfence_retries_exhausted_total", "AT_LEAST_ONCE messages dropped after the last retry went unacknowledged.", MetricSample::Type::Counter};

@@ -22,6 +22,7 @@ constexpr const char* kInvalidPayload = "INVALID_PAYLOAD";
 constexpr const char* kOverloaded = "OVERLOADED";
 constexpr const char* kRateLimited = "RATE_LIMITED";
 constexpr const char* kClusterUnavailable = "CLUSTER_UNAVAILABLE";
+constexpr const char* kHandlerFailed = "HANDLER_FAILED";
 
 // A client-supplied name as it appears in an error text: long names are cut, so a client
 // cannot make the server echo back a megabyte.
@@ -98,17 +99,6 @@ bool readTopic(const Value& p, const char* event, std::string& topic, std::strin
     return true;
 }
 
-bool containsBinary(const Value& v) {
-    if (v.isBinary()) return true;
-    if (v.isArray())
-        for (auto& e : v.asArray())
-            if (containsBinary(e)) return true;
-    if (v.isObject())
-        for (auto& kv : v.asObject())
-            if (containsBinary(kv.second)) return true;
-    return false;
-}
-
 Value connectError(const std::string& code, const std::string& reason) {
     return Value(Obj{{"message", Value(code + ": " + reason)}, {"data", Value(Obj{{"code", Value(code)}, {"message", Value(reason)}})}});
 }
@@ -139,14 +129,14 @@ void DeliveryNamespaceHandler::onConnect(const sio::SocketPtr& s, std::function<
     const std::string ip = AuthRateLimiter::ipOf(remote);
     if (core_->limiter.isLimited(ip, net::monotonicMs())) {
         ns_.nsMetrics->authRateLimited.fetch_add(1, std::memory_order_relaxed);
-        core_->notify([&](Listener& l) { l.onAuthRejected(ns_.path(), remote, kRateLimited); });
+        core_->notify([&](Listener& l) { l.onAuthRejected(AuthRejectedEvent{ns_.path(), s->id(), remote, kRateLimited}); });
         done(false, connectError(kRateLimited, "Too many authentication failures"));
         return;
     }
-    auto rejectConnect = [core = core_, &ns = ns_, remote, ip, done](const std::string& reason) {
+    auto rejectConnect = [core = core_, &ns = ns_, id = s->id(), remote, ip, done](const std::string& reason) {
         core->limiter.recordFailure(ip, net::monotonicMs());
         ns.nsMetrics->authRejected.fetch_add(1, std::memory_order_relaxed);
-        core->notify([&](Listener& l) { l.onAuthRejected(ns.path(), remote, reason); });
+        core->notify([&](Listener& l) { l.onAuthRejected(AuthRejectedEvent{ns.path(), id, remote, reason}); });
         done(false, connectError(kAuthRejected, reason));
     };
     std::string token = connectToken(*s);
@@ -204,7 +194,10 @@ void DeliveryNamespaceHandler::accept(const sio::SocketPtr& s, const std::string
             ss->socket->disconnect();
         });
     }
-    core_->notify([&](Listener& l) { l.onClientConnected(ns_.path(), session->id, session->remote); });
+    const std::string transport = s->isWebsocket() ? "websocket" : "polling";
+    core_->notify([&](Listener& l) {
+        l.onClientConnected(ClientConnectedEvent{ns_.path(), session->id, transport, session->principal, session->remote});
+    });
 }
 
 void DeliveryNamespaceHandler::onDisconnect(const sio::SocketPtr& s, const std::string& reason) {
@@ -217,7 +210,7 @@ void DeliveryNamespaceHandler::onDisconnect(const sio::SocketPtr& s, const std::
         s->userData.reset();  // the holder lets a detached session be
         ns_.nsMetrics->disconnections.fetch_add(1, std::memory_order_relaxed);
         ns_.nsMetrics->active.fetch_sub(1, std::memory_order_relaxed);
-        core_->notify([&](Listener& l) { l.onSessionDetached(ns_.path(), session->id, reason); });
+        core_->notify([&](Listener& l) { l.onSessionDetached(SessionDetachedEvent{ns_.path(), session->id, reason}); });
         return;
     }
     session->close(reason);
@@ -225,7 +218,7 @@ void DeliveryNamespaceHandler::onDisconnect(const sio::SocketPtr& s, const std::
     if (!wasOpen) return;
     ns_.nsMetrics->disconnections.fetch_add(1, std::memory_order_relaxed);
     ns_.nsMetrics->active.fetch_sub(1, std::memory_order_relaxed);
-    core_->notify([&](Listener& l) { l.onClientDisconnected(ns_.path(), session->id, reason); });
+    core_->notify([&](Listener& l) { l.onClientDisconnected(ClientDisconnectedEvent{ns_.path(), session->id, reason}); });
 }
 
 void DeliveryNamespaceHandler::onDrain(const sio::SocketPtr& s) {
@@ -270,19 +263,19 @@ void DeliveryNamespaceHandler::authorize(const std::shared_ptr<Session>& session
     auto reject = [self = shared_from_this(), session, ack, topic, isPublish](const char* code, const std::string& reason) {
         fail(*session, ack, code, reason);
         if (isPublish)
-            self->core_->notify([&](Listener& l) { l.onPublishRejected(self->ns_.path(), topic, session->id, code, reason); });
+            self->core_->notify([&](Listener& l) { l.onPublishRejected(PublishRejectedEvent{self->ns_.path(), session->id, topic, code, reason}); });
     };
     const std::string ip = AuthRateLimiter::ipOf(session->remote);
     if (core_->limiter.isLimited(ip, net::monotonicMs())) {
         ns_.nsMetrics->authRateLimited.fetch_add(1, std::memory_order_relaxed);
-        core_->notify([&](Listener& l) { l.onAuthRejected(ns_.path(), session->remote, kRateLimited); });
+        core_->notify([&](Listener& l) { l.onAuthRejected(AuthRejectedEvent{ns_.path(), session->id, session->remote, kRateLimited}); });
         reject(kRateLimited, "Too many authentication failures");
         return;
     }
     auto failed = [self = shared_from_this(), session, ip, reject](const std::string& reason) {
         self->core_->limiter.recordFailure(ip, net::monotonicMs());
         self->ns_.nsMetrics->authRejected.fetch_add(1, std::memory_order_relaxed);
-        self->core_->notify([&](Listener& l) { l.onAuthRejected(self->ns_.path(), session->remote, reason); });
+        self->core_->notify([&](Listener& l) { l.onAuthRejected(AuthRejectedEvent{self->ns_.path(), session->id, session->remote, reason}); });
         reject(kAuthRejected, reason);
     };
     std::string ptoken = payloadToken(p);
@@ -326,7 +319,7 @@ void DeliveryNamespaceHandler::onSubscribe(const std::shared_ptr<Session>& sessi
         // A payload token authorizes this subscription only until it expires; the connect
         // token's expiry is handled by the connection itself.
         if (fromPayload && check.expiresAtMs > 0) self->armSubscriptionExpiry(*session, t, check.expiresAtMs);
-        if (isNew) self->core_->notify([&](Listener& l) { l.onSubscribed(self->ns_.path(), session->id, topic); });
+        if (isNew) self->core_->notify([&](Listener& l) { l.onSubscribed(SubscribedEvent{self->ns_.path(), session->id, topic}); });
         succeed(*session, ack, "subscribed", topic);
     });
 }
@@ -348,7 +341,7 @@ void DeliveryNamespaceHandler::armSubscriptionExpiry(Session& session, size_t to
             s->socket->emit("unsubscribed", sio::Args{Value(Obj{{"topic", Value(name)}})});
         }
         s->unsubscribe(topic);
-        self->core_->notify([&](Listener& l) { l.onUnsubscribed(self->ns_.path(), s->id, name); });
+        self->core_->notify([&](Listener& l) { l.onUnsubscribed(UnsubscribedEvent{self->ns_.path(), s->id, name}); });
     });
 }
 
@@ -358,7 +351,7 @@ void DeliveryNamespaceHandler::onUnsubscribe(const std::shared_ptr<Session>& ses
     long idx = ns_.findTopic(topic);
     if (idx < 0) return fail(*session, ack, kUnknownTopic, "Unknown topic: " + shown(topic));
     if (session->unsubscribe(static_cast<size_t>(idx)))
-        core_->notify([&](Listener& l) { l.onUnsubscribed(ns_.path(), session->id, topic); });
+        core_->notify([&](Listener& l) { l.onUnsubscribed(UnsubscribedEvent{ns_.path(), session->id, topic}); });
     succeed(*session, ack, "unsubscribed", topic);  // idempotent: not subscribed is fine
 }
 
@@ -381,11 +374,10 @@ void DeliveryNamespaceHandler::onPublish(const std::shared_ptr<Session>& session
     if (!readTopic(p, "publish", topic, err)) return fail(*session, ack, kInvalidPayload, err);
     auto rejected = [&](const char* code, const std::string& reason) {
         fail(*session, ack, code, reason);
-        core_->notify([&](Listener& l) { l.onPublishRejected(ns_.path(), topic, session->id, code, reason); });
+        core_->notify([&](Listener& l) { l.onPublishRejected(PublishRejectedEvent{ns_.path(), session->id, topic, code, reason}); });
     };
     const Value* payload = p.find("payload");
     if (!payload) return rejected(kInvalidPayload, "payload is required");
-    if (containsBinary(*payload)) return rejected(kInvalidPayload, "binary payloads are not supported");
     long idx = ns_.findTopic(topic);
     if (idx < 0) return rejected(kUnknownTopic, "Unknown topic: " + shown(topic));
     auto self = shared_from_this();
@@ -394,14 +386,22 @@ void DeliveryNamespaceHandler::onPublish(const std::shared_ptr<Session>& session
                   NamespaceRuntime& ns = self->ns_;
                   const size_t t = static_cast<size_t>(idx);
                   ClientMessage msg{ns.path(), topic, session->id, check.principal.empty() ? session->principal : check.principal,
-                                    body.dump()};
+                                    "", {}, self->core_->nextMessageId(), wallClockMs()};
+                  msg.payloadJson = wirePayload(body, msg.binary);
+                  uint64_t bytes = msg.payloadJson.size();
+                  for (auto& b : msg.binary) bytes += b.size();
                   Metrics::TopicCounters& m = *ns.topicMetrics[t];
                   m.received.fetch_add(1, std::memory_order_relaxed);
-                  m.receivedBytes.fetch_add(msg.payloadJson.size(), std::memory_order_relaxed);
-                  std::shared_ptr<const std::vector<MessageHandler>> handlers;
-                  {
-                      std::lock_guard<std::mutex> lk(ns.handlersMu);
-                      handlers = ns.handlers[t];
+                  m.receivedBytes.fetch_add(bytes, std::memory_order_relaxed);
+                  std::string handlerError;
+                  if (!self->runHandlers(t, msg, handlerError) &&
+                      ns.cfg.inboundAckPolicy == config::InboundAckPolicy::ACK_AFTER_HANDLER_SUCCESS) {
+                      // The handlers gate this message: not fanned out, the publisher is told.
+                      fail(*session, ack, kHandlerFailed, handlerError);
+                      self->core_->notify([&](Listener& l) {
+                          l.onPublishRejected(PublishRejectedEvent{ns.path(), session->id, topic, kHandlerFailed, handlerError});
+                      });
+                      return;
                   }
                   if (handlers) {
                       for (auto& h : *handlers) {
@@ -432,7 +432,48 @@ void DeliveryNamespaceHandler::onPublish(const std::shared_ptr<Session>& session
                       self->core_->notify([&](Listener& l) { l.onPublishAccepted(ns.path(), topic, session->id); });
                       succeed(*session, ack, nullptr, topic);
                   });
+                  // The split the handlers saw is the one that goes out (not done twice).
+                  PublishStatus st = self->core_->publishParsed(ns, t, body, msg.messageId, std::move(msg.payloadJson),
+                                                                std::move(msg.binary));
+                  if (st != PublishStatus::Ok) {
+                      // The topic's log is full (or the server is stopping): the client is told,
+                      // nothing was queued (docs/client-protocol.md).
+                      const std::string reason = st == PublishStatus::Overloaded
+                                                     ? "server overloaded: topic buffer full, retry later"
+                                                     : "server is stopping";
+                      fail(*session, ack, kOverloaded, reason);
+                      self->core_->notify([&](Listener& l) { l.onPublishRejected(PublishRejectedEvent{ns.path(), session->id, topic, kOverloaded, reason}); });
+                      return;
+                  }
+                  self->core_->notify([&](Listener& l) { l.onPublishAccepted(PublishAcceptedEvent{ns.path(), session->id, topic}); });
+                  succeed(*session, ack, nullptr, topic);
               });
+}
+
+bool DeliveryNamespaceHandler::runHandlers(size_t topic, const ClientMessage& msg, std::string& error) {
+    std::shared_ptr<const std::vector<MessageHandler>> handlers;
+    {
+        std::lock_guard<std::mutex> lk(ns_.handlersMu);
+        handlers = ns_.handlers[topic];
+    }
+    if (!handlers) return true;
+    bool ok = true;
+    for (auto& h : *handlers) {
+        std::string why;
+        try {
+            HandlerResult r = h(msg);
+            if (r.ok) continue;
+            why = r.message.empty() ? "onMessage handler failed" : r.message;
+        } catch (const std::exception& e) {
+            why = e.what();
+        } catch (...) {
+            why = "onMessage handler threw";
+        }
+        log::warn("on_message_handler_failed", {{"namespace", ns_.path()}, {"topic", msg.topic}, {"client", msg.clientId}, {"error", why}});
+        if (ok) error = why;  // the first failure is what the publisher is told
+        ok = false;
+    }
+    return ok;
 }
 
 }  // namespace sf::delivery

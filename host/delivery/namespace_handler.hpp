@@ -7,7 +7,7 @@
 // emits `error` {code, message} (not both: one failure, one answer). Publish and ack
 // success have no confirmation event (ack callback only).
 // Codes: UNKNOWN_TOPIC, AUTH_REJECTED, AUTH_EXPIRED, TRANSPORT_REJECTED, INVALID_PAYLOAD,
-// RATE_LIMITED.
+// RATE_LIMITED, OVERLOADED, HANDLER_FAILED (inboundAckPolicy ACK_AFTER_HANDLER_SUCCESS).
 #pragma once
 #include <memory>
 
@@ -36,6 +36,8 @@ private:
     void onUnsubscribe(const std::shared_ptr<Session>& session, const json::Value& p, const sio::AckFn& ack);
     void onAck(const std::shared_ptr<Session>& session, const json::Value& p, const sio::AckFn& ack);
     void onPublish(const std::shared_ptr<Session>& session, const json::Value& p, const sio::AckFn& ack);
+    // Run the topic's onMessage handlers; false (error = the first failure) when one failed.
+    bool runHandlers(size_t topic, const ClientMessage& msg, std::string& error);
     // Token check for subscribe/publish when the namespace requires auth; then(ok, check,
     // fromPayload) runs on the loop, in event order (the session is busy meanwhile).
     void authorize(const std::shared_ptr<Session>& session, const json::Value& p, const std::string& topic,

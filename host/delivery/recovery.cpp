@@ -41,7 +41,7 @@ void expire(Core& core, const std::shared_ptr<Session>& s) {
                                   {"away_ms", std::to_string(net::monotonicMs() - s->detachedAtMs)}});
     const std::string id = s->id;
     s->close("recovery expired");
-    core.notify([&](Listener& l) { l.onSessionExpired(ns.path(), id, queued); });
+    core.notify([&](Listener& l) { l.onSessionExpired(SessionExpiredEvent{ns.path(), id, queued}); });
 }
 
 // The client's previous connection is still open on this loop (it noticed the drop before
@@ -99,10 +99,11 @@ void attach(const std::shared_ptr<Core>& core, const std::shared_ptr<Session>& s
     log::info("session_recovered", {{"server", core->cfg.name}, {"namespace", ns.path()}, {"client", session->id},
                                     {"remote", session->remote}, {"replayed", std::to_string(missed.size())},
                                     {"queued", std::to_string(queuedOf(*session))}});
-    const std::string id = session->id, remote = session->remote;
+    const std::string id = session->id, remote = session->remote, transport = s->isWebsocket() ? "websocket" : "polling";
+    const uint64_t replayed = missed.size();
     core->notify([&](Listener& l) {
-        l.onClientConnected(ns.path(), id, remote);
-        l.onSessionRecovered(ns.path(), id);
+        l.onClientConnected(ClientConnectedEvent{ns.path(), id, transport, session->principal, remote});
+        l.onSessionRecovered(SessionRecoveredEvent{ns.path(), id, transport, remote, replayed});
     });
     session->pumpAll();
 }

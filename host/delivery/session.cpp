@@ -4,6 +4,7 @@
 
 #include "common/log.hpp"
 #include "delivery/loop_shard.hpp"
+#include "delivery/spill_record.hpp"
 
 namespace sf::delivery {
 
@@ -47,7 +48,7 @@ SpillKey Subscription::spillKey() const {
 void Subscription::overflow(const std::string& reason, uint64_t count) {
     metrics_.overflow(reason, count);
     const std::string& id = session_.id;
-    session_.core->notify([&](Listener& l) { l.onQueueOverflow(ns_.path(), id, ns_.topic(topic_), reason); });
+    session_.core->notify([&](Listener& l) { l.onQueueOverflow(QueueOverflowEvent{ns_.path(), id, ns_.topic(topic_), reason}); });
 }
 
 void Subscription::enqueueOne(const MessagePtr& m) {
@@ -207,7 +208,7 @@ void Subscription::writeKeepNewest(uint64_t from) {
 
 void Subscription::spill(const MessagePtr& m, const std::string& reason) {
     SpillRecord r;
-    r.data = m->payload;
+    r.data = encodeSpillData(*m);
     r.event = ns_.topic(topic_);
     r.messageId = m->messageId;
     r.key = m->key;
@@ -280,9 +281,21 @@ void Subscription::onRead(int status, std::vector<SpillRecord> recs, const std::
     if (recs.size() < asked) spill_.pending = recs.size() + (spill_.appendsIssued - appendsAtRead);
     uint32_t taken = 0;
     for (auto& r : recs) {
-        if (!lane_.fits(r.data.size())) break;
+        std::string json;
+        std::vector<std::string> attachments;
+        if (!decodeSpillData(r.data, json, attachments)) {
+            // A corrupt envelope: removed with the others, reported, never delivered as garbage.
+            log::warn("spill_record_corrupt", {{"namespace", ns_.path()}, {"topic", ns_.topic(topic_)}, {"client", session_.id}});
+            overflow("spill record corrupt");
+            ++taken;
+            continue;
+        }
+        uint64_t bytes = json.size();
+        for (auto& a : attachments) bytes += a.size();
+        if (!lane_.fits(bytes)) break;
         LaneEntry e;
-        e.msg = session_.core->buildMessageWithId(ns_, topic_, std::move(r.data), std::move(r.key), std::move(r.messageId));
+        e.msg = session_.core->buildMessageWithId(ns_, topic_, std::move(json), std::move(r.key), std::move(r.messageId),
+                                                  std::move(attachments));
         e.retries = r.retryCount;
         lane_.append(std::move(e));
         ++taken;
@@ -364,12 +377,13 @@ void Subscription::onAckTimeout(const std::string& messageId) {
         lane_.clearInFlight(static_cast<size_t>(i));
         metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
         metrics_.retries.fetch_add(1, std::memory_order_relaxed);
-        session_.core->notify([&](Listener& l) { l.onRetry(ns_.path(), session_.id, topic, messageId, attempt); });
+        session_.core->notify([&](Listener& l) { l.onRetry(RetryEvent{ns_.path(), session_.id, topic, messageId, attempt}); });
     } else {
+        const int retries = static_cast<int>(e.retries);
         lane_.take(static_cast<size_t>(i));  // exhausted: frees the slot
         metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
         metrics_.retriesExhausted.fetch_add(1, std::memory_order_relaxed);
-        session_.core->notify([&](Listener& l) { l.onRetryExhausted(ns_.path(), session_.id, topic, messageId); });
+        session_.core->notify([&](Listener& l) { l.onRetryExhausted(RetryExhaustedEvent{ns_.path(), session_.id, topic, messageId, retries}); });
     }
     pump();  // re-sends the same frame (oldest sendable) or the next message
 }

@@ -18,6 +18,7 @@
 #include "plugins/metrics_sinks.hpp"
 #include "plugins/registry.hpp"
 #include "protocol/sio_server.hpp"
+#include "protocol/socket_io_codec.hpp"
 
 namespace sf {
 namespace {
@@ -30,6 +31,20 @@ json::Value parsePayload(const std::string& s) {
     return v;
 }
 
+json::Value binaryValue(const Bytes& b) { return json::Value::binary(std::string(b.begin(), b.end())); }
+
+// JSON whose placeholders {"_placeholder":true,"num":i} stand for binary[i].
+json::Value parseWithBinary(const std::string& s, const std::vector<Bytes>& binary) {
+    sio::Packet p;
+    p.data = parsePayload(s);
+    std::vector<std::string> bufs;
+    bufs.reserve(binary.size());
+    for (auto& b : binary) bufs.emplace_back(b.begin(), b.end());
+    std::string err;
+    if (!sio::reconstruct(p, bufs, err)) throw std::invalid_argument("payload has a placeholder without its binary part");
+    return std::move(p.data);
+}
+
 }  // namespace
 
 struct StreamFenceServer::Impl {
@@ -37,7 +52,7 @@ struct StreamFenceServer::Impl {
     const config::ServerConfig* server = nullptr;
     std::shared_ptr<plugins::Registry> registry;
     std::vector<std::shared_ptr<ServerListener>> listeners;
-    std::vector<std::tuple<std::string, std::string, std::function<void(const ClientMessage&)>>> handlers;
+    std::vector<std::tuple<std::string, std::string, delivery::MessageHandler>> handlers;
 
     // Guards start/stop against publish: publishers share it, so they never wait for each
     // other; `stopping` turns them away at once while stop() drains under the exclusive lock.
@@ -161,10 +176,13 @@ StreamFenceServer::StreamFenceServer(config::Config config, std::string serverNa
 
 StreamFenceServer::~StreamFenceServer() { stop(); }
 
-void StreamFenceServer::addListener(std::shared_ptr<ServerListener> l) { impl_->listeners.push_back(std::move(l)); }
+void StreamFenceServer::addListener(std::shared_ptr<ServerListener> l) {
+    std::lock_guard<std::shared_mutex> g(impl_->mu);
+    impl_->listeners.push_back(l);
+    if (impl_->delivery) impl_->delivery->addListener(std::move(l));  // running: events from now on
+}
 
-void StreamFenceServer::onMessage(const std::string& ns, const std::string& topic,
-                                  std::function<void(const ClientMessage&)> handler) {
+void StreamFenceServer::addMessageHandler(const std::string& ns, const std::string& topic, delivery::MessageHandler handler) {
     impl_->checkTopic(ns, topic);
     std::lock_guard<std::shared_mutex> g(impl_->mu);
     impl_->handlers.emplace_back(ns, topic, handler);
@@ -311,13 +329,10 @@ const char* toString(PublishResult r) {
     return "?";
 }
 
-PublishResult StreamFenceServer::publish(const std::string& ns, const std::string& topic, const std::string& payloadJson) {
-    impl_->checkTopic(ns, topic);
-    const json::Value payload = parsePayload(payloadJson);
-    if (impl_->stopping) return PublishResult::NotRunning;
-    std::shared_lock<std::shared_mutex> g(impl_->mu);
-    if (!impl_->running) return PublishResult::NotRunning;
-    switch (impl_->delivery->publishValue(ns, topic, payload)) {
+namespace {
+
+PublishResult resultOf(delivery::PublishStatus st) {
+    switch (st) {
         case delivery::PublishStatus::Ok: return PublishResult::Accepted;
         case delivery::PublishStatus::Overloaded: return PublishResult::Overloaded;
         case delivery::PublishStatus::ClusterUnavailable: return PublishResult::ClusterUnavailable;
@@ -325,14 +340,55 @@ PublishResult StreamFenceServer::publish(const std::string& ns, const std::strin
     }
 }
 
-bool StreamFenceServer::publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
-                                  const std::string& payloadJson) {
+}  // namespace
+
+PublishResult StreamFenceServer::publishValue(const std::string& ns, const std::string& topic, const json::Value& payload) {
+    if (impl_->stopping) return PublishResult::NotRunning;
+    std::shared_lock<std::shared_mutex> g(impl_->mu);
+    if (!impl_->running) return PublishResult::NotRunning;
+    return resultOf(impl_->delivery->publishValue(ns, topic, payload));
+}
+
+PublishResult StreamFenceServer::publish(const std::string& ns, const std::string& topic, const std::string& payloadJson) {
     impl_->checkTopic(ns, topic);
-    const json::Value payload = parsePayload(payloadJson);
+    return publishValue(ns, topic, parsePayload(payloadJson));
+}
+
+PublishResult StreamFenceServer::publish(const std::string& ns, const std::string& topic, const Bytes& payload) {
+    impl_->checkTopic(ns, topic);
+    return publishValue(ns, topic, binaryValue(payload));
+}
+
+PublishResult StreamFenceServer::publish(const std::string& ns, const std::string& topic, const std::string& payloadJson,
+                                         const std::vector<Bytes>& binary) {
+    impl_->checkTopic(ns, topic);
+    return publishValue(ns, topic, parseWithBinary(payloadJson, binary));
+}
+
+bool StreamFenceServer::publishValueTo(const std::string& ns, const std::string& clientId, const std::string& topic,
+                                       const json::Value& payload) {
     if (impl_->stopping) return false;
     std::shared_lock<std::shared_mutex> g(impl_->mu);
     if (!impl_->running) return false;
     return impl_->delivery->publishValueTo(ns, clientId, topic, payload) == delivery::PublishStatus::Ok;
+}
+
+bool StreamFenceServer::publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
+                                  const std::string& payloadJson) {
+    impl_->checkTopic(ns, topic);
+    return publishValueTo(ns, clientId, topic, parsePayload(payloadJson));
+}
+
+bool StreamFenceServer::publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
+                                  const Bytes& payload) {
+    impl_->checkTopic(ns, topic);
+    return publishValueTo(ns, clientId, topic, binaryValue(payload));
+}
+
+bool StreamFenceServer::publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
+                                  const std::string& payloadJson, const std::vector<Bytes>& binary) {
+    impl_->checkTopic(ns, topic);
+    return publishValueTo(ns, clientId, topic, parseWithBinary(payloadJson, binary));
 }
 
 bool StreamFenceServer::reloadTls(std::string& error) {
@@ -348,6 +404,8 @@ ServerInfo StreamFenceServer::info() const {
     std::lock_guard<std::shared_mutex> g(impl_->mu);
     return impl_->info();
 }
+
+int StreamFenceServer::port() const { return info().port; }
 
 const config::ServerConfig& StreamFenceServer::config() const { return *impl_->server; }
 

@@ -7,10 +7,12 @@
 //
 // streamfenced itself is built on exactly this class.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "config/config.hpp"
@@ -24,6 +26,9 @@ struct StatsSnapshot;
 namespace plugins {
 class Registry;
 }
+namespace json {
+class Value;
+}
 
 struct ServerInfo {
     std::string name;
@@ -33,8 +38,12 @@ struct ServerInfo {
 };
 
 // A client's `publish` event, handed to onMessage handlers (on the client's I/O thread:
-// keep handlers short or hand the work off).
+// keep handlers short or hand the work off). Binary parts arrive as bytes in `binary`.
 using ClientMessage = delivery::ClientMessage;
+// What a handler may return (or just return void / bool); throwing counts as failure.
+using HandlerResult = delivery::HandlerResult;
+// Binary payload bytes.
+using Bytes = std::vector<uint8_t>;
 
 // Every callback is optional; they run on server threads, so keep them quick. The
 // delivery events (connect, subscribe, overflow, retries...) are delivery::Listener's.
@@ -62,8 +71,23 @@ public:
     StreamFenceServer(const StreamFenceServer&) = delete;
     StreamFenceServer& operator=(const StreamFenceServer&) = delete;
 
-    void addListener(std::shared_ptr<ServerListener> l);  // before start()
-    void onMessage(const std::string& ns, const std::string& topic, std::function<void(const ClientMessage&)> handler);
+    void addListener(std::shared_ptr<ServerListener> l);  // any time; after start() it gets events from then on
+    // Handlers for client `publish` events of ns/topic, any time. F is callable with a
+    // const ClientMessage& and returns void, bool or HandlerResult; false, a failed result
+    // or an exception is a failure: logged, and under inboundAckPolicy
+    // ACK_AFTER_HANDLER_SUCCESS the publisher's ack is {ok:false, code:"HANDLER_FAILED"}.
+    template <class F>
+    void onMessage(const std::string& ns, const std::string& topic, F handler) {
+        using R = std::invoke_result_t<F&, const ClientMessage&>;
+        if constexpr (std::is_void_v<R>) {
+            addMessageHandler(ns, topic, [h = std::move(handler)](const ClientMessage& m) mutable {
+                h(m);
+                return HandlerResult{};
+            });
+        } else {
+            addMessageHandler(ns, topic, [h = std::move(handler)](const ClientMessage& m) mutable { return HandlerResult(h(m)); });
+        }
+    }
 
     void start();  // throws on failure (port in use, plugin missing, bad TLS files)
     void stop();   // idempotent
@@ -78,14 +102,24 @@ public:
     // reached; an AT_LEAST_ONCE publish waits (at most cluster.redis.commandTimeoutMs) for
     // its Redis append, and is refused instead when called on an I/O loop thread.
     PublishResult publish(const std::string& ns, const std::string& topic, const std::string& payloadJson);
+    // A binary payload: delivered as one binary argument (a Buffer in socket.io-client).
+    PublishResult publish(const std::string& ns, const std::string& topic, const Bytes& payload);
+    // JSON with binary parts: payloadJson holds {"_placeholder":true,"num":i} where binary[i]
+    // goes (the form onMessage hands over); throws std::invalid_argument on a bad placeholder.
+    PublishResult publish(const std::string& ns, const std::string& topic, const std::string& payloadJson,
+                          const std::vector<Bytes>& binary);
     // Publish to one client (socket id of the namespace). False when the client is unknown
     // or not subscribed, when its loop has too many publishTo hand-offs waiting (overload),
     // or when not running; throws UnknownTopicError for an unknown namespace/topic.
     bool publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
                    const std::string& payloadJson);
+    bool publishTo(const std::string& ns, const std::string& clientId, const std::string& topic, const Bytes& payload);
+    bool publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
+                   const std::string& payloadJson, const std::vector<Bytes>& binary);
 
     bool reloadTls(std::string& error);  // SIGHUP
     ServerInfo info() const;
+    int port() const;  // the bound port once started (a configured port 0 is resolved), else the configured one
     const config::ServerConfig& config() const;
     // Prometheus text of this server's metrics ("" when no sink renders).
     std::string scrapeMetrics() const;
@@ -95,6 +129,9 @@ public:
     void addStatsContributor(std::function<void(admin::StatsSnapshot&)> fn);
 
 private:
+    PublishResult publishValue(const std::string& ns, const std::string& topic, const json::Value& payload);
+    bool publishValueTo(const std::string& ns, const std::string& clientId, const std::string& topic, const json::Value& payload);
+    void addMessageHandler(const std::string& ns, const std::string& topic, delivery::MessageHandler handler);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/json.hpp"
 #include "net/buffer.hpp"
@@ -24,12 +25,20 @@ struct Frame {
     std::string eioPacket;     // engine.io packet text, e.g. 42/feed,["prices",{"p":1}]
     net::Buffer wsFrame;       // the same packet as a complete server->client WebSocket text frame
     size_t payloadBytes = 0;   // what it weighs for backpressure accounting
+    // A BINARY_EVENT's attachments, each encoded once both ways (eioPacket "b<base64>" for
+    // polling, wsFrame a binary WebSocket frame) and sent right behind the packet.
+    std::vector<std::shared_ptr<const Frame>> attachments;
 };
 using FramePtr = std::shared_ptr<const Frame>;
 
 // Encode an EVENT (no ack id, no binary) for namespace nsp: `42<nsp>,[event,args...]` where
 // argsJson are already-serialised JSON values (e.g. the payload JSON text).
 FramePtr encodeEvent(std::string_view nsp, std::string_view event, const std::vector<std::string_view>& argsJson);
+// The same as a BINARY_EVENT `451-<nsp>,[event,args...]`: argsJson hold placeholders
+// {"_placeholder":true,"num":i} for attachments[i] (docs/client-protocol.md, Binary).
+// Without attachments it is encodeEvent.
+FramePtr encodeBinaryEvent(std::string_view nsp, std::string_view event, const std::vector<std::string_view>& argsJson,
+                           const std::vector<std::string>& attachments);
 
 
 using Args = json::Value::Array;

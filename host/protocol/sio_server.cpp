@@ -128,7 +128,9 @@ public:
         emitImpl(event, std::move(args), id);
     }
     void sendFrame(const FramePtr& f) override {
-        if (st_ == St::Connected && f) session_->sendPrepared(f->eioPacket, f->wsFrame);
+        if (st_ != St::Connected || !f) return;
+        session_->sendPrepared(f->eioPacket, f->wsFrame);
+        for (const FramePtr& a : f->attachments) session_->sendPrepared(a->eioPacket, a->wsFrame);
     }
     size_t bufferedBytes() const override { return session_->bufferedBytes(); }
     bool backpressured() const override { return session_->backpressured(); }

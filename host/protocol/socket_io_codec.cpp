@@ -1,5 +1,6 @@
 #include "protocol/socket_io_codec.hpp"
 
+#include "protocol/engine_io_codec.hpp"
 #include "protocol/sio_api.hpp"
 #include "protocol/websocket.hpp"
 
@@ -79,6 +80,8 @@ json::Value deconstruct(const json::Value& v, std::vector<std::string>& bufs) {
 }
 
 }  // namespace
+
+json::Value deconstructBinary(const json::Value& v, std::vector<std::string>& buffers) { return deconstruct(v, buffers); }
 
 bool hasBinary(const json::Value& v) {
     if (v.isBinary()) return true;
@@ -208,6 +211,35 @@ FramePtr encodeEvent(std::string_view nsp, std::string_view event, const std::ve
     s.push_back(']');
     f->wsFrame = ws::frameBuffer(ws::Text, s);
     f->payloadBytes = s.size();
+    return f;
+}
+
+FramePtr encodeBinaryEvent(std::string_view nsp, std::string_view event, const std::vector<std::string_view>& argsJson,
+                           const std::vector<std::string>& attachments) {
+    if (attachments.empty()) return encodeEvent(nsp, event, argsJson);
+    auto f = std::make_shared<Frame>();
+    std::string& s = f->eioPacket;
+    s.push_back('4');  // engine.io MESSAGE
+    appendHeader(s, PacketType::BinaryEvent, nsp, std::nullopt, attachments.size());
+    s.push_back('[');
+    json::quoteTo(s, event);
+    for (auto a : argsJson) {
+        s.push_back(',');
+        s.append(a);
+    }
+    s.push_back(']');
+    f->wsFrame = ws::frameBuffer(ws::Text, s);
+    f->payloadBytes = s.size();
+    for (const std::string& bytes : attachments) {
+        // Polling carries a binary packet as "b<base64>"; the transport writes eioPacket as
+        // its type byte plus the rest, so 'b' stands where the type would.
+        auto a = std::make_shared<Frame>();
+        a->eioPacket = "b" + eio::base64Encode(bytes);
+        a->wsFrame = ws::frameBuffer(ws::Binary, bytes);
+        a->payloadBytes = bytes.size();
+        f->payloadBytes += a->payloadBytes;
+        f->attachments.push_back(std::move(a));
+    }
     return f;
 }
 

@@ -39,6 +39,9 @@ inline bool decodePacket(std::string_view text, Packet& out, std::string& error)
 bool reconstruct(Packet& p, std::vector<std::string>& buffers, std::string& error);
 
 bool hasBinary(const json::Value& v);
+// A copy of v with every Binary replaced by its placeholder {"_placeholder":true,"num":i};
+// the bytes are appended to `buffers` in placeholder order (depth first, as socket.io does).
+json::Value deconstructBinary(const json::Value& v, std::vector<std::string>& buffers);
 
 // Encode; binary values inside data go out as attachments (type switched to Binary*).
 // Returns the text packet; attachments are appended to `buffers` in placeholder order.

@@ -202,22 +202,22 @@ struct Recorder : Listener {
             if (x == s) return true;
         return false;
     }
-    void onClientConnected(const std::string& ns, const std::string& id, const std::string&) override { add("connected " + ns + " " + id); }
-    void onClientDisconnected(const std::string& ns, const std::string& id, const std::string&) override { add("disconnected " + ns + " " + id); }
-    void onSubscribed(const std::string& ns, const std::string& id, const std::string& t) override { add("subscribed " + ns + " " + id + " " + t); }
-    void onUnsubscribed(const std::string& ns, const std::string& id, const std::string& t) override { add("unsubscribed " + ns + " " + id + " " + t); }
-    void onPublishAccepted(const std::string& ns, const std::string& t, const std::string& id) override { add("accepted " + ns + " " + t + " " + id); }
-    void onPublishRejected(const std::string& ns, const std::string& t, const std::string& id, const std::string& code, const std::string&) override {
-        add("rejected " + ns + " " + t + " " + id + " " + code);
+    void onClientConnected(const ClientConnectedEvent& e) override { add("connected " + e.ns + " " + e.clientId); }
+    void onClientDisconnected(const ClientDisconnectedEvent& e) override { add("disconnected " + e.ns + " " + e.clientId); }
+    void onSubscribed(const SubscribedEvent& e) override { add("subscribed " + e.ns + " " + e.clientId + " " + e.topic); }
+    void onUnsubscribed(const UnsubscribedEvent& e) override { add("unsubscribed " + e.ns + " " + e.clientId + " " + e.topic); }
+    void onPublishAccepted(const PublishAcceptedEvent& e) override { add("accepted " + e.ns + " " + e.topic + " " + e.clientId); }
+    void onPublishRejected(const PublishRejectedEvent& e) override {
+        add("rejected " + e.ns + " " + e.topic + " " + e.clientId + " " + e.reasonCode);
     }
-    void onQueueOverflow(const std::string& ns, const std::string& id, const std::string& t, const std::string& r) override {
-        add("overflow " + ns + " " + id + " " + t + " " + r);
+    void onQueueOverflow(const QueueOverflowEvent& e) override {
+        add("overflow " + e.ns + " " + e.clientId + " " + e.topic + " " + e.reason);
     }
-    void onAuthRejected(const std::string& ns, const std::string&, const std::string& r) override { add("auth " + ns + " " + r); }
-    void onRetry(const std::string&, const std::string&, const std::string&, const std::string& id, int a) override {
-        add("retry " + id + " " + std::to_string(a));
+    void onAuthRejected(const AuthRejectedEvent& e) override { add("auth " + e.ns + " " + e.reason); }
+    void onRetry(const RetryEvent& e) override { add("retry " + e.messageId + " " + std::to_string(e.retryCount)); }
+    void onRetryExhausted(const RetryExhaustedEvent& e) override {
+        add("exhausted " + e.messageId + " " + std::to_string(e.retryCount));
     }
-    void onRetryExhausted(const std::string&, const std::string&, const std::string&, const std::string& id) override { add("exhausted " + id); }
 };
 
 config::NamespaceConfig nsCfg(const std::string& path, std::vector<std::string> topics, const std::string& action = "REJECT_NEW") {
@@ -406,7 +406,7 @@ public:
         CPPUNIT_ASSERT_EQUAL(1.0, metric("streamfence_retries_exhausted_total", l));
         CPPUNIT_ASSERT(recorder_->has("retry msg-1 1"));
         CPPUNIT_ASSERT(recorder_->has("retry msg-1 2"));
-        CPPUNIT_ASSERT(recorder_->has("exhausted msg-1"));
+        CPPUNIT_ASSERT(recorder_->has("exhausted msg-1 2"));
         CPPUNIT_ASSERT(waitFor([&] { return metric("streamfence_inflight", l) == 0.0; }));
     }
 
@@ -684,8 +684,10 @@ public:
         CPPUNIT_ASSERT(delivery_->onMessage("/chat", "room", [&](const ClientMessage& m) {
             std::lock_guard<std::mutex> lk(mu);
             got.push_back(m);
+            return HandlerResult{};
         }) == PublishStatus::Ok);
-        CPPUNIT_ASSERT(delivery_->onMessage("/chat", "nope", [](const ClientMessage&) {}) == PublishStatus::UnknownTopic);
+        CPPUNIT_ASSERT(delivery_->onMessage("/chat", "nope", [](const ClientMessage&) { return HandlerResult{}; }) ==
+                       PublishStatus::UnknownTopic);
         auto a = socket("A", "/chat"), b = socket("B", "/chat");
         connect(a);
         connect(b);

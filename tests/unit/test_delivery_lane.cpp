@@ -113,6 +113,7 @@ class DeliveryLaneTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(replacementUndoneWhenOverBytes);
     CPPUNIT_TEST(takeAndFindKeepCounters);
     CPPUNIT_TEST(coalesceKeyFromPayload);
+    CPPUNIT_TEST(coalesceFlagWithAnyPolicy);
     CPPUNIT_TEST(realDropOldestPluginIfBuilt);
     CPPUNIT_TEST_SUITE_END();
 
@@ -202,6 +203,21 @@ public:
         auto q = lane.enqueue(msg("{\"s\":\"B\",\"p\":9}", "B"));
         CPPUNIT_ASSERT(q.verdict == EnqueueVerdict::Rejected);
         CPPUNIT_ASSERT_EQUAL(std::string("{\"s\":\"B\",\"p\":1}"), payloadAt(lane, 1));
+    }
+
+    // Issue 14: `coalesce: true` replaced nothing unless overflowAction was COALESCE.
+    void coalesceFlagWithAnyPolicy() {
+        auto v = vt(SF_POLICY_ON_OVERFLOW, rejectNew);
+        OverflowPolicy p(&v, nullptr, "REJECT_NEW");
+        Lane lane("/ns", "t", LaneLimits{64, 1000}, &p, false, true);
+        CPPUNIT_ASSERT(lane.enqueue(msg("{\"v\":1}")).verdict == EnqueueVerdict::Accepted);
+        for (int i = 2; i <= 5; ++i)
+            CPPUNIT_ASSERT(lane.enqueue(msg("{\"v\":" + std::to_string(i) + "}")).verdict == EnqueueVerdict::Coalesced);
+        CPPUNIT_ASSERT_EQUAL(size_t(1), lane.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("{\"v\":5}"), payloadAt(lane, 0));
+        // A message without a key (payload lacks the coalesceKey field) is its own entry.
+        CPPUNIT_ASSERT(lane.enqueue(msg("{\"x\":1}", "")).verdict == EnqueueVerdict::Accepted);
+        CPPUNIT_ASSERT_EQUAL(size_t(2), lane.size());
     }
 
     void snapshotKeepsLatest() {

@@ -16,7 +16,7 @@ using namespace sf::delivery;
 namespace {
 
 MessagePtr msg(int id, size_t bytes = 1) {
-    return makeMessage("/ns", "t", std::string(bytes, '1'), "t", "msg-" + std::to_string(id), false, true);
+    return makeMessage("/ns", "t", std::string(bytes, '1'), "t", "msg-" + std::to_string(id), false, {}, true);
 }
 
 // "msg-3 msg-4": CppUnit prints strings, not vectors.
@@ -41,13 +41,13 @@ class DeliveryRecoveryTest : public CppUnit::TestFixture {
 
 public:
     void offsetIsTheLastArgument() {
-        auto be = makeMessage("/feed", "p", "{\"a\":1}", "p", "msg-7", false, true);
+        auto be = makeMessage("/feed", "p", "{\"a\":1}", "p", "msg-7", false, {}, true);
         CPPUNIT_ASSERT_EQUAL(std::string("42/feed,[\"p\",{\"a\":1},\"msg-7\"]"), be->frame->eioPacket);
-        auto alo = makeMessage("/", "o", "1", "o", "msg-8", true, true);
+        auto alo = makeMessage("/", "o", "1", "o", "msg-8", true, {}, true);
         CPPUNIT_ASSERT_EQUAL(
             std::string("42[\"o\",1,{\"namespace\":\"/\",\"topic\":\"o\",\"messageId\":\"msg-8\",\"ackRequired\":true},\"msg-8\"]"),
             alo->frame->eioPacket);
-        auto off = makeMessage("/", "o", "1", "o", "msg-9", false, false);
+        auto off = makeMessage("/", "o", "1", "o", "msg-9", false, {}, false);
         CPPUNIT_ASSERT_EQUAL(std::string("42[\"o\",1]"), off->frame->eioPacket);
     }
 

@@ -70,7 +70,7 @@ async function stopAll() {
 
 function request(port, method, p, body, headers = {}) {
   return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const data = body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
     const req = http.request({ host: '127.0.0.1', port, method, path: p, headers: Object.assign(
       data !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}, headers) }, (res) => {
       let b = '';
