@@ -403,18 +403,10 @@ void DeliveryNamespaceHandler::onPublish(const std::shared_ptr<Session>& session
                       });
                       return;
                   }
-                  if (handlers) {
-                      for (auto& h : *handlers) {
-                          try {
-                              h(msg);
-                          } catch (const std::exception& e) {
-                              log::warn("on_message_handler_failed", {{"namespace", ns.path()}, {"topic", topic}, {"error", e.what()}});
-                          }
-                      }
-                  }
-                  // In cluster mode an AT_LEAST_ONCE publish is answered once Redis holds it
-                  // (docs/cluster.md); otherwise the answer comes right away.
-                  self->core_->publishAcross(ns, t, body, &session->shard.loop(), [self, session, ack, topic](PublishStatus st) {
+                  // In cluster mode (docs/cluster.md) the message also goes to the other nodes,
+                  // and an AT_LEAST_ONCE publish is answered once Redis holds it; otherwise the
+                  // answer comes right away.
+                  auto answer = [self, session, ack, topic](PublishStatus st) {
                       NamespaceRuntime& ns = self->ns_;
                       if (st != PublishStatus::Ok) {
                           // The topic's log is full, the server is stopping or the other nodes
@@ -426,27 +418,26 @@ void DeliveryNamespaceHandler::onPublish(const std::shared_ptr<Session>& session
                                                          ? "server overloaded: topic buffer full, retry later"
                                                          : "server is stopping";
                           fail(*session, ack, code, reason);
-                          self->core_->notify([&](Listener& l) { l.onPublishRejected(ns.path(), topic, session->id, code, reason); });
+                          self->core_->notify([&](Listener& l) { l.onPublishRejected(PublishRejectedEvent{ns.path(), session->id, topic, code, reason}); });
                           return;
                       }
-                      self->core_->notify([&](Listener& l) { l.onPublishAccepted(ns.path(), topic, session->id); });
+                      self->core_->notify([&](Listener& l) { l.onPublishAccepted(PublishAcceptedEvent{ns.path(), session->id, topic}); });
                       succeed(*session, ack, nullptr, topic);
-                  });
-                  // The split the handlers saw is the one that goes out (not done twice).
-                  PublishStatus st = self->core_->publishParsed(ns, t, body, msg.messageId, std::move(msg.payloadJson),
-                                                                std::move(msg.binary));
-                  if (st != PublishStatus::Ok) {
-                      // The topic's log is full (or the server is stopping): the client is told,
-                      // nothing was queued (docs/client-protocol.md).
-                      const std::string reason = st == PublishStatus::Overloaded
-                                                     ? "server overloaded: topic buffer full, retry later"
-                                                     : "server is stopping";
-                      fail(*session, ack, kOverloaded, reason);
-                      self->core_->notify([&](Listener& l) { l.onPublishRejected(PublishRejectedEvent{ns.path(), session->id, topic, kOverloaded, reason}); });
+                  };
+                  if (self->core_->bus) {
+                      if (!msg.binary.empty()) {
+                          // Binary parts do not cross nodes yet (docs/cluster.md): refused, not
+                          // delivered on this node alone.
+                          const std::string reason = "binary payloads do not cross cluster nodes yet";
+                          fail(*session, ack, kInvalidPayload, reason);
+                          self->core_->notify([&](Listener& l) { l.onPublishRejected(PublishRejectedEvent{ns.path(), session->id, topic, kInvalidPayload, reason}); });
+                          return;
+                      }
+                      self->core_->publishAcross(ns, t, body, &session->shard.loop(), answer);
                       return;
                   }
-                  self->core_->notify([&](Listener& l) { l.onPublishAccepted(PublishAcceptedEvent{ns.path(), session->id, topic}); });
-                  succeed(*session, ack, nullptr, topic);
+                  // The split the handlers saw is the one that goes out (not done twice).
+                  answer(self->core_->publishParsed(ns, t, body, msg.messageId, std::move(msg.payloadJson), std::move(msg.binary)));
               });
 }
 
