@@ -60,6 +60,7 @@ package: setup-test
 bench: setup-test build
 	bench/run.sh $(BUILD)
 	bench/overload.sh $(BUILD)
+	bench/storm.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -19,6 +19,7 @@
 //
 // Output: human-readable lines on stderr, one `RESULT key=value ...` line on stdout.
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cinttypes>
 #include <csignal>
@@ -28,9 +29,11 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -78,6 +81,29 @@ double procCpuSeconds(int pid) {
         }
     }
     return double(ut + st) / double(sysconf(_SC_CLK_TCK));
+}
+
+// Seconds the process's threads spent waiting in the run queue (runnable, not running): on a
+// shared machine this, not the server's own work, can be where the storm's time goes.
+double procRunQueueSeconds(int pid) {
+    if (pid <= 0) return 0;
+    char path[96];
+    std::snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR* d = opendir(path);
+    if (!d) return 0;
+    double total = 0;
+    while (dirent* e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        char f[320];
+        std::snprintf(f, sizeof f, "/proc/%d/task/%s/schedstat", pid, e->d_name);
+        FILE* fp = std::fopen(f, "r");
+        if (!fp) continue;
+        unsigned long long run = 0, wait = 0;
+        if (std::fscanf(fp, "%llu %llu", &run, &wait) == 2) total += double(wait) / 1e9;
+        std::fclose(fp);
+    }
+    closedir(d);
+    return total;
 }
 
 long procRssKb(int pid) {
@@ -226,8 +252,125 @@ struct Client {
     int64_t lastSeq = -1;      // highest seq received; every seq up to it arrived (or counted as a gap)
     int64_t seqAtCut = -1, needSeq = -1;
     uint64_t recv = 0, gaps = 0, dups = 0;
+    int64_t gapFrom = -1, gapTo = -1;  // the first gap: seqs never received
     uint64_t cutNs = 0, connectNs = 0, firstNs = 0, caughtNs = 0, retryAtNs = 0;
     int retries = 0;
+};
+
+// ---------------------------------------------------------------- publisher
+// Its own thread with a blocking keep-alive connection to the control API: a steady rate that
+// the storm (seconds of connects in the client loop) cannot stall. Each message carries
+// {"ts", "seq"}; seqs are consecutive from 0, so a client can see any gap.
+struct Publisher {
+    const Options& o;
+    std::atomic<uint64_t> published{0};  // seqs handed out (a message is in flight or accepted)
+    std::atomic<uint64_t> rejected{0}, errors{0}, answered{0};
+    std::atomic<bool> on{false}, stop{false}, busy{false};
+    std::thread th;
+    int fd = -1;
+    std::string pad;
+
+    explicit Publisher(const Options& opt) : o(opt) { pad.assign(size_t(std::max(0, o.payload - 48)), 'x'); }
+    ~Publisher() {
+        stop = true;
+        if (th.joinable()) th.join();
+    }
+
+    bool connectNow() {
+        if (fd >= 0) ::close(fd);
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(uint16_t(o.controlPort));
+        inet_pton(AF_INET, o.host.c_str(), &a.sin_addr);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) return false;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        return true;
+    }
+
+    // One POST of `count` messages and its answer; false if the connection failed.
+    bool post(int count) {
+        std::string body = "[";
+        char num[96];
+        uint64_t ts = nowNs();
+        for (int k = 0; k < count; ++k) {
+            if (k) body += ',';
+            body += "{\"namespace\":\"" + o.ns + "\",\"topic\":\"" + o.topic + "\",\"payload\":{";
+            std::snprintf(num, sizeof num, "\"ts\":%" PRIu64 ",\"seq\":%" PRIu64, ts, published.fetch_add(1));
+            body += num;
+            body += ",\"pad\":\"" + pad + "\"}}";
+        }
+        body += ']';
+        char head[256];
+        std::snprintf(head, sizeof head,
+                      "POST /v1/publish HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      o.host.c_str(), o.controlPort, body.size());
+        std::string req = head + body;
+        for (size_t off = 0; off < req.size();) {
+            ssize_t n = ::write(fd, req.data() + off, req.size() - off);
+            if (n <= 0) return false;
+            off += size_t(n);
+        }
+        std::string in;
+        char buf[8192];
+        for (;;) {
+            size_t he = in.find("\r\n\r\n");
+            if (he != std::string::npos) {
+                std::string h = in.substr(0, he);
+                for (auto& ch : h) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+                size_t cl = h.find("content-length:");
+                size_t total = he + 4 + (cl == std::string::npos ? 0 : size_t(std::atol(h.c_str() + cl + 15)));
+                if (in.size() >= total) {
+                    if (in.compare(9, 3, "200") != 0 && errors.fetch_add(1) < 3)
+                        std::fprintf(stderr, "storm: publish error: %.*s\n", int(std::min<size_t>(total, 300)), in.c_str());
+                    size_t pp = in.find("\"published\":", he);
+                    if (pp != std::string::npos) {
+                        long ok = std::atol(in.c_str() + pp + 12);
+                        if (ok < count) rejected += uint64_t(count - ok);
+                    }
+                    ++answered;
+                    return true;
+                }
+            }
+            ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n <= 0) return false;
+            in.append(buf, size_t(n));
+        }
+    }
+
+    void start() {
+        if (!connectNow()) {
+            std::perror("connect control");
+            std::exit(1);
+        }
+        on = true;
+        th = std::thread([this] {
+            uint64_t t0 = nowNs();
+            while (!stop) {
+                if (!on) {  // stopped for good (the tail check)
+                    ::usleep(1000);
+                    continue;
+                }
+                uint64_t due = uint64_t(double(nowNs() - t0) * o.rate / 1e9);
+                if (due > published) {
+                    busy = true;
+                    if (!post(int(std::min<uint64_t>(due - published, uint64_t(o.batch))))) {
+                        // A message in a POST that got no answer may or may not be published: say so.
+                        if (errors.fetch_add(1) < 3) std::fprintf(stderr, "storm: control connection failed mid-request\n");
+                        if (!connectNow()) {
+                            std::perror("reconnect control");
+                            std::exit(1);
+                        }
+                    }
+                    busy = false;
+                    continue;
+                }
+                ::usleep(1000);
+            }
+        });
+    }
 };
 
 struct Storm {
@@ -241,14 +384,9 @@ struct Storm {
     int nextToOpen = 0;
     bool storming = false;
     uint64_t cutStartNs = 0, cutEndNs = 0;
-    // publisher
-    int pubFd = -1;
-    std::string pubOut, pubIn;
-    bool pubBusy = false, pubOn = false;
-    int inPost = 0;
-    uint64_t pubStartNs = 0, published = 0, pubBase = 0, rejected = 0, pubErrors = 0;
+    Publisher pub;
 
-    explicit Storm(Options opt) : o(std::move(opt)) {
+    explicit Storm(Options opt) : o(std::move(opt)), pub(o) {
         nsPrefix = o.ns == "/" ? std::string() : o.ns + ",";
         eventPrefix = "[\"" + o.topic + "\"";
         pad.assign(size_t(std::max(0, o.payload - 48)), 'x');
@@ -453,7 +591,7 @@ struct Storm {
                 c.recovered = true;
                 ++recovered;
                 // Everything published until now was missed or seen: caught up once it all arrived.
-                c.needSeq = int64_t(published) - 1;
+                c.needSeq = int64_t(pub.published.load()) - 1;
                 for (auto& e : c.early) onDelivery(i, e.data(), e.data() + e.size(), now);
                 checkCaught(c, now);
             } else {
@@ -492,7 +630,13 @@ struct Storm {
             return;
         }
         // Everyone subscribed before the first publish, so the first seq is 0.
-        if (seq > c.lastSeq + 1) c.gaps += uint64_t(seq - c.lastSeq - 1);
+        if (seq > c.lastSeq + 1) {
+            c.gaps += uint64_t(seq - c.lastSeq - 1);
+            if (c.gapFrom < 0) {
+                c.gapFrom = c.lastSeq + 1;
+                c.gapTo = seq - 1;
+            }
+        }
         c.lastSeq = seq;
         if (!c.reconnecting) {
             if (c.recv == uint64_t(o.pre)) ++withPre;
@@ -566,120 +710,12 @@ struct Storm {
         else c.in.clear();
     }
 
-    // ------------------------------------------------------------ publisher
-    void pubConnect() {
-        pubFd = socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a = addr(o.controlPort);
-        if (connect(pubFd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) {
-            std::perror("connect control");
-            std::exit(1);
-        }
-        int one = 1;
-        setsockopt(pubFd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        fcntl(pubFd, F_SETFL, fcntl(pubFd, F_GETFL) | O_NONBLOCK);
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.u64 = ~0ull;
-        epoll_ctl(ep, EPOLL_CTL_ADD, pubFd, &ev);
-    }
-
-    void pubSend(int count) {
-        std::string body = "[";
-        char num[96];
-        uint64_t ts = nowNs();
-        for (int k = 0; k < count; ++k) {
-            if (k) body += ',';
-            body += "{\"namespace\":\"" + o.ns + "\",\"topic\":\"" + o.topic + "\",\"payload\":{";
-            std::snprintf(num, sizeof num, "\"ts\":%" PRIu64 ",\"seq\":%" PRIu64, ts, published++);
-            body += num;
-            body += ",\"pad\":\"" + pad + "\"}}";
-        }
-        body += ']';
-        char head[256];
-        std::snprintf(head, sizeof head,
-                      "POST /v1/publish HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      o.host.c_str(), o.controlPort, body.size());
-        pubOut += head;
-        pubOut += body;
-        pubBusy = true;
-        inPost = count;
-        pubFlush();
-    }
-
-    void pubFlush() {
-        while (!pubOut.empty()) {
-            ssize_t n = ::write(pubFd, pubOut.data(), pubOut.size());
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno == EAGAIN) break;
-                std::perror("control write");
-                std::exit(1);
-            }
-            pubOut.erase(0, size_t(n));
-        }
-        epoll_event ev{};
-        ev.events = EPOLLIN | (pubOut.empty() ? 0u : uint32_t(EPOLLOUT));
-        ev.data.u64 = ~0ull;
-        epoll_ctl(ep, EPOLL_CTL_MOD, pubFd, &ev);
-    }
-
-    void pubReadable() {
-        char buf[65536];
-        for (;;) {
-            ssize_t n = ::read(pubFd, buf, sizeof buf);
-            if (n == 0) {
-                std::fprintf(stderr, "storm: control connection closed by the server\n");
-                std::exit(1);
-            }
-            if (n < 0) break;
-            pubIn.append(buf, size_t(n));
-        }
-        for (;;) {
-            size_t he = pubIn.find("\r\n\r\n");
-            if (he == std::string::npos) return;
-            std::string head = pubIn.substr(0, he);
-            for (auto& ch : head) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-            size_t total = he + 4;
-            size_t cl = head.find("content-length:");
-            if (cl != std::string::npos) {
-                total += size_t(std::atol(head.c_str() + cl + 15));
-            } else if (head.find("chunked") != std::string::npos) {
-                size_t z = pubIn.find("0\r\n\r\n", he + 4);
-                if (z == std::string::npos) return;
-                total = z + 5;
-            }
-            if (pubIn.size() < total) return;
-            if (pubIn.compare(9, 3, "200") != 0 && ++pubErrors <= 3)
-                std::fprintf(stderr, "storm: publish error: %.*s\n", int(std::min<size_t>(total, 300)), pubIn.c_str());
-            size_t pp = pubIn.find("\"published\":", he);
-            if (pp != std::string::npos && pp < total) {
-                long ok = std::atol(pubIn.c_str() + pp + 12);
-                if (ok < inPost) rejected += uint64_t(inPost - ok);
-            }
-            pubIn.erase(0, total);
-            pubBusy = false;
-        }
-    }
-
-    void pubTick(uint64_t now) {
-        if (!pubOn || pubBusy) return;
-        uint64_t due = pubBase + uint64_t(double(now - pubStartNs) * o.rate / 1e9);
-        if (due > published) pubSend(int(std::min<uint64_t>(due - published, uint64_t(o.batch))));
-    }
-
     // ------------------------------------------------------------ loop
     void turn(int timeoutMs) {
         epoll_event evs[1024];
         int n = epoll_wait(ep, evs, 1024, timeoutMs);
         for (int k = 0; k < n; ++k) {
-            uint64_t id = evs[k].data.u64;
-            if (id == ~0ull) {
-                if (evs[k].events & EPOLLOUT) pubFlush();
-                if (evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) pubReadable();
-                continue;
-            }
-            int i = int(id);
+            int i = int(evs[k].data.u64);
             Client& c = cs[size_t(i)];
             if (c.fd < 0) continue;
             if (c.st == St::Connecting) {
@@ -694,13 +730,20 @@ struct Storm {
         dirty.clear();
     }
 
-    // Reconnects due now, within --storm-pending (0: no cap) handshakes at once.
+    // Reconnects due now, within --storm-pending (0: no cap) handshakes at once. At most 256
+    // per call, so the loop serves the first handshakes while it opens the rest (as
+    // independent clients would), instead of first making 10,000 connect calls in a row.
     void reopenDue(uint64_t now) {
         size_t keep = 0;
+        int opened = 0;
         for (size_t k = 0; k < retry.size(); ++k) {
             int i = retry[k];
-            if (cs[size_t(i)].retryAtNs <= now && (o.stormPending == 0 || pending < o.stormPending)) open(i);
-            else retry[keep++] = i;
+            if (opened < 256 && cs[size_t(i)].retryAtNs <= now && (o.stormPending == 0 || pending < o.stormPending)) {
+                open(i);
+                ++opened;
+            } else {
+                retry[keep++] = i;
+            }
         }
         retry.resize(keep);
     }
@@ -719,22 +762,17 @@ struct Storm {
             return 1;
         }
         // --- publish until every client holds an offset (and a few messages)
-        pubConnect();
-        pubOn = true;
-        pubStartNs = nowNs();
-        deadline = pubStartNs + 60ull * 1000000000ull;
-        while (withPre < o.conns && nowNs() < deadline) {
-            pubTick(nowNs());
-            turn(1);
-        }
+        pub.start();
+        deadline = nowNs() + 60ull * 1000000000ull;
+        while (withPre < o.conns && nowNs() < deadline) turn(5);
         if (withPre < o.conns || failed) {
             std::fprintf(stderr, "storm: only %d/%d clients received %d messages (%d failed)\n", withPre, o.conns, o.pre, failed);
             std::printf("RESULT ok=0 label=%s subscribed=%d with_offset=%d\n", o.label.c_str(), ready, withPre);
             return 1;
         }
-        uint64_t publishedBefore = published;
+        uint64_t publishedBefore = pub.published;
         // --- the storm: cut everyone, then reconnect everyone
-        double cpu0 = selfCpuSeconds(), srv0 = procCpuSeconds(o.serverPid);
+        double cpu0 = selfCpuSeconds(), srv0 = procCpuSeconds(o.serverPid), rq0 = procRunQueueSeconds(o.serverPid);
         long rss0 = procRssKb(o.serverPid);
         storming = true;
         cutStartNs = nowNs();
@@ -749,7 +787,6 @@ struct Storm {
             uint64_t now = nowNs();
             if (now >= end) break;
             reopenDue(now);
-            pubTick(now);
             turn(1);
             if (o.serverPid && now - lastRss > 100000000ull) {
                 rssMax = std::max(rssMax, procRssKb(o.serverPid));
@@ -761,18 +798,17 @@ struct Storm {
                 break;
             }
         }
-        double cpu1 = selfCpuSeconds(), srv1 = procCpuSeconds(o.serverPid);
+        double cpu1 = selfCpuSeconds(), srv1 = procCpuSeconds(o.serverPid), rq1 = procRunQueueSeconds(o.serverPid);
         double stormS = double(nowNs() - cutStartNs) / 1e9;
         // --- a tail of publishing, then let it drain: later gaps or duplicates count too
         uint64_t tailEnd = nowNs() + uint64_t(o.tailS * 1e9);
-        while (nowNs() < tailEnd) {
-            pubTick(nowNs());
-            turn(1);
-        }
-        pubOn = false;
+        while (nowNs() < tailEnd) turn(5);
+        pub.on = false;
+        while (pub.busy) turn(1);
+        const uint64_t published = pub.published, rejected = pub.rejected, pubErrors = pub.errors;
         uint64_t drainEnd = nowNs() + 10ull * 1000000000ull;
         for (;;) {
-            bool all = !pubBusy;
+            bool all = true;
             for (auto& c : cs)
                 if (c.recovered && c.fd >= 0 && c.lastSeq < int64_t(published) - 1) all = false;
             if (all || nowNs() >= drainEnd) break;
@@ -782,8 +818,12 @@ struct Storm {
         // --- report
         Samples con, first, caughtS;
         uint64_t gaps = 0, dups = 0, tailMissing = 0, retries = 0, lost = uint64_t(lostAfter);
-        int noFirst = 0;
+        int noFirst = 0, gapClients = 0;
         for (auto& c : cs) {
+            if (c.recovered && c.gaps && ++gapClients <= 5)
+                std::fprintf(stderr, "storm: client %d (away %.0f ms) had %" PRIu64 " seqs missing, first %" PRId64 "..%" PRId64
+                             "; last seq before the cut %" PRId64 "\n", int(&c - cs.data()), double(c.connectNs - c.cutNs) / 1e6,
+                             c.gaps, c.gapFrom, c.gapTo, c.seqAtCut);
             retries += uint64_t(c.retries);
             if (c.answered) con.add(c.connectNs - c.cutNs);
             if (!c.recovered) continue;
@@ -796,31 +836,31 @@ struct Storm {
         }
         auto ms = [](uint64_t ns) { return double(ns) / 1e6; };
         double allMs = allNs ? ms(allNs - cutStartNs) : -1, allCaughtMs = allCaughtNs ? ms(allCaughtNs - cutStartNs) : -1;
-        double genCpu = (cpu1 - cpu0) / stormS, srvCpu = (srv1 - srv0) / stormS;
+        double genCpu = (cpu1 - cpu0) / stormS, srvCpu = (srv1 - srv0) / stormS, srvRq = (rq1 - rq0) / stormS;
         int notAnswered = o.conns - answered - failed;
         std::fprintf(stderr,
                      "storm %s: %d clients cut in %.1f ms; recovered %d, fresh %d, failed %d, no answer %d, retries %" PRIu64
                      "\n  cut->CONNECT ms p50 %.1f p99 %.1f max %.1f; all answered %.1f ms\n"
                      "  cut->first missed ms p50 %.1f p99 %.1f max %.1f (%d without one)\n"
                      "  cut->caught up ms p50 %.1f p99 %.1f max %.1f; all caught up %.1f ms\n"
-                     "  gaps %" PRIu64 " dups %" PRIu64 " tail missing %" PRIu64 " lost after recovery %" PRIu64
+                     "  gaps %" PRIu64 " (%d clients) dups %" PRIu64 " tail missing %" PRIu64 " lost after recovery %" PRIu64
                      "; published %" PRIu64 " (%" PRIu64 " before the cut) rejected %" PRIu64
-                     " errors %" PRIu64 "\n  storm CPU: storm tool %.2f, server %.2f cores; server RSS %ld -> max %ld -> %ld KiB\n",
+                     " errors %" PRIu64 "\n  storm CPU: storm tool %.2f, server %.2f cores (its threads waited %.2f s/s in the run queue); server RSS %ld -> max %ld -> %ld KiB\n",
                      o.label.c_str(), o.conns, ms(cutEndNs - cutStartNs), recovered, fresh, failed, notAnswered, retries,
                      ms(con.pct(0.5)), ms(con.pct(0.99)), ms(con.max()), allMs, ms(first.pct(0.5)), ms(first.pct(0.99)),
                      ms(first.max()), noFirst, ms(caughtS.pct(0.5)), ms(caughtS.pct(0.99)), ms(caughtS.max()), allCaughtMs,
-                     gaps, dups, tailMissing, lost, published, publishedBefore, rejected, pubErrors, genCpu, srvCpu, rss0,
+                     gaps, gapClients, dups, tailMissing, lost, published, publishedBefore, rejected, pubErrors, genCpu, srvCpu, srvRq, rss0,
                      rssMax, rss1);
         std::printf("RESULT ok=1 label=%s conns=%d cut_ms=%.1f recovered=%d fresh=%d failed=%d no_answer=%d retries=%" PRIu64
                     " connect_p50_ms=%.1f connect_p99_ms=%.1f connect_max_ms=%.1f all_recovered_ms=%.1f"
                     " first_p50_ms=%.1f first_p99_ms=%.1f first_max_ms=%.1f no_first=%d"
                     " caught_p50_ms=%.1f caught_p99_ms=%.1f caught_max_ms=%.1f all_caught_ms=%.1f"
-                    " gaps=%" PRIu64 " dups=%" PRIu64 " tail_missing=%" PRIu64 " lost=%" PRIu64 " published=%" PRIu64
-                    " rejected=%" PRIu64 " pub_errors=%" PRIu64 " gen_cpu=%.2f srv_cpu=%.2f rss0_kb=%ld rssmax_kb=%ld rss1_kb=%ld\n",
+                    " gaps=%" PRIu64 " gap_clients=%d dups=%" PRIu64 " tail_missing=%" PRIu64 " lost=%" PRIu64 " published=%" PRIu64
+                    " rejected=%" PRIu64 " pub_errors=%" PRIu64 " gen_cpu=%.2f srv_cpu=%.2f srv_runq=%.2f storm_s=%.1f rss0_kb=%ld rssmax_kb=%ld rss1_kb=%ld\n",
                     o.label.c_str(), o.conns, ms(cutEndNs - cutStartNs), recovered, fresh, failed, notAnswered, retries,
                     ms(con.pct(0.5)), ms(con.pct(0.99)), ms(con.max()), allMs, ms(first.pct(0.5)), ms(first.pct(0.99)),
                     ms(first.max()), noFirst, ms(caughtS.pct(0.5)), ms(caughtS.pct(0.99)), ms(caughtS.max()), allCaughtMs,
-                    gaps, dups, tailMissing, lost, published, rejected, pubErrors, genCpu, srvCpu, rss0, rssMax, rss1);
+                    gaps, gapClients, dups, tailMissing, lost, published, rejected, pubErrors, genCpu, srvCpu, srvRq, stormS, rss0, rssMax, rss1);
         return 0;
     }
 };

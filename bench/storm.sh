@@ -48,7 +48,7 @@ cat >"$WORK/sf.json" <<EOC
    "control": {"host": "127.0.0.1", "port": 0},
    "connectionStateRecovery": {"maxDisconnectionDurationMs": 120000},
    "namespaces": [{"path": "/feed", "topics": ["t"], "deliveryMode": "BEST_EFFORT",
-                   "overflowAction": "DROP_OLDEST", "maxQueuedMessagesPerClient": 1024}]}}}
+                   "overflowAction": "DROP_OLDEST", "maxQueuedMessagesPerClient": 4096}]}}}
 EOC
 
 port_of() {  # logfile pattern
@@ -105,7 +105,7 @@ for CONNS in $CONNS_LIST; do
         "$(ms "$(kv "$R" all_caught_ms)") |" \
         "$(kv "$R" gaps) / $(kv "$R" dups) / $(kv "$R" tail_missing) |" \
         "$(kv "$R" retries) |" \
-        "$(kv "$R" srv_cpu) / $(kv "$R" gen_cpu) |" \
+        "$(kv "$R" srv_cpu) / $(kv "$R" srv_runq) / $(kv "$R" gen_cpu) |" \
         "$(mb "$(kv "$R" rss0_kb)") → $(mb "$(kv "$R" rssmax_kb)") | $LOAD_BEFORE"
   done
 done
@@ -114,7 +114,7 @@ done
   echo "# Reconnect storm — latest run"
   echo
   echo "Run $START by \`bench/storm.sh\` on $(nproc) cores; load average at start $LOAD_START, at the end $(cut -d' ' -f1-3 /proc/loadavg)."
-  echo "N websocket clients of a BEST_EFFORT DROP_OLDEST topic (maxQueuedMessagesPerClient 1024, recovery window 120 s) each"
+  echo "N websocket clients of a BEST_EFFORT DROP_OLDEST topic (maxQueuedMessagesPerClient 4096, more than a client away for the whole TIMEOUT misses, so a gap is a loss, not the policy; recovery window 120 s) each"
   echo "receive $PRE messages (so each holds a pid and an offset), then all N TCP connections are cut at once ($CUT) and"
   echo "all N reconnect at once (TCP + websocket Engine.IO handshake + \`40/feed,{pid, offset}\`), no jitter, retried after"
   echo "200 ms if refused. The control-API publisher keeps publishing $RATE msgs/s (~$PAYLOAD B) throughout. Times are per"
@@ -124,8 +124,12 @@ done
   echo "Gaps/dups are per-client seq checks over the whole run; tail = messages missing at the end."
   echo "streamfenced ioThreads=$SF_IO_THREADS (0 = one per core); the storm tool (one thread), the publisher and the server"
   echo "share the machine; other work was running on it (load column = 1-min load average before the row)."
+  echo "CPU columns are averages over the storm (cut to all caught up, or TIMEOUT): cores used by the server and the"
+  echo "tool, and the seconds per second the server's threads spent runnable but waiting for a core (/proc schedstat):"
+  echo "when that exceeds its CPU, the storm's time is the shared machine's, not the server's work. retries = reconnects"
+  echo "refused or reset (a full accept queue) and tried again 200 ms later."
   echo
-  echo "| N | system | recovered / fresh / failed | cut → CONNECT p50 / p99 / max | all recovered | cut → first missed p50 / p99 / max | cut → caught up p50 / p99 / max | all caught up | gaps / dups / tail | retries | CPU server / tool (cores) | server RSS before → max | load |"
+  echo "| N | system | recovered / fresh / failed | cut → CONNECT p50 / p99 / max | all recovered | cut → first missed p50 / p99 / max | cut → caught up p50 / p99 / max | all caught up | gaps / dups / tail | retries | server CPU / run-queue wait / tool CPU | server RSS before → max | load |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s\n' "${ROWS[@]}"
 } >"$RESULTS/storm.md"
