@@ -15,7 +15,8 @@
 //   caught up: it holds every message published until its CONNECT answer arrived
 // and per client a seq check over the whole run: gaps (a seq skipped) and duplicates.
 // A reconnect that fails before its CONNECT answer (refused, reset) is retried after
-// --retry-ms, as a client's own reconnection would.
+// --retry-ms, as a client's own reconnection would. --away-ms keeps the clients away that
+// long before they reconnect (the times include it).
 //
 // Output: human-readable lines on stderr, one `RESULT key=value ...` line on stdout.
 #include <algorithm>
@@ -134,6 +135,7 @@ struct Options {
     int maxPending = 200;    // handshakes at once while setting up (not during the storm)
     int stormPending = 0;    // handshakes at once during the storm; 0 = all at once
     int retryMs = 200;
+    int awayMs = 0;          // between the cut and the reconnects
     double timeoutS = 60;    // storm: give up on clients not caught up by then
     double tailS = 1;        // keep publishing after all caught up, then check the tails
     int serverPid = 0;
@@ -144,7 +146,8 @@ struct Options {
     std::fprintf(stderr,
                  "usage: storm --port P --control PORT [--host H] [--ns /feed] [--topic t] [--conns N]\n"
                  "             [--rate MSGS_PER_S] [--batch B] [--payload BYTES] [--pre K] [--cut rst|fin]\n"
-                 "             [--max-pending N] [--storm-pending N] [--retry-ms MS] [--timeout S] [--tail S]\n"
+                 "             [--max-pending N] [--storm-pending N] [--retry-ms MS] [--away-ms MS]\n"
+                 "             [--timeout S] [--tail S]\n"
                  "             [--server-pid PID] [--label TEXT]\n");
     std::exit(2);
 }
@@ -174,6 +177,7 @@ Options parseArgs(int argc, char** argv) {
         } else if (a == "--max-pending") o.maxPending = std::atoi(next());
         else if (a == "--storm-pending") o.stormPending = std::atoi(next());
         else if (a == "--retry-ms") o.retryMs = std::atoi(next());
+        else if (a == "--away-ms") o.awayMs = std::atoi(next());
         else if (a == "--timeout") o.timeoutS = std::atof(next());
         else if (a == "--tail") o.tailS = std::atof(next());
         else if (a == "--server-pid") o.serverPid = std::atoi(next());
@@ -778,7 +782,10 @@ struct Storm {
         cutStartNs = nowNs();
         for (int i = 0; i < o.conns; ++i) cut(i, nowNs());
         cutEndNs = nowNs();
-        for (int i = 0; i < o.conns; ++i) retry.push_back(i);
+        for (int i = 0; i < o.conns; ++i) {
+            cs[size_t(i)].retryAtNs = cutEndNs + uint64_t(o.awayMs) * 1000000ull;
+            retry.push_back(i);
+        }
         uint64_t end = cutStartNs + uint64_t(o.timeoutS * 1e9);
         uint64_t allNs = 0, allCaughtNs = 0;
         long rssMax = rss0;
