@@ -9,7 +9,7 @@
 // `40<ns>,{"pid":...,"offset":...}`. The publisher keeps going during the storm, so every
 // client also misses messages while it is away.
 //
-// Per client, from its own cut:
+// Per client, from its own cut (or from when it starts reconnecting, with --away-ms/--jitter-ms):
 //   connect  : the CONNECT answer; recovered if its sid is the old one, fresh otherwise
 //   first    : the first message it had not received before the cut
 //   caught up: it holds every message published until its CONNECT answer arrived
@@ -107,6 +107,31 @@ double procRunQueueSeconds(int pid) {
     return total;
 }
 
+// A TcpExt counter of /proc/net/netstat (system-wide): ListenOverflows counts connections the
+// kernel dropped because a listener's accept queue was full; the client then waits for its
+// SYN or its data to be resent (1 s, 3 s, 7 s, ...).
+long tcpExtCounter(const char* name) {
+    FILE* f = std::fopen("/proc/net/netstat", "r");
+    if (!f) return -1;
+    std::string names, values;
+    char line[8192];
+    while (std::fgets(line, sizeof line, f)) {
+        if (std::strncmp(line, "TcpExt:", 7) != 0) continue;
+        if (names.empty()) names = line;
+        else values = line;
+    }
+    std::fclose(f);
+    size_t a = 0, b = 0;
+    while (a < names.size() && b < values.size()) {
+        size_t ae = names.find_first_of(" \n", a), be = values.find_first_of(" \n", b);
+        if (names.compare(a, ae - a, name) == 0) return std::atol(values.c_str() + b);
+        if (ae == std::string::npos || be == std::string::npos) break;
+        a = ae + 1;
+        b = be + 1;
+    }
+    return -1;
+}
+
 long procRssKb(int pid) {
     if (pid <= 0) return 0;
     char path[64];
@@ -136,6 +161,7 @@ struct Options {
     int stormPending = 0;    // handshakes at once during the storm; 0 = all at once
     int retryMs = 200;
     int awayMs = 0;          // between the cut and the reconnects
+    int jitterMs = 0;        // each client waits a further random 0..jitter ms (a client's own backoff)
     double timeoutS = 60;    // storm: give up on clients not caught up by then
     double tailS = 1;        // keep publishing after all caught up, then check the tails
     int serverPid = 0;
@@ -147,6 +173,7 @@ struct Options {
                  "usage: storm --port P --control PORT [--host H] [--ns /feed] [--topic t] [--conns N]\n"
                  "             [--rate MSGS_PER_S] [--batch B] [--payload BYTES] [--pre K] [--cut rst|fin]\n"
                  "             [--max-pending N] [--storm-pending N] [--retry-ms MS] [--away-ms MS]\n"
+                 "             [--jitter-ms MS]\n"
                  "             [--timeout S] [--tail S]\n"
                  "             [--server-pid PID] [--label TEXT]\n");
     std::exit(2);
@@ -178,6 +205,7 @@ Options parseArgs(int argc, char** argv) {
         else if (a == "--storm-pending") o.stormPending = std::atoi(next());
         else if (a == "--retry-ms") o.retryMs = std::atoi(next());
         else if (a == "--away-ms") o.awayMs = std::atoi(next());
+        else if (a == "--jitter-ms") o.jitterMs = std::atoi(next());
         else if (a == "--timeout") o.timeoutS = std::atof(next());
         else if (a == "--tail") o.tailS = std::atof(next());
         else if (a == "--server-pid") o.serverPid = std::atoi(next());
@@ -191,6 +219,8 @@ Options parseArgs(int argc, char** argv) {
 }
 
 // Exact percentiles: one sample per client, at most a few tens of thousands.
+constexpr uint64_t kInf = ~0ull;
+
 struct Samples {
     std::vector<uint64_t> v;
     void add(uint64_t x) { v.push_back(x); }
@@ -257,7 +287,7 @@ struct Client {
     int64_t seqAtCut = -1, needSeq = -1;
     uint64_t recv = 0, gaps = 0, dups = 0;
     int64_t gapFrom = -1, gapTo = -1;  // the first gap: seqs never received
-    uint64_t cutNs = 0, connectNs = 0, firstNs = 0, caughtNs = 0, retryAtNs = 0;
+    uint64_t cutNs = 0, startNs = 0, connectNs = 0, firstNs = 0, caughtNs = 0, retryAtNs = 0;
     int retries = 0;
 };
 
@@ -777,13 +807,22 @@ struct Storm {
         uint64_t publishedBefore = pub.published;
         // --- the storm: cut everyone, then reconnect everyone
         double cpu0 = selfCpuSeconds(), srv0 = procCpuSeconds(o.serverPid), rq0 = procRunQueueSeconds(o.serverPid);
+        long overflows0 = tcpExtCounter("ListenOverflows");
         long rss0 = procRssKb(o.serverPid);
         storming = true;
         cutStartNs = nowNs();
         for (int i = 0; i < o.conns; ++i) cut(i, nowNs());
         cutEndNs = nowNs();
+        uint64_t rnd = 0x9e3779b97f4a7c15ull;
         for (int i = 0; i < o.conns; ++i) {
-            cs[size_t(i)].retryAtNs = cutEndNs + uint64_t(o.awayMs) * 1000000ull;
+            Client& c = cs[size_t(i)];
+            uint64_t jitter = 0;
+            if (o.jitterMs > 0) {
+                rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;  // xorshift: the same spread every run
+                jitter = rnd % (uint64_t(o.jitterMs) * 1000000ull);
+            }
+            c.retryAtNs = std::max<uint64_t>(c.cutNs + uint64_t(o.awayMs) * 1000000ull + jitter, cutEndNs);
+            c.startNs = o.awayMs || o.jitterMs ? c.retryAtNs : c.cutNs;
             retry.push_back(i);
         }
         uint64_t end = cutStartNs + uint64_t(o.timeoutS * 1e9);
@@ -806,6 +845,7 @@ struct Storm {
             }
         }
         double cpu1 = selfCpuSeconds(), srv1 = procCpuSeconds(o.serverPid), rq1 = procRunQueueSeconds(o.serverPid);
+        long overflows = overflows0 < 0 ? -1 : tcpExtCounter("ListenOverflows") - overflows0;
         double stormS = double(nowNs() - cutStartNs) / 1e9;
         // --- a tail of publishing, then let it drain: later gaps or duplicates count too
         uint64_t tailEnd = nowNs() + uint64_t(o.tailS * 1e9);
@@ -832,16 +872,17 @@ struct Storm {
                              "; last seq before the cut %" PRId64 "\n", int(&c - cs.data()), double(c.connectNs - c.cutNs) / 1e6,
                              c.gaps, c.gapFrom, c.gapTo, c.seqAtCut);
             retries += uint64_t(c.retries);
-            if (c.answered) con.add(c.connectNs - c.cutNs);
+            // Over all N clients: one that never got its session back counts as never (kInf).
+            con.add(c.recovered ? c.connectNs - c.startNs : kInf);
+            first.add(c.recovered && c.firstNs ? c.firstNs - c.startNs : kInf);
+            caughtS.add(c.recovered && c.caughtNs ? c.caughtNs - c.startNs : kInf);
             if (!c.recovered) continue;
             gaps += c.gaps;
             dups += c.dups;
             if (c.fd >= 0 && c.lastSeq < int64_t(published) - 1) tailMissing += uint64_t(int64_t(published) - 1 - c.lastSeq);
-            if (c.firstNs) first.add(c.firstNs - c.cutNs);
-            else ++noFirst;
-            if (c.caughtNs) caughtS.add(c.caughtNs - c.cutNs);
+            if (!c.firstNs) ++noFirst;
         }
-        auto ms = [](uint64_t ns) { return double(ns) / 1e6; };
+        auto ms = [](uint64_t ns) { return ns == kInf ? -1.0 : double(ns) / 1e6; };
         double allMs = allNs ? ms(allNs - cutStartNs) : -1, allCaughtMs = allCaughtNs ? ms(allCaughtNs - cutStartNs) : -1;
         double genCpu = (cpu1 - cpu0) / stormS, srvCpu = (srv1 - srv0) / stormS, srvRq = (rq1 - rq0) / stormS;
         int notAnswered = o.conns - answered - failed;
@@ -852,22 +893,22 @@ struct Storm {
                      "  cut->caught up ms p50 %.1f p99 %.1f max %.1f; all caught up %.1f ms\n"
                      "  gaps %" PRIu64 " (%d clients) dups %" PRIu64 " tail missing %" PRIu64 " lost after recovery %" PRIu64
                      "; published %" PRIu64 " (%" PRIu64 " before the cut) rejected %" PRIu64
-                     " errors %" PRIu64 "\n  storm CPU: storm tool %.2f, server %.2f cores (its threads waited %.2f s/s in the run queue); server RSS %ld -> max %ld -> %ld KiB\n",
+                     " errors %" PRIu64 "\n  storm CPU: storm tool %.2f, server %.2f cores (its threads waited %.2f s/s in the run queue); accept-queue overflows (system-wide) %ld; server RSS %ld -> max %ld -> %ld KiB\n",
                      o.label.c_str(), o.conns, ms(cutEndNs - cutStartNs), recovered, fresh, failed, notAnswered, retries,
                      ms(con.pct(0.5)), ms(con.pct(0.99)), ms(con.max()), allMs, ms(first.pct(0.5)), ms(first.pct(0.99)),
                      ms(first.max()), noFirst, ms(caughtS.pct(0.5)), ms(caughtS.pct(0.99)), ms(caughtS.max()), allCaughtMs,
-                     gaps, gapClients, dups, tailMissing, lost, published, publishedBefore, rejected, pubErrors, genCpu, srvCpu, srvRq, rss0,
+                     gaps, gapClients, dups, tailMissing, lost, published, publishedBefore, rejected, pubErrors, genCpu, srvCpu, srvRq, overflows, rss0,
                      rssMax, rss1);
         std::printf("RESULT ok=1 label=%s conns=%d cut_ms=%.1f recovered=%d fresh=%d failed=%d no_answer=%d retries=%" PRIu64
                     " connect_p50_ms=%.1f connect_p99_ms=%.1f connect_max_ms=%.1f all_recovered_ms=%.1f"
                     " first_p50_ms=%.1f first_p99_ms=%.1f first_max_ms=%.1f no_first=%d"
                     " caught_p50_ms=%.1f caught_p99_ms=%.1f caught_max_ms=%.1f all_caught_ms=%.1f"
                     " gaps=%" PRIu64 " gap_clients=%d dups=%" PRIu64 " tail_missing=%" PRIu64 " lost=%" PRIu64 " published=%" PRIu64
-                    " rejected=%" PRIu64 " pub_errors=%" PRIu64 " gen_cpu=%.2f srv_cpu=%.2f srv_runq=%.2f storm_s=%.1f rss0_kb=%ld rssmax_kb=%ld rss1_kb=%ld\n",
+                    " rejected=%" PRIu64 " pub_errors=%" PRIu64 " gen_cpu=%.2f srv_cpu=%.2f srv_runq=%.2f listen_overflows=%ld storm_s=%.1f rss0_kb=%ld rssmax_kb=%ld rss1_kb=%ld\n",
                     o.label.c_str(), o.conns, ms(cutEndNs - cutStartNs), recovered, fresh, failed, notAnswered, retries,
                     ms(con.pct(0.5)), ms(con.pct(0.99)), ms(con.max()), allMs, ms(first.pct(0.5)), ms(first.pct(0.99)),
                     ms(first.max()), noFirst, ms(caughtS.pct(0.5)), ms(caughtS.pct(0.99)), ms(caughtS.max()), allCaughtMs,
-                    gaps, gapClients, dups, tailMissing, lost, published, rejected, pubErrors, genCpu, srvCpu, srvRq, stormS, rss0, rssMax, rss1);
+                    gaps, gapClients, dups, tailMissing, lost, published, rejected, pubErrors, genCpu, srvCpu, srvRq, overflows, stormS, rss0, rssMax, rss1);
         return 0;
     }
 };
