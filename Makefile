@@ -61,6 +61,7 @@ bench: setup-test build
 	bench/run.sh $(BUILD)
 	bench/overload.sh $(BUILD)
 	bench/dashboard.sh $(BUILD)
+	bench/storm.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,7 +1,7 @@
 'use strict';
 // Node socket.io@4.8 peer for the StreamFence benchmarks: the same fan-out with rooms.
 //
-//   node server.js [--port 0] [--control-port 0] [--ns /feed] [--ack]
+//   node server.js [--port 0] [--control-port 0] [--ns /feed] [--ack] [--recovery]
 //
 // Clients: emit('subscribe', {topic}, ack) -> ack({ok: true}), emit('subscribed', {topic}),
 // socket joins room <topic>. Publish path: POST /v1/publish on a second HTTP listener in this
@@ -9,6 +9,8 @@
 // an array of them. Each message is emitted to the room as event <topic> with the payload;
 // with --ack a third argument {namespace, topic, messageId, ackRequired: true} is added and the
 // clients' 'ack' events are counted (no redelivery: socket.io has no AT_LEAST_ONCE of its own).
+// --recovery turns on socket.io's connectionStateRecovery (2 minutes, as streamfenced's default;
+// bench/storm.sh).
 // Logs `event=listening server=node ... port=N` and `event=control_listening ... port=M`
 // on stderr, like streamfenced.
 const http = require('http');
@@ -23,6 +25,7 @@ const port = Number(opt('--port', '0'));
 const controlPort = Number(opt('--control-port', '0'));
 const nsName = opt('--ns', '/feed');
 const withAck = args.includes('--ack');
+const withRecovery = args.includes('--recovery');
 
 const httpServer = http.createServer();
 const io = new Server(httpServer, {
@@ -30,6 +33,7 @@ const io = new Server(httpServer, {
   serveClient: false,
   perMessageDeflate: false,
   maxHttpBufferSize: 1e6,
+  ...(withRecovery ? { connectionStateRecovery: { maxDisconnectionDuration: 120000, skipMiddlewares: true } } : {}),
 });
 
 let acks = 0;
