@@ -26,9 +26,11 @@ public:
     // on return and "address in use" is reported here: throws std::runtime_error.
     // host "" or "0.0.0.0" = all IPv4 interfaces; an IPv6 literal ("::1") binds IPv6.
     // acceptLoop may also be one of ioLoops. tls != nullptr => every connection is TLS.
-    // The loops must outlive the Acceptor.
+    // The loops must outlive the Acceptor. backlog 4096 (the kernel's somaxconn cap on
+    // Debian 12): a reconnect storm of 10,000 clients overflowed 1024 and waited for TCP's
+    // 1 s, 3 s, 7 s SYN retries (bench/results/storm.md).
     Acceptor(EventLoop& acceptLoop, std::vector<EventLoop*> ioLoops, const std::string& host, int port,
-             HandlerFactory factory, std::shared_ptr<TlsContext> tls = nullptr, int backlog = 1024);
+             HandlerFactory factory, std::shared_ptr<TlsContext> tls = nullptr, int backlog = 4096);
     ~Acceptor();  // stop()
     Acceptor(const Acceptor&) = delete;
     Acceptor& operator=(const Acceptor&) = delete;
