@@ -3,6 +3,8 @@
 #include <cctype>
 
 #include "common/log.hpp"
+#include "delivery/durable_journal.hpp"
+#include "delivery/durable_namespace.hpp"
 #include "delivery/loop_shard.hpp"
 #include "delivery/recovery.hpp"
 #include "delivery/session.hpp"
@@ -181,6 +183,7 @@ void DeliveryNamespaceHandler::accept(const sio::SocketPtr& s, const std::string
         session->pid = recovery::newPid();
         core_->held.add(session->pid, session, shard, ns_.index, session->id, session->principal, token);
         answer.set("pid", session->pid);
+        durable::recordOpen(*session);
     }
     done(true, std::move(answer));
     if (!s->connected()) {
@@ -318,6 +321,7 @@ void DeliveryNamespaceHandler::onSubscribe(const std::shared_ptr<Session>& sessi
         const size_t t = static_cast<size_t>(idx);
         const bool isNew = session->subscription(t) == nullptr;
         Subscription& sub = session->subscribe(t);
+        if (isNew) durable::recordSubscribe(*session, t);
         if (sub.expiryTimer) {
             session->shard.loop().cancelTimer(sub.expiryTimer);
             sub.expiryTimer = 0;
@@ -411,19 +415,33 @@ void DeliveryNamespaceHandler::onPublish(const std::shared_ptr<Session>& session
                           }
                       }
                   }
-                  PublishStatus st = self->core_->publishParsed(ns, t, body);
-                  if (st != PublishStatus::Ok) {
-                      // The topic's log is full (or the server is stopping): the client is told,
-                      // nothing was queued (docs/client-protocol.md).
-                      const std::string reason = st == PublishStatus::Overloaded
-                                                     ? "server overloaded: topic buffer full, retry later"
-                                                     : "server is stopping";
-                      fail(*session, ack, kOverloaded, reason);
-                      self->core_->notify([&](Listener& l) { l.onPublishRejected(ns.path(), topic, session->id, kOverloaded, reason); });
+                  auto answer = [self, session, topic, ack](PublishStatus st) {
+                      NamespaceRuntime& ns = self->ns_;
+                      if (st != PublishStatus::Ok) {
+                          // The topic's log is full (or the server is stopping): the client is told,
+                          // nothing was queued (docs/client-protocol.md).
+                          const std::string reason = st == PublishStatus::Overloaded
+                                                         ? "server overloaded: topic buffer full, retry later"
+                                                         : "server is stopping";
+                          fail(*session, ack, kOverloaded, reason);
+                          self->core_->notify([&](Listener& l) { l.onPublishRejected(ns.path(), topic, session->id, kOverloaded, reason); });
+                          return;
+                      }
+                      self->core_->notify([&](Listener& l) { l.onPublishAccepted(ns.path(), topic, session->id); });
+                      succeed(*session, ack, nullptr, topic);
+                  };
+                  if (ns.journal && !self->core_->stopping.load(std::memory_order_relaxed)) {
+                      // Durable: the ack waits for the disk, the loop does not (docs/recovery.md).
+                      std::string key = coalesceKeyOf(body, ns.cfg.coalesceKey, topic);
+                      net::EventLoop* loop = &session->shard.loop();
+                      Core* core = self->core_.get();
+                      ns.journal->publishAsync(t, body.dump(), std::move(key), [core, &ns, t, loop, answer](PublishStatus st) {
+                          if (st != PublishStatus::Ok) core->refused(ns, t, st);
+                          loop->post([answer, st] { answer(st); });
+                      });
                       return;
                   }
-                  self->core_->notify([&](Listener& l) { l.onPublishAccepted(ns.path(), topic, session->id); });
-                  succeed(*session, ack, nullptr, topic);
+                  answer(self->core_->publishParsed(ns, t, body));
               });
 }
 
