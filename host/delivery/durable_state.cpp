@@ -1,6 +1,7 @@
 #include "delivery/durable_state.hpp"
 
 #include <algorithm>
+#include <vector>
 
 namespace sf::delivery::durable {
 
@@ -99,13 +100,31 @@ uint64_t DurableState::neededFrom(const std::string& topic) const {
 uint64_t DurableState::prune(const std::map<std::string, uint64_t>* keepFrom) {
     uint64_t bytes = 0;
     for (auto& [topic, msgs] : messages_) {
-        uint64_t from = neededFrom(topic);
+        uint64_t keep = lastOffset(topic) + 1;
         if (keepFrom) {
             auto it = keepFrom->find(topic);
-            if (it != keepFrom->end()) from = std::min(from, it->second);
+            if (it != keepFrom->end()) keep = std::min(keep, it->second);
         }
-        msgs.erase(msgs.begin(), msgs.lower_bound(from));
-        for (auto& kv : msgs) bytes += kv.second.payloadBytes;
+        // A message is needed while some lane that takes it has not done it. Lanes by floor:
+        // for offset o only those with floor <= o can need it, and past the lowest floor
+        // most of them are done with it (one unacked message must not pin everything after).
+        std::vector<const StoredLane*> lanes;
+        for (auto& kv : sessions_) {
+            auto it = kv.second.lanes.find(topic);
+            if (it != kv.second.lanes.end()) lanes.push_back(&it->second);
+        }
+        std::sort(lanes.begin(), lanes.end(), [](const StoredLane* a, const StoredLane* b) { return a->floor < b->floor; });
+        for (auto it = msgs.begin(); it != msgs.end();) {
+            const uint64_t o = it->first;
+            bool needed = o >= keep;
+            for (size_t i = 0; !needed && i < lanes.size() && lanes[i]->floor <= o; ++i) needed = !lanes[i]->isDone(o);
+            if (!needed) {
+                it = msgs.erase(it);
+                continue;
+            }
+            bytes += it->second.payloadBytes;
+            ++it;
+        }
     }
     return bytes;
 }

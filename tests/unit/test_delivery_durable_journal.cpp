@@ -182,7 +182,8 @@ public:
         CPPUNIT_ASSERT(!lane.isDone(4));
         CPPUNIT_ASSERT_EQUAL(uint64_t(4), st.neededFrom("a"));
         st.prune();
-        CPPUNIT_ASSERT_EQUAL(size_t(2), st.messages()["a"].size());  // 4 and 5 (5 done, 4 not)
+        CPPUNIT_ASSERT_EQUAL(size_t(1), st.messages()["a"].size());  // 4: the only one not done
+        CPPUNIT_ASSERT(st.messages()["a"].count(4));
         st.apply(sessionRec(RecordType::End, "p"), 1, 0, 0, false);
         st.prune();
         CPPUNIT_ASSERT_EQUAL(size_t(0), st.messages()["a"].size());  // nobody needs anything
