@@ -95,7 +95,6 @@ test('kill -9 mid-stream: after a restart on the same port the client recovers e
   await sf.waitUntil(() => srv.exited !== null, 5000);
   const unackedAtKill = [...before.keys()].filter((s) => !acked.has(s));
   assert.ok(unackedAtKill.length >= 100, `some messages were left unacked (${unackedAtKill.length})`);
-  assert.ok([...accepted].some((s) => !before.has(s)) || true);
 
   // Same port, same journal; the client is still trying to reconnect by itself.
   const reconnected = new Promise((resolve, reject) => {
@@ -127,7 +126,7 @@ test('kill -9 mid-stream: after a restart on the same port the client recovers e
   await srv.stop();
 });
 
-test('a client that left with disconnect() is not restored after a restart; an acked stream leaves nothing owed', async () => {
+test('a client that left with disconnect() is not restored after a restart; an acked stream owes at most its last message', async () => {
   const spill = path.join(sf.tmpdir(), 'spill');
   const server = (port) => Object.assign({ port, spillRootPath: spill, namespaces: [durableNs()] }, recovery);
   let srv = await sf.start(server(0));
@@ -152,7 +151,12 @@ test('a client that left with disconnect() is not restored after a restart; an a
   srv.proc.kill('SIGKILL');
   await sf.waitUntil(() => srv.exited !== null, 5000);
   srv = await sf.start(server(port));
-  assert.match(srv.logs, /durable_sessions_restored namespace=\/d sessions=1 /);
+  // Only the session still open at the kill comes back, owing at most the last message (its
+  // ack's record may not have reached the disk: at-least-once, never a loss).
+  const restored = /durable_sessions_restored namespace=\/d sessions=(\d+) messages=(\d+)/.exec(srv.logs);
+  assert.ok(restored, srv.logs);
+  assert.strictEqual(Number(restored[1]), 1);
+  assert.ok(Number(restored[2]) <= 1, `owed ${restored[2]}`);
   // The one that said goodbye gets a fresh session.
   const again = io(srv.url('/d'), { transports: ['websocket'], forceNew: true, reconnection: false, auth: { pid, offset: 'msg-1' } });
   await new Promise((resolve) => again.once('connect', resolve));
