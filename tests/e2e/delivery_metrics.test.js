@@ -95,10 +95,12 @@ test('a fresh server lists all 14 counters in /metrics', async () => {
   const srv = await sf.start({ namespaces: [sf.ns('/f', ['t'])] });
   const text = await srv.metrics();
   const names = new Set(sf.parseMetrics(text).map((s) => s.name));
-  // The 14 of the reference plus ours: publishes refused under overload (docs/message-path.md)
-  // and clients disconnected at maxClientErrorsPerMinute (conf/README.md).
+  // The 14 of the reference plus ours: publishes refused under overload (docs/message-path.md),
+  // clients disconnected at maxClientErrorsPerMinute (conf/README.md) and connection-state
+  // recovery's sessions recovered / expired and replay gaps (docs/recovery.md).
   assert.deepStrictEqual([...names].filter((n) => n.endsWith('_total')).sort(),
-    [...REFERENCE_COUNTERS, 'streamfence_publish_refused_total', 'streamfence_client_error_limit_disconnects_total'].sort(), text);
+    [...REFERENCE_COUNTERS, 'streamfence_publish_refused_total', 'streamfence_client_error_limit_disconnects_total',
+      'streamfence_sessions_recovered_total', 'streamfence_sessions_expired_total', 'streamfence_recovery_gaps_total'].sort(), text);
   assert.match(text, /^# TYPE streamfence_queue_overflow_total counter$/m);
   assert.match(text, /^streamfence_queue_overflow_total\{namespace="\/f",topic="t"\} 0$/m);
 });
