@@ -66,6 +66,9 @@ struct NamespaceConfig {
     // max(4096, 2 x maxQueuedMessagesPerClient) messages, max(32 MiB, 2 x maxQueuedBytesPerClient) bytes.
     int maxBufferedMessagesPerTopic = 0;
     int64_t maxBufferedBytesPerTopic = 0;
+    // ours: AT_LEAST_ONCE messages and held sessions survive kill -9 in a journal under
+    // spillRootPath (docs/recovery.md); needs connectionStateRecovery.
+    bool durable = false;
     SourceMark spillBackendMark;
     SourceMark mark;                    // the namespace entry itself
 };

@@ -22,7 +22,7 @@ const std::vector<std::string> kNamespaceKeys = {
     "path", "topics", "deliveryMode", "overflowAction", "maxQueuedMessagesPerClient",
     "maxQueuedBytesPerClient", "ackTimeoutMs", "maxRetries", "coalesce", "allowPolling",
     "maxInFlight", "authRequired", "coalesceKey", "spillBackend", "maxBufferedMessagesPerTopic",
-    "maxBufferedBytesPerTopic", "inboundAckPolicy"};
+    "maxBufferedBytesPerTopic", "inboundAckPolicy", "durable"};
 const std::vector<std::string> kCorsKeys = {"origins"};
 const std::vector<std::string> kRateLimitKeys = {"windowMs", "maxFailures"};
 const std::vector<std::string> kControlKeys = {"enabled", "host", "port", "token", "maxConnections"};
@@ -175,6 +175,7 @@ void readNamespace(const MapView& server, const YAML::Node& item, const YAML::Ma
     ns.spillBackendMark = m.sourceMark("spillBackend");
     readInt(m, "maxBufferedMessagesPerTopic", kIntMin, kIntMax, ns.maxBufferedMessagesPerTopic);
     readInt(m, "maxBufferedBytesPerTopic", kI64Min, kI64Max, ns.maxBufferedBytesPerTopic);
+    readBool(m, "durable", ns.durable);
     out.namespaces.push_back(std::move(ns));
 }
 

@@ -127,6 +127,16 @@ void validateNamespace(Reporter& r, const ServerConfig& s, const std::string& sp
             !r.skipped(base + ".maxQueuedMessagesPerClient"))
             r.add(base + ".maxInFlight", "maxInFlight must not exceed maxQueuedMessagesPerClient");
     }
+    if (ns.durable) {
+        // docs/recovery.md: the journal is an AT_LEAST_ONCE log of what clients must ack, and
+        // only recovery gives a restarted client its session back.
+        if (ns.deliveryMode != DeliveryMode::AT_LEAST_ONCE)
+            r.add(base + ".durable", "durable requires deliveryMode AT_LEAST_ONCE in namespace " + nsName);
+        else if (ns.overflowAction == "SPILL_TO_DISK")
+            r.add(base + ".durable", "durable namespaces keep every message in their journal: use overflowAction REJECT_NEW, not SPILL_TO_DISK, in namespace " + nsName);
+        if (!s.recovery.enabled)
+            r.add(base + ".durable", "durable requires connectionStateRecovery on server \"" + s.name + "\" (a restarted client gets its session back only through recovery)");
+    }
     if (ns.authRequired && s.auth == AuthMode::NONE && !r.skipped(sp + ".auth"))
         r.add(base + ".authRequired", "Auth cannot be required when auth is NONE (set auth: TOKEN and a tokenValidator on server \"" +
                                           s.name + "\", or remove authRequired)");

@@ -31,6 +31,9 @@
 namespace sf::delivery {
 
 class LoopShard;
+namespace durable {
+class DurableJournal;
+}
 
 struct NamespaceRuntime {
     size_t index = 0;
@@ -47,6 +50,9 @@ struct NamespaceRuntime {
     Metrics::NamespaceCounters* nsMetrics = nullptr;
     std::vector<Metrics::TopicCounters*> topicMetrics;  // by topic index
     std::vector<std::unique_ptr<TopicLog>> logs;         // by topic index: what publishes append to
+    // durable: true (docs/recovery.md): publishes go through the journal, which appends to
+    // logs once they are on disk. Null otherwise.
+    std::shared_ptr<durable::DurableJournal> journal;
 
     // onMessage handlers by topic index: copy-on-write, read without a lock held.
     mutable std::mutex handlersMu;

@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "common/log.hpp"
+#include "delivery/durable_journal.hpp"
+#include "delivery/durable_namespace.hpp"
 #include "delivery/loop_shard.hpp"
 #include "delivery/message.hpp"
 #include "delivery/namespace_handler.hpp"
@@ -95,6 +97,13 @@ PublishStatus Core::publishParsed(NamespaceRuntime& ns, size_t topic, const json
         return PublishStatus::Stopping;
     }
     std::string key = coalesceKeyOf(payload, ns.cfg.coalesceKey, ns.topic(topic));
+    if (ns.journal) {  // on disk first, then appended by the journal (docs/recovery.md)
+        // The journal keeps JSON payloads only: binary parts are refused, not dropped.
+        if (!attachments.empty()) return PublishStatus::InvalidPayload;
+        PublishStatus st = ns.journal->publishWait(topic, std::move(body), std::move(key));
+        if (st != PublishStatus::Ok) refused(ns, topic, st);
+        return st;
+    }
     if (messageId.empty()) messageId = nextMessageId();
     MessagePtr m = buildMessageWithId(ns, topic, std::move(body), std::move(key), std::move(messageId), std::move(attachments));
     uint64_t offset = 0;
@@ -267,10 +276,15 @@ Delivery::Delivery(const config::ServerConfig& cfg, const PluginResolver& resolv
             if (auto cc = weak.lock()) shard->startGauges(weak);
         });
     }
+    // Durable namespaces replay their journal now, before any loop runs (docs/recovery.md).
+    for (auto& ns : c.namespaces)
+        if (ns->cfg.durable) durable::openNamespace(core_, *ns);
     for (auto& ns : c.namespaces) handlers_.push_back(std::make_shared<DeliveryNamespaceHandler>(core_, *ns));
 }
 
 Delivery::~Delivery() {
+    for (auto& ns : core_->namespaces)
+        if (ns->journal) ns->journal->seal();  // its writer thread calls into Core: stop it first
     // Without shutdown(): held sessions would keep Core alive through their shared_ptr.
     for (auto& s : core_->held.takeAllHeld()) s->closed = true;
 }
@@ -438,6 +452,10 @@ void Delivery::shutdown(uint64_t drainMs, uint64_t timeoutMs) {
         if (!answered || pending->load() == 0 || std::chrono::steady_clock::now() >= deadline) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    // Durable namespaces keep what is left (docs/recovery.md): their journals take no more
+    // records, so the teardown below ends no session on disk.
+    for (auto& ns : c.namespaces)
+        if (ns->journal) ns->journal->seal();
     // What is left is dropped: counted per namespace and logged.
     auto mu = std::make_shared<std::mutex>();
     auto left = std::make_shared<std::map<std::string, std::pair<uint64_t, uint64_t>>>();  // ns -> (messages, lanes)

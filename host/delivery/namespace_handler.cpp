@@ -3,6 +3,8 @@
 #include <cctype>
 
 #include "common/log.hpp"
+#include "delivery/durable_journal.hpp"
+#include "delivery/durable_namespace.hpp"
 #include "delivery/loop_shard.hpp"
 #include "delivery/recovery.hpp"
 #include "delivery/session.hpp"
@@ -172,6 +174,7 @@ void DeliveryNamespaceHandler::accept(const sio::SocketPtr& s, const std::string
         session->pid = recovery::newPid();
         core_->held.add(session->pid, session, shard, ns_.index, session->id, session->principal, token);
         answer.set("pid", session->pid);
+        durable::recordOpen(*session);
     }
     done(true, std::move(answer));
     if (!s->connected()) {
@@ -312,6 +315,7 @@ void DeliveryNamespaceHandler::onSubscribe(const std::shared_ptr<Session>& sessi
         const size_t t = static_cast<size_t>(idx);
         const bool isNew = session->subscription(t) == nullptr;
         Subscription& sub = session->subscribe(t);
+        if (isNew) durable::recordSubscribe(*session, t);
         if (sub.expiryTimer) {
             session->shard.loop().cancelTimer(sub.expiryTimer);
             sub.expiryTimer = 0;
@@ -424,6 +428,24 @@ void DeliveryNamespaceHandler::onPublish(const std::shared_ptr<Session>& session
                       self->core_->notify([&](Listener& l) { l.onPublishAccepted(PublishAcceptedEvent{ns.path(), session->id, topic}); });
                       succeed(*session, ack, nullptr, topic);
                   };
+                  if (ns.journal && !self->core_->stopping.load(std::memory_order_relaxed)) {
+                      // Durable: the ack waits for the disk, the loop does not (docs/recovery.md).
+                      // The journal keeps JSON payloads only: binary parts are refused, not dropped.
+                      if (!msg.binary.empty()) {
+                          const std::string reason = "binary payloads are not stored by durable namespaces yet";
+                          fail(*session, ack, kInvalidPayload, reason);
+                          self->core_->notify([&](Listener& l) { l.onPublishRejected(PublishRejectedEvent{ns.path(), session->id, topic, kInvalidPayload, reason}); });
+                          return;
+                      }
+                      std::string key = coalesceKeyOf(body, ns.cfg.coalesceKey, topic);
+                      net::EventLoop* loop = &session->shard.loop();
+                      Core* core = self->core_.get();
+                      ns.journal->publishAsync(t, std::move(msg.payloadJson), std::move(key), [core, &ns, t, loop, answer](PublishStatus st) {
+                          if (st != PublishStatus::Ok) core->refused(ns, t, st);
+                          loop->post([answer, st] { answer(st); });
+                      });
+                      return;
+                  }
                   if (self->core_->bus) {
                       if (!msg.binary.empty()) {
                           // Binary parts do not cross nodes yet (docs/cluster.md): refused, not

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.hpp"
+#include "delivery/durable_namespace.hpp"
 #include "delivery/loop_shard.hpp"
 #include "delivery/spill_record.hpp"
 
@@ -380,6 +381,7 @@ void Subscription::onAckTimeout(const std::string& messageId) {
         session_.core->notify([&](Listener& l) { l.onRetry(RetryEvent{ns_.path(), session_.id, topic, messageId, attempt}); });
     } else {
         const int retries = static_cast<int>(e.retries);
+        durable::recordDone(session_, topic_, e.msg->logOffset);
         lane_.take(static_cast<size_t>(i));  // exhausted: frees the slot
         metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
         metrics_.retriesExhausted.fetch_add(1, std::memory_order_relaxed);
@@ -393,6 +395,7 @@ bool Subscription::ack(const std::string& messageId) {
     if (i < 0) return false;
     LaneEntry& e = lane_.at(static_cast<size_t>(i));
     if (e.sends == 0) return false;  // never sent: an ack cannot skip a message (Java semantics)
+    durable::recordDone(session_, topic_, e.msg->logOffset);
     if (e.inFlight) {
         if (e.timer) session_.shard.loop().cancelTimer(e.timer);
         metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
@@ -411,6 +414,10 @@ void Subscription::pause() {
         lane_.clearInFlight(i);  // not a retry: the re-send after recovery is the same delivery
         metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
     }
+}
+
+void Subscription::restore(const std::vector<MessagePtr>& pending) {
+    for (const MessagePtr& m : pending) lane_.append(LaneEntry{m});
 }
 
 Subscription::Moved Subscription::moveOut(uint64_t upTo) {
@@ -463,6 +470,11 @@ Session::Session(std::shared_ptr<Core> c, NamespaceRuntime& n, LoopShard& sh, si
     subs.resize(ns.cfg.topics.size());
 }
 
+Session::Session(std::shared_ptr<Core> c, NamespaceRuntime& n, LoopShard& sh, std::string sid)
+    : core(std::move(c)), ns(n), shard(sh), socket(nullptr), id(std::move(sid)) {
+    subs.resize(ns.cfg.topics.size());
+}
+
 Session::~Session() { close("session destroyed"); }
 
 SessionHolder::~SessionHolder() {
@@ -499,6 +511,7 @@ bool Session::unsubscribe(size_t topic) {
     --topicCount;
     sub.reset();  // destructor: timers, spill clear, topic index
     core->markSubscribed(ns.index, id, topic, false);
+    durable::recordUnsubscribe(*this, topic);
     return true;
 }
 
@@ -509,9 +522,11 @@ void Session::pumpAll() {
     }
 }
 
-void Session::close(const std::string& /*reason*/) {
+void Session::close(const std::string& reason) {
     if (closed) return;
     closed = true;
+    // Moved: the same pid lives on elsewhere. Stopping: kept for the next start (docs/recovery.md).
+    if (reason != "moved" && !core->stopping.load(std::memory_order_relaxed)) durable::recordEnd(*this);
     deferred.clear();
     if (expiryTimer) {
         shard.loop().cancelTimer(expiryTimer);

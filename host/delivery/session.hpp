@@ -54,6 +54,8 @@ public:
     // Connection-state recovery (docs/recovery.md). The client's connection is gone: entries
     // in flight wait for it to come back, their ack deadlines and retry counts paused.
     void pause();
+    // Durable restart (docs/recovery.md): the lane's unacked messages, oldest first.
+    void restore(const std::vector<MessagePtr>& pending);
     // Moving to another loop: everything pending in order (lane entries, then the accepted
     // log range), leaving out topic offsets >= upTo (the new lane has those already). The
     // spill, keyed by client and topic, goes with it: this lane will not clear it.
@@ -115,6 +117,8 @@ private:
 class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(std::shared_ptr<Core> core, NamespaceRuntime& ns, LoopShard& shard, sio::Socket& socket);
+    // A session rebuilt from a durable journal: no socket until its client comes back.
+    Session(std::shared_ptr<Core> core, NamespaceRuntime& ns, LoopShard& shard, std::string id);
     ~Session();
 
     std::shared_ptr<Core> core;

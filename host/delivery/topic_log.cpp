@@ -96,6 +96,19 @@ uint64_t TopicLog::bytes() const {
     return bytes_;
 }
 
+void TopicLog::resumeAt(uint64_t next) {
+    std::lock_guard<std::mutex> lk(mu_);
+    nextOffset_ = std::max(nextOffset_, next);
+    for (Reader& r : readers_) r.next = std::max(r.next, nextOffset_);
+}
+
+bool TopicLog::fits(uint64_t pending, uint64_t pendingBytes, uint64_t bytes) const {
+    std::lock_guard<std::mutex> lk(mu_);
+    const uint64_t n = entries_.size() + pending;
+    if (n == 0 || !limits_.lossless) return true;
+    return n < limits_.maxMessages && bytes_ + pendingBytes + bytes <= limits_.maxBytes;
+}
+
 uint64_t TopicLog::readerNext(size_t loop) const {
     std::lock_guard<std::mutex> lk(mu_);
     return readers_[loop].next;

@@ -52,6 +52,13 @@ public:
     // The offset loop `loop` reads next (recovery moving a lane between loops).
     uint64_t readerNext(size_t loop) const;
 
+    // Durable namespaces (docs/recovery.md). Before the first append: offsets continue from
+    // next (past what the journal holds). fits: would an append of `bytes` succeed after
+    // `pending` more (of pendingBytes) had been appended? Trims only add room, so a yes
+    // stays true for the journal, the topic's only appender.
+    void resumeAt(uint64_t next);
+    bool fits(uint64_t pending, uint64_t pendingBytes, uint64_t bytes) const;
+
     const TopicLogLimits& limits() const { return limits_; }
     size_t size() const;
     uint64_t bytes() const;

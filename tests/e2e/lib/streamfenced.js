@@ -46,7 +46,7 @@ async function start(server, top = {}, opts = {}) {
     const c = /event=control_listening server=\S+ host=\S+ port=(\d+)/.exec(h.logs);
     if (c) h.controlPort = Number(c[1]);
     return h.port && (!wantControl || h.controlPort);
-  }, 10000, () => `streamfenced did not start:\n${h.logs}`);
+  }, opts.startTimeoutMs || 10000, () => `streamfenced did not start:\n${h.logs}`);
   h.url = (nsPath = '/') => `http://127.0.0.1:${h.port}${nsPath}`;
   h.stop = () => stop(h);
   h.publish = (body, headers) => request(h.controlPort, 'POST', '/v1/publish', body, headers);

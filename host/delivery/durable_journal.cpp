@@ -1,0 +1,469 @@
+#include "delivery/durable_journal.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <stdexcept>
+
+#include "common/log.hpp"
+
+namespace sf::delivery::durable {
+
+namespace {
+
+std::string errnoText() { return std::strerror(errno); }
+
+void mkdirs(const std::string& dir) {
+    std::string cur;
+    for (size_t i = 0; i <= dir.size(); ++i) {
+        if (i == dir.size() || dir[i] == '/') {
+            if (!cur.empty() && ::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST)
+                throw std::runtime_error("durable journal: cannot create " + cur + ": " + errnoText());
+        }
+        if (i < dir.size()) cur.push_back(dir[i]);
+    }
+}
+
+bool readFile(const std::string& path, std::string& out) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        ::close(fd);
+        return false;
+    }
+    out.resize(static_cast<size_t>(st.st_size));
+    size_t got = 0;
+    while (got < out.size()) {
+        ssize_t n = ::pread(fd, &out[got], out.size() - got, static_cast<off_t>(got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+    }
+    out.resize(got);
+    ::close(fd);
+    return true;
+}
+
+void syncDir(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    ::fsync(fd);
+    ::close(fd);
+}
+
+}  // namespace
+
+DurableJournal::DurableJournal(JournalOptions opts, JournalHooks hooks)
+    : opts_(std::move(opts)), hooks_(std::move(hooks)), nextOffset_(opts_.topics.size(), 1) {}
+
+DurableJournal::~DurableJournal() {
+    seal();
+    if (fd_ >= 0) ::close(fd_);
+}
+
+std::string DurableJournal::segmentPath(uint32_t n) const {
+    char name[32];
+    std::snprintf(name, sizeof name, "seg-%08u.sfj", n);
+    return opts_.dir + "/" + name;
+}
+
+DurableState DurableJournal::open() {
+    mkdirs(opts_.dir);
+    std::vector<uint32_t> found;
+    if (DIR* d = ::opendir(opts_.dir.c_str())) {
+        while (dirent* e = ::readdir(d)) {
+            unsigned n = 0;
+            char tail[8] = {0};
+            const std::string name = e->d_name;
+            if (std::sscanf(name.c_str(), "seg-%8u.sf%1s", &n, tail) == 2 && name.size() == 16 && tail[0] == 'j')
+                found.push_back(n);
+            else if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0)
+                ::unlink((opts_.dir + "/" + name).c_str());  // a compaction that did not finish
+        }
+        ::closedir(d);
+    } else {
+        throw std::runtime_error("durable journal: cannot read " + opts_.dir + ": " + errnoText());
+    }
+    std::sort(found.begin(), found.end());
+
+    // A snapshot segment supersedes every older one (its deletion may not have happened).
+    size_t first = 0;
+    std::string data;
+    for (size_t i = found.size(); i-- > 0;) {
+        if (!readFile(segmentPath(found[i]), data)) continue;
+        bool snap = false;
+        scanSegment(std::string_view(data).substr(0, std::min<size_t>(data.size(), kSegmentHeaderSize + kRecordHeaderSize + 1)),
+                    [&](const Record& r, size_t, size_t) { snap = r.type == RecordType::Snapshot; });
+        if (snap) {
+            first = i;
+            break;
+        }
+    }
+    for (size_t i = 0; i < first; ++i) ::unlink(segmentPath(found[i]).c_str());
+    found.erase(found.begin(), found.begin() + static_cast<long>(first));
+
+    DurableState replay;
+    uint64_t records = 0;
+    for (size_t i = 0; i < found.size(); ++i) {
+        const uint32_t seg = found[i];
+        if (!readFile(segmentPath(seg), data)) throw std::runtime_error("durable journal: cannot read " + segmentPath(seg));
+        ScanResult res = scanSegment(data, [&](const Record& r, size_t pos, size_t size) {
+            replay.apply(r, seg, pos, static_cast<uint32_t>(size), true);
+            state_.apply(r, seg, pos, static_cast<uint32_t>(size), false);
+        });
+        records += res.records;
+        totalBytes_ += res.goodEnd;
+        if (res.end != ScanEnd::Clean) {
+            // A crash mid-write leaves a torn tail: cut it so appends follow the last good
+            // record (docs/recovery.md). Anything else is logged as corruption.
+            log::warn(res.end == ScanEnd::Torn ? "durable_journal_torn_tail" : "durable_journal_corrupt",
+                      {{"segment", segmentPath(seg)}, {"good_bytes", std::to_string(res.goodEnd)},
+                       {"dropped_bytes", std::to_string(data.size() - res.goodEnd)}});
+            if (::truncate(segmentPath(seg).c_str(), static_cast<off_t>(res.goodEnd)) != 0)
+                throw std::runtime_error("durable journal: cannot truncate " + segmentPath(seg) + ": " + errnoText());
+        }
+        segments_.push_back(seg);
+        segmentSize_ = res.goodEnd;
+    }
+    std::string().swap(data);
+    replay.prune();
+    state_.prune();
+    for (size_t t = 0; t < opts_.topics.size(); ++t) nextOffset_[t] = replay.lastOffset(opts_.topics[t]) + 1;
+    if (opts_.messageCounter) {
+        uint64_t cur = opts_.messageCounter->load();
+        while (cur < replay.maxMessageNumber() && !opts_.messageCounter->compare_exchange_weak(cur, replay.maxMessageNumber())) {
+        }
+    }
+    if (!segments_.empty() && segmentSize_ < kSegmentHeaderSize) {
+        ::unlink(segmentPath(segments_.back()).c_str());  // not even its file header survived
+        segments_.pop_back();
+    }
+    if (segments_.empty()) openSegment(found.empty() ? 1 : found.back() + 1, true);
+    else openSegment(segments_.back(), false);
+    log::info("durable_journal_opened", {{"dir", opts_.dir}, {"segments", std::to_string(segments_.size())},
+                                         {"records", std::to_string(records)}, {"sessions", std::to_string(replay.sessions().size())},
+                                         {"messages", std::to_string(replay.messageCount())}});
+    return replay;
+}
+
+void DurableJournal::openSegment(uint32_t n, bool fresh) {
+    if (fd_ >= 0) ::close(fd_);
+    const std::string path = segmentPath(n);
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (fresh ? O_TRUNC : O_APPEND), 0600);
+    if (fd_ < 0) throw std::runtime_error("durable journal: cannot open " + path + ": " + errnoText());
+    segment_ = n;
+    if (fresh) {
+        segmentSize_ = 0;
+        if (!writeAll(std::string(kSegmentMagic, kSegmentHeaderSize)) || ::fdatasync(fd_) != 0)
+            throw std::runtime_error("durable journal: cannot write " + path + ": " + errnoText());
+        segmentSize_ = kSegmentHeaderSize;
+        totalBytes_ += kSegmentHeaderSize;
+        segments_.push_back(n);
+        syncDir(opts_.dir);
+    } else {
+        segmentSize_ = static_cast<uint64_t>(::lseek(fd_, 0, SEEK_END));
+    }
+}
+
+bool DurableJournal::writeAll(const std::string& buf) {
+    size_t done = 0;
+    while (done < buf.size()) {
+        ssize_t n = ::write(fd_, buf.data() + done, buf.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        done += static_cast<size_t>(n);
+    }
+    return true;
+}
+
+void DurableJournal::start() { writer_ = std::thread([this] { run(); }); }
+
+PublishStatus DurableJournal::publishWait(size_t topic, std::string payload, std::string key) {
+    std::promise<PublishStatus> p;
+    auto f = p.get_future();
+    publishAsync(topic, std::move(payload), std::move(key), [&p](PublishStatus s) { p.set_value(s); });
+    return f.get();
+}
+
+void DurableJournal::publishAsync(size_t topic, std::string payload, std::string key, std::function<void(PublishStatus)> done) {
+    Item it;
+    it.isPublish = true;
+    it.topic = topic;
+    it.rec.type = RecordType::Message;
+    it.rec.payload = std::move(payload);
+    it.rec.key = std::move(key);
+    it.done = std::move(done);
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (!sealed_) {
+            queue_.push_back(std::move(it));
+            cv_.notify_one();
+            return;
+        }
+    }
+    it.done(PublishStatus::Stopping);
+}
+
+void DurableJournal::append(Record r) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (sealed_) return;
+    Item it;
+    it.rec = std::move(r);
+    queue_.push_back(std::move(it));
+    cv_.notify_one();
+}
+
+void DurableJournal::seal() {
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (sealed_ && !writer_.joinable()) return;
+        sealed_ = true;
+        stop_ = true;
+        cv_.notify_one();
+    }
+    if (writer_.joinable()) writer_.join();
+    if (fd_ >= 0) ::fdatasync(fd_);
+}
+
+JournalStats DurableJournal::stats() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return stats_;
+}
+
+void DurableJournal::run() {
+    std::deque<Item> batch;
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lk(mu_);
+            cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+            if (queue_.empty() && stop_) return;
+            batch.swap(queue_);
+        }
+        writeBatch(batch);
+        batch.clear();
+        maybeCompact();
+    }
+}
+
+void DurableJournal::writeBatch(std::deque<Item>& batch) {
+    std::string buf;
+    std::vector<Committed> committed;
+    std::vector<std::function<void(PublishStatus)>> accepted;
+    std::vector<uint64_t> pending(opts_.topics.size(), 0), pendingBytes(opts_.topics.size(), 0);
+    std::vector<uint64_t> next = nextOffset_;
+    for (size_t t = 0; t < opts_.topics.size(); ++t) lastBatchFrom_[opts_.topics[t]] = nextOffset_[t];
+    struct Applied {
+        Record rec;  // a publish's without its key and payload: the state keeps only where it is
+        uint64_t pos;
+        uint32_t size;
+        uint64_t payloadBytes;
+    };
+    std::vector<Applied> applied;
+    applied.reserve(batch.size());
+    for (Item& it : batch) {
+        if (it.isPublish) {
+            const uint64_t bytes = it.rec.payload.size();
+            if (it.topic >= opts_.topics.size() ||
+                (hooks_.admit && !hooks_.admit(it.topic, pending[it.topic], pendingBytes[it.topic], bytes))) {
+                it.done(PublishStatus::Overloaded);
+                continue;
+            }
+            ++pending[it.topic];
+            pendingBytes[it.topic] += bytes;
+            it.rec.topic = opts_.topics[it.topic];
+            it.rec.offset = next[it.topic]++;
+            it.rec.messageNumber = opts_.messageCounter ? opts_.messageCounter->fetch_add(1) + 1 : it.rec.offset;
+        }
+        const size_t pos = buf.size();
+        encode(buf, it.rec);
+        Applied a{Record{}, segmentSize_ + pos, static_cast<uint32_t>(buf.size() - pos), it.rec.payload.size()};
+        if (it.isPublish) {
+            a.rec.type = RecordType::Message;
+            a.rec.topic = it.rec.topic;
+            a.rec.offset = it.rec.offset;
+            a.rec.messageNumber = it.rec.messageNumber;
+            committed.push_back(Committed{it.topic, it.rec.offset, it.rec.messageNumber, std::move(it.rec.key), std::move(it.rec.payload)});
+            accepted.push_back(std::move(it.done));
+        } else {
+            a.rec = std::move(it.rec);
+        }
+        applied.push_back(std::move(a));
+    }
+    if (buf.empty()) return;
+    bool ok = writeAll(buf);
+    if (ok && !committed.empty()) {
+        ok = ::fdatasync(fd_) == 0;
+        std::lock_guard<std::mutex> lk(mu_);
+        ++stats_.syncs;
+    }
+    if (!ok) {
+        // Nothing of this batch counts: cut the segment back so the next write follows the
+        // last good record, and refuse the publishes (retry later).
+        log::error("durable_journal_write_failed", {{"segment", segmentPath(segment_)}, {"error", errnoText()},
+                                                    {"publishes", std::to_string(committed.size())}});
+        if (::ftruncate(fd_, static_cast<off_t>(segmentSize_)) != 0) {
+            try {
+                openSegment(segment_ + 1, true);
+            } catch (const std::exception& e) {
+                log::error("durable_journal_segment_failed", {{"dir", opts_.dir}, {"error", e.what()}});
+            }
+        }
+        for (auto& d : accepted)
+            if (d) d(PublishStatus::Overloaded);
+        return;
+    }
+    nextOffset_ = next;
+    for (auto& a : applied) {
+        state_.apply(a.rec, segment_, a.pos, a.size, false);
+        if (a.rec.type == RecordType::Message) state_.messages()[a.rec.topic][a.rec.offset].payloadBytes = a.payloadBytes;
+    }
+    segmentSize_ += buf.size();
+    totalBytes_ += buf.size();
+    sinceCheck_ += buf.size();
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        ++stats_.batches;
+        stats_.records += applied.size();
+        stats_.bytes += buf.size();
+    }
+    if (!committed.empty() && hooks_.commit) hooks_.commit(committed);
+    for (auto& d : accepted)
+        if (d) d(PublishStatus::Ok);
+    if (segmentSize_ >= opts_.segmentBytes) {
+        try {
+            openSegment(segment_ + 1, true);
+        } catch (const std::exception& e) {
+            log::error("durable_journal_segment_failed", {{"dir", opts_.dir}, {"error", e.what()}});
+        }
+    }
+}
+
+void DurableJournal::maybeCompact() {
+    if (sinceCheck_ < opts_.compactCheckBytes) return;
+    sinceCheck_ = 0;
+    const uint64_t live = state_.prune(&lastBatchFrom_);
+    if (totalBytes_ <= 2 * live + opts_.compactSlackBytes) return;
+    compact();
+}
+
+// Copies what is still needed (live message records verbatim, the sessions, the counters)
+// into a new segment that starts with a Snapshot record, syncs it, renames it into place,
+// then deletes the older segments (docs/recovery.md).
+void DurableJournal::compact() {
+    const uint32_t n = segment_ + 1;
+    const std::string tmp = segmentPath(n) + ".tmp";
+    int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0) {
+        log::error("durable_compaction_failed", {{"dir", opts_.dir}, {"error", errnoText()}});
+        return;
+    }
+    std::string buf(kSegmentMagic, kSegmentHeaderSize);
+    Record snap;
+    snap.type = RecordType::Snapshot;
+    encode(buf, snap);
+    Record counters;
+    counters.type = RecordType::Counters;
+    counters.messageNumber = opts_.messageCounter ? opts_.messageCounter->load() : state_.maxMessageNumber();
+    for (size_t t = 0; t < opts_.topics.size(); ++t) counters.lastOffsets.emplace_back(opts_.topics[t], nextOffset_[t] - 1);
+    encode(buf, counters);
+
+    std::unordered_map<uint32_t, int> readers;
+    bool ok = true;
+    uint64_t written = 0;
+    auto flush = [&] {
+        size_t done = 0;
+        while (ok && done < buf.size()) {
+            ssize_t w = ::write(out, buf.data() + done, buf.size() - done);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) ok = false;
+            else done += static_cast<size_t>(w);
+        }
+        written += buf.size();
+        buf.clear();
+    };
+    std::string rec;
+    for (auto& [topic, msgs] : state_.messages()) {
+        for (auto& [off, m] : msgs) {
+            int& fd = readers[m.segment];
+            if (fd == 0) fd = ::open(segmentPath(m.segment).c_str(), O_RDONLY | O_CLOEXEC);
+            rec.resize(m.size);
+            if (fd < 0 || ::pread(fd, &rec[0], m.size, static_cast<off_t>(m.position)) != static_cast<ssize_t>(m.size)) {
+                ok = false;
+                break;
+            }
+            m.segment = n;
+            m.position = written + buf.size();
+            buf += rec;
+            if (buf.size() > (8u << 20)) flush();
+        }
+        if (!ok) break;
+    }
+    for (auto& [seg, fd] : readers)
+        if (fd > 0) ::close(fd);
+    for (auto& [pid, s] : state_.sessions()) {
+        Record r;
+        r.type = RecordType::Open;
+        r.pid = pid;
+        r.id = s.id;
+        r.principal = s.principal;
+        r.token = s.token;
+        encode(buf, r);
+        for (auto& [topic, lane] : s.lanes) {
+            Record sub;
+            sub.type = RecordType::Subscribe;
+            sub.pid = pid;
+            sub.topic = topic;
+            sub.offset = lane.floor;
+            encode(buf, sub);
+            for (uint64_t o : lane.above) {
+                Record d;
+                d.type = RecordType::Done;
+                d.pid = pid;
+                d.topic = topic;
+                d.offset = o;
+                encode(buf, d);
+            }
+        }
+    }
+    flush();
+    if (ok) ok = ::fdatasync(out) == 0;
+    ::close(out);
+    if (!ok || ::rename(tmp.c_str(), segmentPath(n).c_str()) != 0) {
+        log::error("durable_compaction_failed", {{"dir", opts_.dir}, {"error", errnoText()}});
+        ::unlink(tmp.c_str());
+        // Positions must point back at the old segments: rebuild them by replaying.
+        DurableState fresh;
+        std::string data;
+        for (uint32_t seg : segments_)
+            if (readFile(segmentPath(seg), data))
+                scanSegment(data, [&](const Record& r, size_t pos, size_t size) { fresh.apply(r, seg, pos, static_cast<uint32_t>(size), false); });
+        state_ = std::move(fresh);
+        return;
+    }
+    syncDir(opts_.dir);
+    const std::vector<uint32_t> old = segments_;
+    segments_.clear();
+    openSegment(n, false);
+    segments_.push_back(n);
+    for (uint32_t seg : old) ::unlink(segmentPath(seg).c_str());
+    syncDir(opts_.dir);
+    const uint64_t before = totalBytes_;
+    totalBytes_ = segmentSize_;
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        ++stats_.compactions;
+    }
+    log::info("durable_journal_compacted", {{"dir", opts_.dir}, {"bytes_before", std::to_string(before)},
+                                            {"bytes_after", std::to_string(totalBytes_)},
+                                            {"messages", std::to_string(state_.messageCount())},
+                                            {"sessions", std::to_string(state_.sessions().size())}});
+}
+
+}  // namespace sf::delivery::durable

@@ -1,0 +1,201 @@
+#include "delivery/durable_record.hpp"
+
+#include <cstring>
+
+#include "../../plugins/storage-disk/crc32c.hpp"
+
+namespace sf::delivery::durable {
+
+namespace {
+
+void put32(std::string& out, uint32_t v) {
+    char b[4];
+    for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(v >> (8 * i));
+    out.append(b, 4);
+}
+void put64(std::string& out, uint64_t v) {
+    char b[8];
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * i));
+    out.append(b, 8);
+}
+void putStr(std::string& out, std::string_view s) {
+    put32(out, static_cast<uint32_t>(s.size()));
+    out.append(s.data(), s.size());
+}
+uint32_t get32(const char* p) {
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+    return v;
+}
+
+struct Reader {
+    std::string_view in;
+    bool ok = true;
+    uint64_t u64() {
+        if (in.size() < 8) return ok = false, 0;
+        uint64_t v = 0;
+        for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+        in.remove_prefix(8);
+        return v;
+    }
+    std::string str() {
+        if (in.size() < 4) return ok = false, std::string();
+        const uint32_t n = get32(in.data());
+        in.remove_prefix(4);
+        if (in.size() < n) return ok = false, std::string();
+        std::string s(in.substr(0, n));
+        in.remove_prefix(n);
+        return s;
+    }
+};
+
+}  // namespace
+
+uint32_t crc(std::string_view bytes) { return sfdisk::crc32c(0, bytes.data(), bytes.size()); }
+
+void encode(std::string& out, const Record& r) {
+    const size_t at = out.size();
+    out.append(kRecordHeaderSize, '\0');
+    out.push_back(static_cast<char>(r.type));
+    switch (r.type) {
+        case RecordType::Message:
+            putStr(out, r.topic);
+            put64(out, r.offset);
+            put64(out, r.messageNumber);
+            putStr(out, r.key);
+            putStr(out, r.payload);
+            break;
+        case RecordType::Open:
+            putStr(out, r.pid);
+            putStr(out, r.id);
+            putStr(out, r.principal);
+            putStr(out, r.token);
+            break;
+        case RecordType::Subscribe:
+        case RecordType::Done:
+            putStr(out, r.pid);
+            putStr(out, r.topic);
+            put64(out, r.offset);
+            break;
+        case RecordType::Unsubscribe:
+            putStr(out, r.pid);
+            putStr(out, r.topic);
+            break;
+        case RecordType::End:
+            putStr(out, r.pid);
+            break;
+        case RecordType::Counters:
+            put64(out, r.messageNumber);
+            put32(out, static_cast<uint32_t>(r.lastOffsets.size()));
+            for (auto& [t, o] : r.lastOffsets) {
+                putStr(out, t);
+                put64(out, o);
+            }
+            break;
+        case RecordType::Snapshot:
+            break;
+    }
+    const size_t bodyLen = out.size() - at - kRecordHeaderSize;
+    std::string hdr;
+    put32(hdr, static_cast<uint32_t>(bodyLen));
+    put32(hdr, crc(std::string_view(out).substr(at + kRecordHeaderSize, bodyLen)));
+    std::memcpy(&out[at], hdr.data(), kRecordHeaderSize);
+}
+
+bool decodeBody(std::string_view body, Record& r) {
+    if (body.empty()) return false;
+    Reader rd{body.substr(1)};
+    r = Record{};
+    const uint8_t t = static_cast<uint8_t>(body[0]);
+    switch (t) {
+        case uint8_t(RecordType::Message):
+            r.topic = rd.str();
+            r.offset = rd.u64();
+            r.messageNumber = rd.u64();
+            r.key = rd.str();
+            r.payload = rd.str();
+            break;
+        case uint8_t(RecordType::Open):
+            r.pid = rd.str();
+            r.id = rd.str();
+            r.principal = rd.str();
+            r.token = rd.str();
+            break;
+        case uint8_t(RecordType::Subscribe):
+        case uint8_t(RecordType::Done):
+            r.pid = rd.str();
+            r.topic = rd.str();
+            r.offset = rd.u64();
+            break;
+        case uint8_t(RecordType::Unsubscribe):
+            r.pid = rd.str();
+            r.topic = rd.str();
+            break;
+        case uint8_t(RecordType::End):
+            r.pid = rd.str();
+            break;
+        case uint8_t(RecordType::Counters): {
+            r.messageNumber = rd.u64();
+            if (rd.in.size() < 4) return false;
+            uint32_t n = get32(rd.in.data());
+            rd.in.remove_prefix(4);
+            // Each entry takes at least 12 bytes: a huge count cannot make us reserve memory.
+            if (n > rd.in.size() / 12) return false;
+            for (uint32_t i = 0; i < n && rd.ok; ++i) {
+                std::string topic = rd.str();
+                uint64_t o = rd.u64();
+                r.lastOffsets.emplace_back(std::move(topic), o);
+            }
+            break;
+        }
+        case uint8_t(RecordType::Snapshot):
+            break;
+        default:
+            return false;
+    }
+    r.type = static_cast<RecordType>(t);
+    return rd.ok && rd.in.empty();
+}
+
+ScanResult scanSegment(std::string_view data, const std::function<void(const Record&, size_t, size_t)>& onRecord) {
+    ScanResult res;
+    if (data.size() < kSegmentHeaderSize) {
+        res.end = data.empty() ? ScanEnd::Torn : (std::memcmp(data.data(), kSegmentMagic, data.size()) == 0 ? ScanEnd::Torn : ScanEnd::Corrupt);
+        return res;
+    }
+    if (std::memcmp(data.data(), kSegmentMagic, kSegmentHeaderSize) != 0) {
+        res.end = ScanEnd::Corrupt;
+        return res;
+    }
+    size_t pos = kSegmentHeaderSize;
+    res.goodEnd = pos;
+    Record r;
+    while (pos < data.size()) {
+        if (data.size() - pos < kRecordHeaderSize) {
+            res.end = ScanEnd::Torn;
+            return res;
+        }
+        const uint32_t len = get32(data.data() + pos);
+        const uint32_t sum = get32(data.data() + pos + 4);
+        if (len == 0 || len > kMaxBodyBytes) {
+            res.end = ScanEnd::Corrupt;
+            return res;
+        }
+        if (data.size() - pos - kRecordHeaderSize < len) {
+            res.end = ScanEnd::Torn;
+            return res;
+        }
+        std::string_view body = data.substr(pos + kRecordHeaderSize, len);
+        if (crc(body) != sum || !decodeBody(body, r)) {
+            res.end = ScanEnd::Corrupt;
+            return res;
+        }
+        if (onRecord) onRecord(r, pos, kRecordHeaderSize + len);
+        pos += kRecordHeaderSize + len;
+        res.goodEnd = pos;
+        ++res.records;
+    }
+    return res;
+}
+
+}  // namespace sf::delivery::durable

@@ -1,0 +1,68 @@
+// The durable journal's record format (docs/recovery.md, "Durable AT_LEAST_ONCE"): what one
+// namespace's journal segment holds, encoded and decoded without any I/O so the parser that
+// reads files after a crash can be fuzzed (tests/fuzz/fuzz_durable_record.cpp).
+//
+// A segment is the 8-byte file header "SFJ1\0\0\0\1" followed by records:
+//   u32 body length (little-endian) | u32 crc32c of the body | body
+// The body's first byte is its type; strings are u32 length + bytes, integers u64 LE.
+// A crash can leave the last record torn: scanning stops at the first record whose length
+// runs past the end or whose crc does not match, and reports where the good part ends.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sf::delivery::durable {
+
+constexpr char kSegmentMagic[8] = {'S', 'F', 'J', '1', 0, 0, 0, 1};
+constexpr size_t kSegmentHeaderSize = sizeof kSegmentMagic;
+constexpr size_t kRecordHeaderSize = 8;
+constexpr uint32_t kMaxBodyBytes = 256u << 20;  // a larger length is garbage, not a record
+
+enum class RecordType : uint8_t {
+    Message = 1,   // topic, offset, messageNumber, key, payload: once per topic
+    Open = 2,      // pid, id, principal, token: a session of the namespace
+    Subscribe = 3, // pid, topic, start: its lane takes topic offsets >= start
+    Unsubscribe = 4,  // pid, topic
+    Done = 5,      // pid, topic, offset: acked (or retried out): never sent again
+    End = 6,       // pid: the session ended for good
+    Counters = 7,  // messageNumber, [topic, lastOffset]...: the highest ever given out
+    Snapshot = 8,  // first record of a compacted segment: older segments are superseded
+};
+
+struct Record {
+    RecordType type = RecordType::Message;
+    std::string pid, topic;
+    uint64_t offset = 0;          // Message: topic offset; Subscribe: start; Done: offset
+    uint64_t messageNumber = 0;   // Message: n of "msg-<n>"; Counters: the highest n
+    std::string key, payload;     // Message
+    std::string id, principal, token;  // Open
+    std::vector<std::pair<std::string, uint64_t>> lastOffsets;  // Counters
+};
+
+// Appends the framed record (header + body) to out.
+void encode(std::string& out, const Record& r);
+
+// Decodes one body (no header). False when it is malformed (unknown type, short fields,
+// trailing bytes): a record whose crc matched but that we cannot read.
+bool decodeBody(std::string_view body, Record& out);
+
+enum class ScanEnd { Clean, Torn, Corrupt };
+struct ScanResult {
+    size_t goodEnd = 0;  // bytes up to the end of the last good record (header included)
+    ScanEnd end = ScanEnd::Clean;
+    size_t records = 0;
+};
+
+// Walks a whole segment (its file header first). Calls onRecord(record, position, size) for
+// every good record in order (position/size: where its framed bytes are in data); stops at
+// the first bad one: a short header or body is Torn, a crc mismatch, bad length or
+// undecodable body is Corrupt. A missing or wrong file header is Corrupt at 0.
+ScanResult scanSegment(std::string_view data, const std::function<void(const Record&, size_t, size_t)>& onRecord);
+
+uint32_t crc(std::string_view bytes);
+
+}  // namespace sf::delivery::durable

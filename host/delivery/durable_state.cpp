@@ -1,0 +1,146 @@
+#include "delivery/durable_state.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace sf::delivery::durable {
+
+void StoredLane::done(uint64_t offset) {
+    if (offset < floor) return;
+    if (offset != floor) {
+        above.insert(offset);
+        return;
+    }
+    ++floor;
+    for (auto it = above.begin(); it != above.end() && *it == floor; it = above.erase(it)) ++floor;
+}
+
+void DurableState::clear() {
+    sessions_.clear();
+    messages_.clear();
+    lastOffset_.clear();
+    maxNumber_ = 0;
+}
+
+void DurableState::apply(const Record& r, uint32_t segment, uint64_t position, uint32_t size, bool keepPayload) {
+    switch (r.type) {
+        case RecordType::Message: {
+            StoredMessage& m = messages_[r.topic][r.offset];
+            m.number = r.messageNumber;
+            m.segment = segment;
+            m.position = position;
+            m.size = size;
+            m.payloadBytes = r.payload.size();
+            if (keepPayload) {
+                m.key = r.key;
+                m.payload = r.payload;
+            }
+            uint64_t& last = lastOffset_[r.topic];
+            last = std::max(last, r.offset);
+            maxNumber_ = std::max(maxNumber_, r.messageNumber);
+            break;
+        }
+        case RecordType::Open: {
+            StoredSession& s = sessions_[r.pid];
+            s.id = r.id;
+            s.principal = r.principal;
+            s.token = r.token;
+            break;
+        }
+        case RecordType::Subscribe: {
+            auto it = sessions_.find(r.pid);
+            if (it == sessions_.end()) break;
+            StoredLane lane;
+            lane.floor = r.offset;
+            it->second.lanes[r.topic] = std::move(lane);
+            break;
+        }
+        case RecordType::Unsubscribe: {
+            auto it = sessions_.find(r.pid);
+            if (it != sessions_.end()) it->second.lanes.erase(r.topic);
+            break;
+        }
+        case RecordType::Done: {
+            auto it = sessions_.find(r.pid);
+            if (it == sessions_.end()) break;
+            auto lit = it->second.lanes.find(r.topic);
+            if (lit != it->second.lanes.end()) lit->second.done(r.offset);
+            break;
+        }
+        case RecordType::End:
+            sessions_.erase(r.pid);
+            break;
+        case RecordType::Counters:
+            maxNumber_ = std::max(maxNumber_, r.messageNumber);
+            for (auto& [t, o] : r.lastOffsets) {
+                uint64_t& last = lastOffset_[t];
+                last = std::max(last, o);
+            }
+            break;
+        case RecordType::Snapshot:
+            clear();
+            break;
+    }
+}
+
+uint64_t DurableState::lastOffset(const std::string& topic) const {
+    auto it = lastOffset_.find(topic);
+    return it == lastOffset_.end() ? 0 : it->second;
+}
+
+uint64_t DurableState::neededFrom(const std::string& topic) const {
+    uint64_t from = lastOffset(topic) + 1;
+    for (auto& kv : sessions_) {
+        auto it = kv.second.lanes.find(topic);
+        if (it != kv.second.lanes.end()) from = std::min(from, it->second.floor);
+    }
+    return from;
+}
+
+uint64_t DurableState::prune(const std::map<std::string, uint64_t>* keepFrom) {
+    uint64_t bytes = 0;
+    for (auto& [topic, msgs] : messages_) {
+        uint64_t keep = lastOffset(topic) + 1;
+        if (keepFrom) {
+            auto it = keepFrom->find(topic);
+            if (it != keepFrom->end()) keep = std::min(keep, it->second);
+        }
+        // A message is needed while some lane that takes it has not done it. Lanes by floor:
+        // for offset o only those with floor <= o can need it, and past the lowest floor
+        // most of them are done with it (one unacked message must not pin everything after).
+        std::vector<const StoredLane*> lanes;
+        for (auto& kv : sessions_) {
+            auto it = kv.second.lanes.find(topic);
+            if (it != kv.second.lanes.end()) lanes.push_back(&it->second);
+        }
+        std::sort(lanes.begin(), lanes.end(), [](const StoredLane* a, const StoredLane* b) { return a->floor < b->floor; });
+        for (auto it = msgs.begin(); it != msgs.end();) {
+            const uint64_t o = it->first;
+            bool needed = o >= keep;
+            for (size_t i = 0; !needed && i < lanes.size() && lanes[i]->floor <= o; ++i) needed = !lanes[i]->isDone(o);
+            if (!needed) {
+                it = msgs.erase(it);
+                continue;
+            }
+            bytes += it->second.payloadBytes;
+            ++it;
+        }
+    }
+    return bytes;
+}
+
+void DurableState::dropPayloads() {
+    for (auto& [topic, msgs] : messages_)
+        for (auto& kv : msgs) {
+            std::string().swap(kv.second.key);
+            std::string().swap(kv.second.payload);
+        }
+}
+
+size_t DurableState::messageCount() const {
+    size_t n = 0;
+    for (auto& kv : messages_) n += kv.second.size();
+    return n;
+}
+
+}  // namespace sf::delivery::durable

@@ -1,0 +1,69 @@
+// What a durable namespace's journal says is still needed (docs/recovery.md): the messages
+// per topic (where their records are, and their payloads while replaying), the sessions and
+// for each of their lanes which topic offsets are done. Built by replaying records at start
+// and kept current by the journal's writer thread as it appends, so compaction knows what
+// to copy. No I/O; one thread at a time.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "delivery/durable_record.hpp"
+
+namespace sf::delivery::durable {
+
+struct StoredMessage {
+    uint64_t number = 0;         // n of "msg-<n>"
+    uint32_t segment = 0;        // where its framed record is
+    uint64_t position = 0;
+    uint32_t size = 0;
+    uint64_t payloadBytes = 0;
+    std::string key, payload;    // only while replaying (restore needs them)
+};
+
+// One lane of a session: it takes topic offsets >= start; every offset below floor is done,
+// and so is each offset in above.
+struct StoredLane {
+    uint64_t floor = 0;
+    std::set<uint64_t> above;
+    void done(uint64_t offset);
+    bool isDone(uint64_t offset) const { return offset < floor || above.count(offset) > 0; }
+};
+
+struct StoredSession {
+    std::string id, principal, token;
+    std::map<std::string, StoredLane> lanes;  // by topic name
+};
+
+class DurableState {
+public:
+    // keepPayload: replay (the restored lanes need the message text); the writer keeps
+    // only where each record is.
+    void apply(const Record& r, uint32_t segment, uint64_t position, uint32_t size, bool keepPayload);
+    void clear();
+
+    // The lowest offset of topic some lane still needs (lastOffset + 1 when none does).
+    uint64_t neededFrom(const std::string& topic) const;
+    // Forget the messages no lane needs; returns the payload bytes still held. keepFrom
+    // (topic -> offset) keeps offsets from there on whatever the lanes say: a lane whose
+    // Subscribe record is still on its way may need them.
+    uint64_t prune(const std::map<std::string, uint64_t>* keepFrom = nullptr);
+    void dropPayloads();
+
+    const std::unordered_map<std::string, StoredSession>& sessions() const { return sessions_; }
+    std::map<std::string, std::map<uint64_t, StoredMessage>>& messages() { return messages_; }
+    const std::map<std::string, uint64_t>& lastOffsets() const { return lastOffset_; }
+    uint64_t lastOffset(const std::string& topic) const;
+    uint64_t maxMessageNumber() const { return maxNumber_; }
+    size_t messageCount() const;
+
+private:
+    std::unordered_map<std::string, StoredSession> sessions_;           // by pid
+    std::map<std::string, std::map<uint64_t, StoredMessage>> messages_;  // topic -> offset -> message
+    std::map<std::string, uint64_t> lastOffset_;
+    uint64_t maxNumber_ = 0;
+};
+
+}  // namespace sf::delivery::durable

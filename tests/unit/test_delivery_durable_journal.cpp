@@ -1,0 +1,340 @@
+// The durable journal (docs/recovery.md, "Durable AT_LEAST_ONCE"): the record format and its
+// crash-tolerant scan (a torn tail is cut at the last good record, a flipped byte is caught
+// by the crc), the replayed state (lanes, done offsets, pruning), and the journal on real
+// files: group commit, reopen after a torn write, counters that resume, compaction.
+#include <cppunit/extensions/HelperMacros.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "delivery/durable_journal.hpp"
+#include "delivery/durable_record.hpp"
+#include "delivery/durable_state.hpp"
+
+using namespace sf::delivery;
+using namespace sf::delivery::durable;
+namespace fs = std::filesystem;
+
+namespace {
+
+Record message(const std::string& topic, uint64_t offset, uint64_t n, const std::string& payload) {
+    Record r;
+    r.type = RecordType::Message;
+    r.topic = topic;
+    r.offset = offset;
+    r.messageNumber = n;
+    r.payload = payload;
+    r.key = topic;
+    return r;
+}
+
+Record sessionRec(RecordType t, const std::string& pid, const std::string& topic = "", uint64_t offset = 0) {
+    Record r;
+    r.type = t;
+    r.pid = pid;
+    r.topic = topic;
+    r.offset = offset;
+    if (t == RecordType::Open) {
+        r.id = "id-" + pid;
+        r.principal = "alice";
+    }
+    return r;
+}
+
+std::string segmentOf(const std::vector<Record>& recs, std::vector<size_t>* ends = nullptr) {
+    std::string s(kSegmentMagic, kSegmentHeaderSize);
+    for (auto& r : recs) {
+        encode(s, r);
+        if (ends) ends->push_back(s.size());
+    }
+    return s;
+}
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        char tmpl[] = "/tmp/sf-durable-XXXXXX";
+        path = ::mkdtemp(tmpl);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
+// A journal over topics "a" and "b" whose commits are collected.
+struct Harness {
+    std::atomic<uint64_t> counter{0};
+    std::vector<Committed> committed;
+    std::mutex mu;
+    bool room = true;
+    std::unique_ptr<DurableJournal> j;
+    DurableState open(const fs::path& dir, uint64_t checkBytes = 64ull << 20, uint64_t slack = 64ull << 20) {
+        JournalOptions o;
+        o.dir = dir.string();
+        o.topics = {"a", "b"};
+        o.messageCounter = &counter;
+        o.compactCheckBytes = checkBytes;
+        o.compactSlackBytes = slack;
+        JournalHooks h;
+        h.admit = [this](size_t, uint64_t, uint64_t, uint64_t) { return room; };
+        h.commit = [this](std::vector<Committed>& b) {
+            std::lock_guard<std::mutex> lk(mu);
+            for (auto& c : b) committed.push_back(c);
+        };
+        j = std::make_unique<DurableJournal>(o, h);
+        DurableState st = j->open();
+        j->start();
+        return st;
+    }
+};
+
+uint64_t dirBytes(const fs::path& dir) {
+    uint64_t n = 0;
+    for (auto& e : fs::directory_iterator(dir)) n += fs::file_size(e.path());
+    return n;
+}
+
+}  // namespace
+
+class DurableJournalTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(DurableJournalTest);
+    CPPUNIT_TEST(recordsRoundTrip);
+    CPPUNIT_TEST(tornTailStopsAtLastGoodRecord);
+    CPPUNIT_TEST(flippedByteIsCorrupt);
+    CPPUNIT_TEST(laneDoneOffsetsAndPrune);
+    CPPUNIT_TEST(reopenRestoresSessionsAndCounters);
+    CPPUNIT_TEST(tornWriteOnDiskIsCutAndAppendsContinue);
+    CPPUNIT_TEST(groupCommitBatchesConcurrentPublishes);
+    CPPUNIT_TEST(refusedPublishIsNotWritten);
+    CPPUNIT_TEST(compactionKeepsOnlyWhatIsNeeded);
+    CPPUNIT_TEST(sealRefusesPublishes);
+    CPPUNIT_TEST_SUITE_END();
+
+public:
+    void recordsRoundTrip() {
+        Record c;
+        c.type = RecordType::Counters;
+        c.messageNumber = 77;
+        c.lastOffsets = {{"a", 5}, {"b", 9}};
+        std::vector<Record> in = {message("a", 1, 10, "{\"x\":1}"), sessionRec(RecordType::Open, "p1"),
+                                  sessionRec(RecordType::Subscribe, "p1", "a", 1), sessionRec(RecordType::Done, "p1", "a", 1),
+                                  sessionRec(RecordType::Unsubscribe, "p1", "a"), sessionRec(RecordType::End, "p1"), c};
+        std::vector<Record> out;
+        ScanResult res = scanSegment(segmentOf(in), [&](const Record& r, size_t, size_t) { out.push_back(r); });
+        CPPUNIT_ASSERT(res.end == ScanEnd::Clean);
+        CPPUNIT_ASSERT_EQUAL(in.size(), out.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("{\"x\":1}"), out[0].payload);
+        CPPUNIT_ASSERT_EQUAL(uint64_t(10), out[0].messageNumber);
+        CPPUNIT_ASSERT_EQUAL(std::string("id-p1"), out[1].id);
+        CPPUNIT_ASSERT_EQUAL(std::string("alice"), out[1].principal);
+        CPPUNIT_ASSERT_EQUAL(uint64_t(1), out[3].offset);
+        CPPUNIT_ASSERT_EQUAL(size_t(2), out[6].lastOffsets.size());
+        CPPUNIT_ASSERT_EQUAL(uint64_t(9), out[6].lastOffsets[1].second);
+    }
+
+    void tornTailStopsAtLastGoodRecord() {
+        std::vector<size_t> ends;
+        const std::string seg = segmentOf({message("a", 1, 1, "one"), message("a", 2, 2, "two"), message("a", 3, 3, "three")}, &ends);
+        // Every cut of the file: the records wholly before the cut survive, nothing else.
+        for (size_t cut = kSegmentHeaderSize; cut <= seg.size(); ++cut) {
+            size_t n = 0;
+            ScanResult res = scanSegment(std::string_view(seg).substr(0, cut), [&](const Record&, size_t, size_t) { ++n; });
+            size_t whole = 0;
+            for (size_t e : ends)
+                if (e <= cut) ++whole;
+            CPPUNIT_ASSERT_EQUAL(whole, n);
+            CPPUNIT_ASSERT_EQUAL(whole ? ends[whole - 1] : kSegmentHeaderSize, res.goodEnd);
+            const bool atBoundary = cut == kSegmentHeaderSize || std::find(ends.begin(), ends.end(), cut) != ends.end();
+            CPPUNIT_ASSERT(res.end == (atBoundary ? ScanEnd::Clean : ScanEnd::Torn));
+        }
+    }
+
+    void flippedByteIsCorrupt() {
+        std::vector<size_t> ends;
+        std::string seg = segmentOf({message("a", 1, 1, "one"), message("a", 2, 2, "payload two"), message("a", 3, 3, "three")}, &ends);
+        seg[ends[0] + kRecordHeaderSize + 10] ^= 0x01;  // inside the second record's body
+        size_t n = 0;
+        ScanResult res = scanSegment(seg, [&](const Record&, size_t, size_t) { ++n; });
+        CPPUNIT_ASSERT(res.end == ScanEnd::Corrupt);
+        CPPUNIT_ASSERT_EQUAL(size_t(1), n);
+        CPPUNIT_ASSERT_EQUAL(ends[0], res.goodEnd);
+        std::string badHeader = seg;
+        badHeader[0] = 'X';
+        CPPUNIT_ASSERT(scanSegment(badHeader, nullptr).end == ScanEnd::Corrupt);
+    }
+
+    void laneDoneOffsetsAndPrune() {
+        DurableState st;
+        for (uint64_t o = 1; o <= 5; ++o) st.apply(message("a", o, o, "m" + std::to_string(o)), 1, 0, 0, true);
+        st.apply(sessionRec(RecordType::Open, "p"), 1, 0, 0, false);
+        st.apply(sessionRec(RecordType::Subscribe, "p", "a", 2), 1, 0, 0, false);
+        st.apply(sessionRec(RecordType::Done, "p", "a", 3), 1, 0, 0, false);
+        st.apply(sessionRec(RecordType::Done, "p", "a", 2), 1, 0, 0, false);
+        st.apply(sessionRec(RecordType::Done, "p", "a", 5), 1, 0, 0, false);
+        const StoredLane& lane = st.sessions().at("p").lanes.at("a");
+        CPPUNIT_ASSERT_EQUAL(uint64_t(4), lane.floor);  // 2 and 3 done, contiguous
+        CPPUNIT_ASSERT(lane.isDone(5));
+        CPPUNIT_ASSERT(!lane.isDone(4));
+        CPPUNIT_ASSERT_EQUAL(uint64_t(4), st.neededFrom("a"));
+        st.prune();
+        CPPUNIT_ASSERT_EQUAL(size_t(1), st.messages()["a"].size());  // 4: the only one not done
+        CPPUNIT_ASSERT(st.messages()["a"].count(4));
+        st.apply(sessionRec(RecordType::End, "p"), 1, 0, 0, false);
+        st.prune();
+        CPPUNIT_ASSERT_EQUAL(size_t(0), st.messages()["a"].size());  // nobody needs anything
+        CPPUNIT_ASSERT_EQUAL(uint64_t(5), st.lastOffset("a"));        // counters stay
+    }
+
+    void reopenRestoresSessionsAndCounters() {
+        TempDir d;
+        {
+            Harness h;
+            h.open(d.path);
+            h.j->append(sessionRec(RecordType::Open, "p"));
+            h.j->append(sessionRec(RecordType::Subscribe, "p", "a", 1));
+            for (int i = 0; i < 10; ++i)
+                CPPUNIT_ASSERT(h.j->publishWait(i % 2, "{\"i\":" + std::to_string(i) + "}", "") == PublishStatus::Ok);
+            // Topic a got offsets 1..5 (i = 0, 2, 4, 6, 8); the client acks 1 and 3.
+            h.j->append(sessionRec(RecordType::Done, "p", "a", 1));
+            h.j->append(sessionRec(RecordType::Done, "p", "a", 3));
+            h.j->seal();
+            CPPUNIT_ASSERT_EQUAL(size_t(10), h.committed.size());
+            CPPUNIT_ASSERT_EQUAL(uint64_t(5), h.committed[8].offset);
+            CPPUNIT_ASSERT_EQUAL(uint64_t(9), h.committed[8].number);
+        }
+        Harness h2;
+        h2.counter = 3;  // another namespace's journal may have resumed higher or lower
+        DurableState st = h2.open(d.path);
+        CPPUNIT_ASSERT_EQUAL(uint64_t(10), h2.counter.load());
+        CPPUNIT_ASSERT_EQUAL(uint64_t(6), h2.j->nextOffset(0));
+        CPPUNIT_ASSERT_EQUAL(uint64_t(6), h2.j->nextOffset(1));
+        CPPUNIT_ASSERT_EQUAL(size_t(1), st.sessions().size());
+        const StoredLane& lane = st.sessions().at("p").lanes.at("a");
+        std::vector<std::string> pending;
+        for (auto& [off, m] : st.messages()["a"])
+            if (!lane.isDone(off)) pending.push_back(m.payload);
+        CPPUNIT_ASSERT_EQUAL(size_t(3), pending.size());
+        CPPUNIT_ASSERT_EQUAL(std::string("{\"i\":2}"), pending[0]);
+        CPPUNIT_ASSERT_EQUAL(std::string("{\"i\":8}"), pending[2]);
+        CPPUNIT_ASSERT(st.messages()["b"].empty());  // no lane on b: nothing kept
+        // New publishes continue the numbering.
+        CPPUNIT_ASSERT(h2.j->publishWait(0, "{}", "") == PublishStatus::Ok);
+        CPPUNIT_ASSERT_EQUAL(uint64_t(6), h2.committed.at(0).offset);
+        CPPUNIT_ASSERT_EQUAL(uint64_t(11), h2.committed.at(0).number);
+    }
+
+    void tornWriteOnDiskIsCutAndAppendsContinue() {
+        TempDir d;
+        {
+            Harness h;
+            h.open(d.path);
+            h.j->append(sessionRec(RecordType::Open, "p"));
+            h.j->append(sessionRec(RecordType::Subscribe, "p", "a", 1));
+            for (int i = 0; i < 3; ++i) CPPUNIT_ASSERT(h.j->publishWait(0, "{\"i\":" + std::to_string(i) + "}", "") == PublishStatus::Ok);
+            h.j->seal();
+        }
+        fs::path seg;
+        for (auto& e : fs::directory_iterator(d.path)) seg = e.path();
+        const uint64_t good = fs::file_size(seg);
+        {
+            // Half of a fourth message: what kill -9 during a write leaves.
+            std::string extra;
+            encode(extra, message("a", 4, 4, "{\"i\":3}"));
+            std::ofstream f(seg, std::ios::app | std::ios::binary);
+            f.write(extra.data(), static_cast<std::streamsize>(extra.size() / 2));
+        }
+        {
+            Harness h;
+            DurableState st = h.open(d.path);
+            CPPUNIT_ASSERT_EQUAL(good, static_cast<uint64_t>(fs::file_size(seg)));
+            CPPUNIT_ASSERT_EQUAL(size_t(3), st.messages()["a"].size());
+            CPPUNIT_ASSERT_EQUAL(uint64_t(4), h.j->nextOffset(0));
+            CPPUNIT_ASSERT(h.j->publishWait(0, "{\"i\":\"after\"}", "") == PublishStatus::Ok);
+            h.j->seal();
+        }
+        Harness h;
+        DurableState st = h.open(d.path);
+        CPPUNIT_ASSERT_EQUAL(size_t(4), st.messages()["a"].size());
+        CPPUNIT_ASSERT_EQUAL(std::string("{\"i\":\"after\"}"), st.messages()["a"].at(4).payload);
+    }
+
+    void groupCommitBatchesConcurrentPublishes() {
+        TempDir d;
+        Harness h;
+        h.open(d.path);
+        std::vector<std::thread> ts;
+        std::atomic<int> ok{0};
+        for (int t = 0; t < 16; ++t)
+            ts.emplace_back([&] {
+                for (int i = 0; i < 50; ++i)
+                    if (h.j->publishWait(0, "{}", "") == PublishStatus::Ok) ++ok;
+            });
+        for (auto& t : ts) t.join();
+        CPPUNIT_ASSERT_EQUAL(800, ok.load());
+        JournalStats s = h.j->stats();
+        CPPUNIT_ASSERT(s.syncs < 800);  // fsyncs are shared by the publishes of a batch
+        // Offsets are given in journal order: the commits arrive 1, 2, 3, ...
+        for (size_t i = 0; i < h.committed.size(); ++i) CPPUNIT_ASSERT_EQUAL(uint64_t(i + 1), h.committed[i].offset);
+    }
+
+    void refusedPublishIsNotWritten() {
+        TempDir d;
+        {
+            Harness h;
+            h.open(d.path);
+            h.room = false;
+            CPPUNIT_ASSERT(h.j->publishWait(0, "{}", "") == PublishStatus::Overloaded);
+            h.room = true;
+            CPPUNIT_ASSERT(h.j->publishWait(0, "{}", "") == PublishStatus::Ok);
+            CPPUNIT_ASSERT_EQUAL(uint64_t(1), h.committed.at(0).offset);
+            h.j->seal();
+        }
+        Harness h;
+        h.open(d.path);
+        CPPUNIT_ASSERT_EQUAL(uint64_t(2), h.j->nextOffset(0));
+    }
+
+    void compactionKeepsOnlyWhatIsNeeded() {
+        TempDir d;
+        const std::string big(1000, 'x');
+        {
+            Harness h;
+            h.open(d.path, 64 << 10, 16 << 10);  // look every 64 KiB, compact past 2 x live + 16 KiB
+            h.j->append(sessionRec(RecordType::Open, "p"));
+            h.j->append(sessionRec(RecordType::Subscribe, "p", "a", 1));
+            for (int i = 1; i <= 2000; ++i) {
+                CPPUNIT_ASSERT(h.j->publishWait(0, "\"" + big + std::to_string(i) + "\"", "") == PublishStatus::Ok);
+                if (i != 7) h.j->append(sessionRec(RecordType::Done, "p", "a", uint64_t(i)));  // all but 7 acked
+            }
+            h.j->seal();
+            CPPUNIT_ASSERT(h.j->stats().compactions > 0);
+        }
+        CPPUNIT_ASSERT(dirBytes(d.path) < 400u << 10);  // 2 MB written, a few hundred KB at most kept
+        Harness h;
+        DurableState st = h.open(d.path);
+        const StoredLane& lane = st.sessions().at("p").lanes.at("a");
+        std::vector<uint64_t> pending;
+        for (auto& [off, m] : st.messages()["a"])
+            if (!lane.isDone(off)) pending.push_back(off);
+        CPPUNIT_ASSERT_EQUAL(size_t(1), pending.size());
+        CPPUNIT_ASSERT_EQUAL(uint64_t(7), pending[0]);
+        CPPUNIT_ASSERT_EQUAL("\"" + big + "7\"", st.messages()["a"].at(7).payload);
+        CPPUNIT_ASSERT_EQUAL(uint64_t(2001), h.j->nextOffset(0));
+        CPPUNIT_ASSERT_EQUAL(uint64_t(2000), h.counter.load());
+    }
+
+    void sealRefusesPublishes() {
+        TempDir d;
+        Harness h;
+        h.open(d.path);
+        h.j->seal();
+        CPPUNIT_ASSERT(h.j->publishWait(0, "{}", "") == PublishStatus::Stopping);
+    }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(DurableJournalTest);
