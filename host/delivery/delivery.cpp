@@ -362,26 +362,30 @@ PublishStatus publishToResolved(Core& core, NamespaceRuntime& n, size_t ti, cons
 
 }  // namespace
 
-PublishStatus Delivery::publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
-                                  const std::string& payloadJson) {
+namespace {
+
+// publishTo with a JSON text payload: resolved and parsed once; localOnly skips other nodes.
+PublishStatus publishToText(Core& core, const std::string& ns, const std::string& clientId, const std::string& topic,
+                            const std::string& payloadJson, bool localOnly) {
     NamespaceRuntime* n = nullptr;
     long t = -1;
-    if (PublishStatus st = resolveTopic(*core_, ns, topic, n, t); st != PublishStatus::Ok) return st;
+    if (PublishStatus st = resolveTopic(core, ns, topic, n, t); st != PublishStatus::Ok) return st;
     json::Value v;
     std::string err;
     if (!json::tryParse(payloadJson, v, err)) return PublishStatus::InvalidPayload;
-    return publishToResolved(*core_, *n, static_cast<size_t>(t), clientId, topic, v);
+    return publishToResolved(core, *n, static_cast<size_t>(t), clientId, topic, v, localOnly);
+}
+
+}  // namespace
+
+PublishStatus Delivery::publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,
+                                  const std::string& payloadJson) {
+    return publishToText(*core_, ns, clientId, topic, payloadJson, false);
 }
 
 PublishStatus Delivery::publishToLocal(const std::string& ns, const std::string& clientId, const std::string& topic,
                                        const std::string& payloadJson) {
-    NamespaceRuntime* n = nullptr;
-    long t = -1;
-    if (PublishStatus st = resolveTopic(*core_, ns, topic, n, t); st != PublishStatus::Ok) return st;
-    json::Value v;
-    std::string err;
-    if (!json::tryParse(payloadJson, v, err)) return PublishStatus::InvalidPayload;
-    return publishToResolved(*core_, *n, static_cast<size_t>(t), clientId, topic, v, true);
+    return publishToText(*core_, ns, clientId, topic, payloadJson, true);
 }
 
 PublishStatus Delivery::publishValueTo(const std::string& ns, const std::string& clientId, const std::string& topic,

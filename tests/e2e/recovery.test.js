@@ -200,15 +200,22 @@ test('AT_LEAST_ONCE: in flight at the drop is resent after recovery with its mes
   } finally { await srv.stop(); }
 });
 
+// A subscriber of /feed topic t cuts its transport and stays away 1.5 s; resolves once the
+// server holds its session, with `back` resolving to socket.recovered on its return.
+async function subscribeThenLeave(srv) {
+  const c = await client(srv, '/feed', { reconnectionDelay: 1500, reconnectionDelayMax: 1500 });
+  const got = [];
+  c.on('t', (p) => got.push(p.seq));
+  await sf.call(c, 'subscribe', { topic: 't' });
+  const back = cutAndReconnect(c);
+  await sf.waitUntil(async () => sf.metricValue(await srv.metrics(), 'streamfence_sessions_detached', { namespace: '/feed' }) === 1);
+  return { c, got, back };
+}
+
 test('while away, the lane keeps its limits and policy: REJECT_NEW overflow is counted, memory bounded', async () => {
   const srv = await sf.start(Object.assign({ namespaces: [sf.ns('/feed', ['t'], { maxQueuedMessagesPerClient: 5, overflowAction: 'REJECT_NEW' })] }, recovery()));
   try {
-    const c = await client(srv, '/feed', { reconnectionDelay: 1500, reconnectionDelayMax: 1500 });
-    const got = [];
-    c.on('t', (p) => got.push(p.seq));
-    await sf.call(c, 'subscribe', { topic: 't' });
-    const back = cutAndReconnect(c);
-    await sf.waitUntil(async () => sf.metricValue(await srv.metrics(), 'streamfence_sessions_detached', { namespace: '/feed' }) === 1);
+    const { c, got, back } = await subscribeThenLeave(srv);
     await publishSeq(srv, '/feed', 't', 1, 20);
     await sf.waitUntil(async () => sf.metricValue(await srv.metrics(), 'streamfence_sessions_detached_queued_messages', { namespace: '/feed' }) === 5,
       3000, 'detached lane holds its 5');
@@ -225,12 +232,7 @@ test('while away, the lane keeps its limits and policy: REJECT_NEW overflow is c
 test('while away, SPILL_TO_DISK spills past the lane and replays everything in order after recovery', async () => {
   const srv = await sf.start(Object.assign({ ioThreads: 2, namespaces: [sf.ns('/feed', ['t'], { maxQueuedMessagesPerClient: 5, overflowAction: 'SPILL_TO_DISK' })] }, recovery()));
   try {
-    const c = await client(srv, '/feed', { reconnectionDelay: 1500, reconnectionDelayMax: 1500 });
-    const got = [];
-    c.on('t', (p) => got.push(p.seq));
-    await sf.call(c, 'subscribe', { topic: 't' });
-    const back = cutAndReconnect(c);
-    await sf.waitUntil(async () => sf.metricValue(await srv.metrics(), 'streamfence_sessions_detached', { namespace: '/feed' }) === 1);
+    const { c, got, back } = await subscribeThenLeave(srv);
     await publishSeq(srv, '/feed', 't', 1, 30);
     assert.strictEqual(await back, true);
     await sf.waitUntil(() => got.length >= 30, 5000, () => `got ${got.length}`);
