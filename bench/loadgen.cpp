@@ -260,14 +260,13 @@ struct Loadgen {
 
     void openOne(int i) {
         Conn& c = conns[size_t(i)];
-        c.fd = bench::tcpSocketNoDelay(SOCK_NONBLOCK);
+        bool connectFailed = false;
+        c.fd = bench::tcpConnectNonBlocking(o.host, o.port, connectFailed);
         if (c.fd < 0) {
             std::perror("socket");
             std::exit(1);
         }
-        sockaddr_in a = bench::ipv4Address(o.host, o.port);
-        int r = connect(c.fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        if (r < 0 && errno != EINPROGRESS) {
+        if (connectFailed) {
             std::perror("connect");
             std::exit(1);
         }
@@ -297,15 +296,9 @@ struct Loadgen {
 
     void flush(int i) {
         Conn& c = conns[size_t(i)];
-        while (!c.out.empty()) {
-            ssize_t n = ::write(c.fd, c.out.data(), c.out.size());
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno == EAGAIN) break;
-                closeConn(i);
-                return;
-            }
-            c.out.erase(0, size_t(n));
+        if (!bench::writePending(c.fd, c.out)) {
+            closeConn(i);
+            return;
         }
         setOut(i, !c.out.empty());
     }
@@ -462,20 +455,19 @@ struct Loadgen {
     }
 
     // Handles the websocket frames in [p, p+len); returns bytes consumed.
-    size_t onFrames(int i, const char* p, size_t len, uint64_t now) {
-        return bench::wsForEachFrame(p, len, [&](uint8_t opcode, const char* body, size_t plen) {
-            if (opcode == 0x1 || opcode == 0x0) {
-                onPacket(i, body, plen, now);
-            } else if (opcode == 0x9) {
-                Conn& c = conns[size_t(i)];
-                if (c.out.empty()) dirty.push_back(i);
-                bench::wsAppendClientFrame(c.out, std::string_view(body, plen), 0xA);
-            } else if (opcode == 0x8) {
-                closeConn(i);
-                return false;
-            }
-            return conns[size_t(i)].st != St::Closed;
-        });
+    // One websocket frame; false once the connection is closed.
+    bool onFrame(int i, uint8_t opcode, const char* body, size_t plen, uint64_t now) {
+        if (opcode == 0x1 || opcode == 0x0) {
+            onPacket(i, body, plen, now);
+        } else if (opcode == 0x9) {
+            Conn& c = conns[size_t(i)];
+            if (c.out.empty()) dirty.push_back(i);
+            bench::wsAppendClientFrame(c.out, std::string_view(body, plen), 0xA);
+        } else if (opcode == 0x8) {
+            closeConn(i);
+            return false;
+        }
+        return conns[size_t(i)].st != St::Closed;
     }
 
     void onReadable(int i) {
@@ -488,26 +480,12 @@ struct Loadgen {
         }
         if (n < 0) return;
         uint64_t now = nowNs();
-        size_t len = have + size_t(n);
-        const char* p = rbuf.data();
         size_t hlen = 0;
-        if (c.st == St::Http) {
-            bench::WsUpgrade u = bench::wsTakeUpgradeAnswer(p, len, hlen);
-            if (u == bench::WsUpgrade::Incomplete) {
-                c.in.assign(p, len);
-                return;
-            }
-            if (u == bench::WsUpgrade::Refused) {
-                std::fprintf(stderr, "upgrade refused: %.*s\n", int(std::min<size_t>(hlen, 200)), p);
-                closeConn(i);
-                return;
-            }
-            c.st = St::Open;
+        auto frame = [&](uint8_t opcode, const char* body, size_t plen) { return onFrame(i, opcode, body, plen, now); };
+        if (!bench::wsTakeInput(rbuf.data(), have + size_t(n), c.st == St::Http, c.in, hlen, [&] { c.st = St::Open; }, frame)) {
+            std::fprintf(stderr, "upgrade refused: %.*s\n", int(std::min<size_t>(hlen, 200)), rbuf.data());
+            closeConn(i);
         }
-        size_t used = onFrames(i, p, len, now);
-        if (c.st == St::Closed) return;
-        if (used < len) c.in.assign(p + used, len - used);
-        else c.in.clear();
     }
 
     // ------------------------------------------------------------ publisher
@@ -546,15 +524,9 @@ struct Loadgen {
     }
 
     void pubFlush() {
-        while (!pubOut.empty()) {
-            ssize_t n = ::write(pubFd, pubOut.data(), pubOut.size());
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno == EAGAIN) break;
-                std::perror("control write");
-                std::exit(1);
-            }
-            pubOut.erase(0, size_t(n));
+        if (!bench::writePending(pubFd, pubOut)) {
+            std::perror("control write");
+            std::exit(1);
         }
         epoll_event ev{};
         ev.events = EPOLLIN | (pubOut.empty() ? 0u : uint32_t(EPOLLOUT));

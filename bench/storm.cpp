@@ -341,12 +341,12 @@ struct Storm {
 
     void open(int i) {
         Client& c = cs[size_t(i)];
-        c.fd = bench::tcpSocketNoDelay(SOCK_NONBLOCK);
+        bool connectFailed = false;
+        c.fd = bench::tcpConnectNonBlocking(o.host, o.port, connectFailed);
         if (c.fd < 0) {
             std::perror("socket (raise ulimit -n)");
             std::exit(1);
         }
-        sockaddr_in a = bench::ipv4Address(o.host, o.port);
         c.st = St::Connecting;
         c.in.clear();
         c.out.clear();
@@ -356,7 +356,7 @@ struct Storm {
         ev.data.u64 = uint64_t(i);
         c.wantOut = true;
         epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
-        if (connect(c.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 && errno != EINPROGRESS) drop(i, "connect");
+        if (connectFailed) drop(i, "connect");
     }
 
     // The connection ended before we meant it to: a reconnect is retried, a first connect fails.
@@ -425,15 +425,9 @@ struct Storm {
 
     void flush(int i) {
         Client& c = cs[size_t(i)];
-        while (!c.out.empty()) {
-            ssize_t n = ::write(c.fd, c.out.data(), c.out.size());
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno == EAGAIN) break;
-                drop(i, "write");
-                return;
-            }
-            c.out.erase(0, size_t(n));
+        if (!bench::writePending(c.fd, c.out)) {
+            drop(i, "write");
+            return;
         }
         setOut(i, !c.out.empty());
     }
@@ -575,13 +569,12 @@ struct Storm {
         checkCaught(c, now);
     }
 
-    size_t onFrames(int i, const char* p, size_t len, uint64_t now) {
-        return bench::wsForEachFrame(p, len, [&](uint8_t opcode, const char* body, size_t plen) {
-            if (opcode == 0x1 || opcode == 0x0) onPacket(i, body, plen, now);
-            else if (opcode == 0x9) queue(i, std::string_view(body, plen), 0xA);
-            else if (opcode == 0x8) drop(i, "websocket close");
-            return cs[size_t(i)].fd >= 0;
-        });
+    // One websocket frame; false once the connection is gone.
+    bool onFrame(int i, uint8_t opcode, const char* body, size_t plen, uint64_t now) {
+        if (opcode == 0x1 || opcode == 0x0) onPacket(i, body, plen, now);
+        else if (opcode == 0x9) queue(i, std::string_view(body, plen), 0xA);
+        else if (opcode == 0x8) drop(i, "websocket close");
+        return cs[size_t(i)].fd >= 0;
     }
 
     void onReadable(int i) {
@@ -594,26 +587,12 @@ struct Storm {
         }
         if (n < 0) return;
         uint64_t now = nowNs();
-        size_t len = have + size_t(n);
-        const char* p = rbuf.data();
         size_t hlen = 0;
-        if (c.st == St::Http) {
-            bench::WsUpgrade u = bench::wsTakeUpgradeAnswer(p, len, hlen);
-            if (u == bench::WsUpgrade::Incomplete) {
-                c.in.assign(p, len);
-                return;
-            }
-            if (u == bench::WsUpgrade::Refused) {
-                if (failed < 5) std::fprintf(stderr, "storm: upgrade refused: %.*s\n", int(std::min<size_t>(hlen, 200)), p);
-                drop(i, "upgrade refused");
-                return;
-            }
-            c.st = St::Open;
+        auto frame = [&](uint8_t opcode, const char* body, size_t plen) { return onFrame(i, opcode, body, plen, now); };
+        if (!bench::wsTakeInput(rbuf.data(), have + size_t(n), c.st == St::Http, c.in, hlen, [&] { c.st = St::Open; }, frame)) {
+            if (failed < 5) std::fprintf(stderr, "storm: upgrade refused: %.*s\n", int(std::min<size_t>(hlen, 200)), rbuf.data());
+            drop(i, "upgrade refused");
         }
-        size_t used = onFrames(i, p, len, now);
-        if (c.fd < 0) return;
-        if (used < len) c.in.assign(p + used, len - used);
-        else c.in.clear();
     }
 
     // ------------------------------------------------------------ loop

@@ -1,8 +1,10 @@
 // The TCP client sockets of the bench tools (loadgen, storm): the IPv4 address they connect to
 // (--host, a dotted quad, and a port), a socket with Nagle off (small frames go out at once), and
-// a read that puts the bytes after those left over from the last one.
+// a non-blocking connect, writes of what is pending and a read that puts the bytes after those left
+// over from the last one.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -40,6 +42,31 @@ inline ssize_t readAfterCarry(int fd, const std::string& carry, std::vector<char
     if (have + 65536 > buf.size()) buf.resize(have + 65536);
     if (have) std::memcpy(buf.data(), carry.data(), have);
     return ::read(fd, buf.data() + have, buf.size() - have);
+}
+
+// A non-blocking TCP_NODELAY socket whose connect to host:port is under way (done at EPOLLOUT).
+// -1 if there is no socket; connectFailed: connect() failed at once (errno set).
+inline int tcpConnectNonBlocking(const std::string& host, int port, bool& connectFailed) {
+    int fd = tcpSocketNoDelay(SOCK_NONBLOCK);
+    if (fd < 0) return fd;
+    sockaddr_in a = ipv4Address(host, port);
+    connectFailed = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 && errno != EINPROGRESS;
+    return fd;
+}
+
+// Writes as much of out as the socket takes now and erases that from out; false on a write
+// error (errno set), true if all went or the socket is full (EAGAIN).
+inline bool writePending(int fd, std::string& out) {
+    while (!out.empty()) {
+        ssize_t n = ::write(fd, out.data(), out.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) break;
+            return false;
+        }
+        out.erase(0, size_t(n));
+    }
+    return true;
 }
 
 }  // namespace bench

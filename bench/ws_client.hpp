@@ -90,4 +90,26 @@ size_t wsForEachFrame(const char* p, size_t len, OnFrame&& onFrame) {
     return off;
 }
 
+// What a client connection has read, [p, p+len), the bytes kept in `carry` last time first. While
+// `upgrading`, the server's HTTP answer comes first: incomplete, all is kept in carry; a 101 calls
+// onUpgraded(). Then the frames go to onFrame (as in wsForEachFrame) and an incomplete one is kept
+// in carry. Returns false if the server refused the upgrade (answerLen: its answer's length).
+template <class OnUpgraded, class OnFrame>
+bool wsTakeInput(const char* p, size_t len, bool upgrading, std::string& carry, size_t& answerLen,
+                 OnUpgraded&& onUpgraded, OnFrame&& onFrame) {
+    if (upgrading) {
+        WsUpgrade u = wsTakeUpgradeAnswer(p, len, answerLen);
+        if (u == WsUpgrade::Refused) return false;
+        if (u == WsUpgrade::Incomplete) {
+            carry.assign(p, len);
+            return true;
+        }
+        onUpgraded();
+    }
+    size_t used = wsForEachFrame(p, len, onFrame);
+    if (used < len) carry.assign(p + used, len - used);
+    else carry.clear();
+    return true;
+}
+
 }  // namespace bench
