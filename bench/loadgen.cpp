@@ -37,18 +37,22 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_options.hpp"
+#include "proc_stats.hpp"
+#include "publish_request.hpp"
+#include "tcp_client.hpp"
+#include "ws_client.hpp"
+
 namespace {
 
-uint64_t nowNs() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
+using bench::nowNs;
+using bench::procCpuSeconds;
+using bench::procRssKb;
+using bench::selfCpuSeconds;
 
 // ---------------------------------------------------------------- options
 struct Options {
@@ -85,36 +89,19 @@ struct Options {
 }
 
 Options parseArgs(int argc, char** argv) {
-    Options o;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        auto next = [&]() -> const char* {
-            if (i + 1 >= argc) usage();
-            return argv[++i];
-        };
-        if (a == "--host") o.host = next();
-        else if (a == "--port") o.port = std::atoi(next());
-        else if (a == "--ns") o.ns = next();
-        else if (a == "--topic") o.topic = next();
-        else if (a == "--conns") o.conns = std::atoi(next());
-        else if (a == "--idle") o.idle = std::atoi(next());
-        else if (a == "--hold") o.holdS = std::atof(next());
-        else if (a == "--control") o.controlPort = std::atoi(next());
-        else if (a == "--token") o.token = next();
-        else if (a == "--rate") o.rate = std::atof(next());
-        else if (a == "--window") o.window = std::atoi(next());
-        else if (a == "--batch") o.batch = std::atoi(next());
-        else if (a == "--payload") o.payload = std::atoi(next());
-        else if (a == "--warmup") o.warmupS = std::atof(next());
-        else if (a == "--measure") o.measureS = std::atof(next());
-        else if (a == "--drain") o.drainS = std::atof(next());
-        else if (a == "--ack") o.ack = true;
-        else if (a == "--slow") o.slow = std::atoi(next());
-        else if (a == "--server-pid") o.serverPid = std::atoi(next());
-        else if (a == "--max-pending") o.maxPending = std::atoi(next());
-        else if (a == "--label") o.label = next();
-        else usage();
-    }
+    Options o = bench::parseOptions<Options>(argc, argv, usage, [](const std::string& a, auto&& next, Options& t) {
+        if (a == "--idle") t.idle = std::atoi(next());
+        else if (a == "--hold") t.holdS = std::atof(next());
+        else if (a == "--token") t.token = next();
+        else if (a == "--window") t.window = std::atoi(next());
+        else if (a == "--warmup") t.warmupS = std::atof(next());
+        else if (a == "--measure") t.measureS = std::atof(next());
+        else if (a == "--drain") t.drainS = std::atof(next());
+        else if (a == "--ack") t.ack = true;
+        else if (a == "--slow") t.slow = std::atoi(next());
+        else return false;
+        return true;
+    });
     if (o.port <= 0) usage();
     if (o.idle > 0) o.conns = o.idle;
     if (o.conns == 0 && (o.controlPort <= 0 || o.rate <= 0)) {
@@ -160,48 +147,6 @@ struct Histogram {
 };
 
 // ---------------------------------------------------------------- /proc readers
-double procCpuSeconds(int pid) {
-    if (pid <= 0) return 0;
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE* f = std::fopen(path, "r");
-    if (!f) return 0;
-    char buf[2048];
-    size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-    std::fclose(f);
-    buf[n] = 0;
-    const char* p = std::strrchr(buf, ')');  // comm may contain spaces
-    if (!p) return 0;
-    // fields after ')': state(3) ... utime(14) stime(15)
-    unsigned long long ut = 0, st = 0;
-    int field = 2;
-    for (const char* q = p + 1; *q; ++q) {
-        if (*q == ' ') {
-            ++field;
-            if (field == 14) ut = std::strtoull(q + 1, nullptr, 10);
-            if (field == 15) {
-                st = std::strtoull(q + 1, nullptr, 10);
-                break;
-            }
-        }
-    }
-    return double(ut + st) / double(sysconf(_SC_CLK_TCK));
-}
-
-long procRssKb(int pid) {
-    if (pid <= 0) return 0;
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/status", pid);
-    FILE* f = std::fopen(path, "r");
-    if (!f) return 0;
-    char line[256];
-    long kb = 0;
-    while (std::fgets(line, sizeof line, f))
-        if (std::strncmp(line, "VmRSS:", 6) == 0) kb = std::atol(line + 6);
-    std::fclose(f);
-    return kb;
-}
-
 long sockstatTcpMemPages() {
     FILE* f = std::fopen("/proc/net/sockstat", "r");
     if (!f) return 0;
@@ -235,13 +180,6 @@ long slabSocketBytes() {
     return bytes;
 }
 
-double selfCpuSeconds() {
-    rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 // ---------------------------------------------------------------- small parsers
 // Integer (or float, e.g. 1.2e15) after `key` in [p, end); returns false if absent.
 bool findNumber(const char* p, const char* end, std::string_view key, uint64_t& out) {
@@ -261,25 +199,6 @@ bool findNumber(const char* p, const char* end, std::string_view key, uint64_t& 
 }
 
 void setNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
-// ---------------------------------------------------------------- websocket client frames
-// Client frames are masked; a zero mask keeps the payload bytes as they are (valid per RFC 6455).
-void appendClientFrame(std::string& out, std::string_view payload, uint8_t opcode = 0x1) {
-    out.push_back(char(0x80 | opcode));
-    size_t n = payload.size();
-    if (n < 126) {
-        out.push_back(char(0x80 | n));
-    } else if (n < 65536) {
-        out.push_back(char(0x80 | 126));
-        out.push_back(char(n >> 8));
-        out.push_back(char(n & 0xff));
-    } else {
-        out.push_back(char(0x80 | 127));
-        for (int i = 7; i >= 0; --i) out.push_back(char((uint64_t(n) >> (8 * i)) & 0xff));
-    }
-    out.append(4, '\0');
-    out.append(payload.data(), payload.size());
-}
 
 // ---------------------------------------------------------------- connections
 enum class St : uint8_t { Connecting, Http, Open, Ns, Sub, Ready, Closed };
@@ -339,26 +258,15 @@ struct Loadgen {
         ep = epoll_create1(0);
     }
 
-    sockaddr_in addr(int port) const {
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(uint16_t(port));
-        inet_pton(AF_INET, o.host.c_str(), &a.sin_addr);
-        return a;
-    }
-
     void openOne(int i) {
         Conn& c = conns[size_t(i)];
-        c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        bool connectFailed = false;
+        c.fd = bench::tcpConnectNonBlocking(o.host, o.port, connectFailed);
         if (c.fd < 0) {
             std::perror("socket");
             std::exit(1);
         }
-        int one = 1;
-        setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        sockaddr_in a = addr(o.port);
-        int r = connect(c.fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        if (r < 0 && errno != EINPROGRESS) {
+        if (connectFailed) {
             std::perror("connect");
             std::exit(1);
         }
@@ -383,20 +291,14 @@ struct Loadgen {
     void queueText(int i, std::string_view text) {
         Conn& c = conns[size_t(i)];
         if (c.out.empty()) dirty.push_back(i);
-        appendClientFrame(c.out, text);
+        bench::wsAppendClientFrame(c.out, text);
     }
 
     void flush(int i) {
         Conn& c = conns[size_t(i)];
-        while (!c.out.empty()) {
-            ssize_t n = ::write(c.fd, c.out.data(), c.out.size());
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno == EAGAIN) break;
-                closeConn(i);
-                return;
-            }
-            c.out.erase(0, size_t(n));
+        if (!bench::writePending(c.fd, c.out)) {
+            closeConn(i);
+            return;
         }
         setOut(i, !c.out.empty());
     }
@@ -428,14 +330,8 @@ struct Loadgen {
         }
         ++connected;
         c.st = St::Http;
-        char req[512];
-        std::snprintf(req, sizeof req,
-                      "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
-                      "Host: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                      o.host.c_str(), o.port);
         if (c.out.empty()) dirty.push_back(i);
-        c.out += req;
+        c.out += bench::wsUpgradeRequest(o.host, o.port);
         c.wantOut = true;  // registered with EPOLLOUT at open
         setOut(i, false);
     }
@@ -558,88 +454,44 @@ struct Loadgen {
         }
     }
 
-    // Parses websocket frames in [p, p+len); returns bytes consumed.
-    size_t onFrames(int i, const char* p, size_t len, uint64_t now) {
-        size_t off = 0;
-        while (len - off >= 2) {
-            const uint8_t* h = reinterpret_cast<const uint8_t*>(p + off);
-            uint8_t opcode = h[0] & 0x0f;
-            bool masked = h[1] & 0x80;
-            uint64_t plen = h[1] & 0x7f;
-            size_t hl = 2;
-            if (plen == 126) {
-                if (len - off < 4) break;
-                plen = (uint64_t(h[2]) << 8) | h[3];
-                hl = 4;
-            } else if (plen == 127) {
-                if (len - off < 10) break;
-                plen = 0;
-                for (int k = 0; k < 8; ++k) plen = (plen << 8) | h[2 + k];
-                hl = 10;
-            }
-            if (masked) hl += 4;
-            if (len - off < hl + plen) break;
-            char* body = const_cast<char*>(p + off + hl);
-            if (masked) {
-                const uint8_t* m = h + hl - 4;
-                for (uint64_t k = 0; k < plen; ++k) body[k] = char(uint8_t(body[k]) ^ m[k & 3]);
-            }
-            if (opcode == 0x1 || opcode == 0x0) {
-                onPacket(i, body, size_t(plen), now);
-            } else if (opcode == 0x9) {
-                Conn& c = conns[size_t(i)];
-                if (c.out.empty()) dirty.push_back(i);
-                appendClientFrame(c.out, std::string_view(body, size_t(plen)), 0xA);
-            } else if (opcode == 0x8) {
-                closeConn(i);
-                return len;
-            }
-            if (conns[size_t(i)].st == St::Closed) return len;
-            off += hl + size_t(plen);
+    // Handles the websocket frames in [p, p+len); returns bytes consumed.
+    // One websocket frame; false once the connection is closed.
+    bool onFrame(int i, uint8_t opcode, const char* body, size_t plen, uint64_t now) {
+        if (opcode == 0x1 || opcode == 0x0) {
+            onPacket(i, body, plen, now);
+        } else if (opcode == 0x9) {
+            Conn& c = conns[size_t(i)];
+            if (c.out.empty()) dirty.push_back(i);
+            bench::wsAppendClientFrame(c.out, std::string_view(body, plen), 0xA);
+        } else if (opcode == 0x8) {
+            closeConn(i);
+            return false;
         }
-        return off;
+        return conns[size_t(i)].st != St::Closed;
     }
 
     void onReadable(int i) {
         Conn& c = conns[size_t(i)];
         size_t have = c.in.size();
-        if (have + 65536 > rbuf.size()) rbuf.resize(have + 65536);
-        if (have) std::memcpy(rbuf.data(), c.in.data(), have);
-        ssize_t n = ::read(c.fd, rbuf.data() + have, rbuf.size() - have);
+        ssize_t n = bench::readAfterCarry(c.fd, c.in, rbuf);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             closeConn(i);
             return;
         }
         if (n < 0) return;
         uint64_t now = nowNs();
-        size_t len = have + size_t(n);
-        const char* p = rbuf.data();
-        if (c.st == St::Http) {
-            const void* e = memmem(p, len, "\r\n\r\n", 4);
-            if (!e) {
-                c.in.assign(p, len);
-                return;
-            }
-            size_t hlen = size_t(static_cast<const char*>(e) - p) + 4;
-            if (len < 12 || std::memcmp(p + 9, "101", 3) != 0) {
-                std::fprintf(stderr, "upgrade refused: %.*s\n", int(std::min<size_t>(hlen, 200)), p);
-                closeConn(i);
-                return;
-            }
-            c.st = St::Open;
-            p += hlen;
-            len -= hlen;
+        size_t hlen = 0;
+        auto frame = [&](uint8_t opcode, const char* body, size_t plen) { return onFrame(i, opcode, body, plen, now); };
+        if (!bench::wsTakeInput(rbuf.data(), have + size_t(n), c.st == St::Http, c.in, hlen, [&] { c.st = St::Open; }, frame)) {
+            std::fprintf(stderr, "upgrade refused: %.*s\n", int(std::min<size_t>(hlen, 200)), rbuf.data());
+            closeConn(i);
         }
-        size_t used = onFrames(i, p, len, now);
-        if (c.st == St::Closed) return;
-        if (used < len) c.in.assign(p + used, len - used);
-        else c.in.clear();
     }
 
     // ------------------------------------------------------------ publisher
     void pubConnect() {
         pubFd = socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a = addr(o.controlPort);
+        sockaddr_in a = bench::ipv4Address(o.host, o.controlPort);
         if (connect(pubFd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) {
             std::perror("connect control");
             std::exit(1);
@@ -658,28 +510,12 @@ struct Loadgen {
         body.reserve(size_t(count) * (size_t(o.payload) + 80) + 2);
         body += '[';
         uint64_t ts = nowNs();
-        char num[64];
         for (int k = 0; k < count; ++k) {
             if (k) body += ',';
-            body += "{\"namespace\":\"";
-            body += o.ns;
-            body += "\",\"topic\":\"";
-            body += o.topic;
-            body += "\",\"payload\":{\"ts\":";
-            std::snprintf(num, sizeof num, "%" PRIu64 ",\"seq\":%" PRIu64, ts, published++);
-            body += num;
-            body += ",\"pad\":\"";
-            body += pad;
-            body += "\"}}";
+            bench::appendPublishEntry(body, o.ns, o.topic, ts, published++, pad);
         }
         body += ']';
-        char head[512];
-        std::snprintf(head, sizeof head,
-                      "POST /v1/publish HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-                      "%s%s%sContent-Length: %zu\r\n\r\n",
-                      o.host.c_str(), o.controlPort, o.token.empty() ? "" : "Authorization: Bearer ",
-                      o.token.c_str(), o.token.empty() ? "" : "\r\n", body.size());
-        pubOut += head;
+        pubOut += bench::publishRequestHead(o.host, o.controlPort, o.token, body.size());
         pubOut += body;
         pubBusy = true;
         inPost = count;
@@ -688,15 +524,9 @@ struct Loadgen {
     }
 
     void pubFlush() {
-        while (!pubOut.empty()) {
-            ssize_t n = ::write(pubFd, pubOut.data(), pubOut.size());
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno == EAGAIN) break;
-                std::perror("control write");
-                std::exit(1);
-            }
-            pubOut.erase(0, size_t(n));
+        if (!bench::writePending(pubFd, pubOut)) {
+            std::perror("control write");
+            std::exit(1);
         }
         epoll_event ev{};
         ev.events = EPOLLIN | (pubOut.empty() ? 0u : uint32_t(EPOLLOUT));

@@ -39,50 +39,22 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_options.hpp"
+#include "proc_stats.hpp"
+#include "publish_request.hpp"
+#include "tcp_client.hpp"
+#include "ws_client.hpp"
+
 namespace {
 
-uint64_t nowNs() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
-
-double selfCpuSeconds() {
-    rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-double procCpuSeconds(int pid) {
-    if (pid <= 0) return 0;
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE* f = std::fopen(path, "r");
-    if (!f) return 0;
-    char buf[2048];
-    size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-    std::fclose(f);
-    buf[n] = 0;
-    const char* p = std::strrchr(buf, ')');  // comm may contain spaces
-    if (!p) return 0;
-    unsigned long long ut = 0, st = 0;
-    int field = 2;
-    for (const char* q = p + 1; *q; ++q) {
-        if (*q != ' ') continue;
-        ++field;
-        if (field == 14) ut = std::strtoull(q + 1, nullptr, 10);
-        if (field == 15) {
-            st = std::strtoull(q + 1, nullptr, 10);
-            break;
-        }
-    }
-    return double(ut + st) / double(sysconf(_SC_CLK_TCK));
-}
+using bench::nowNs;
+using bench::procCpuSeconds;
+using bench::procRssKb;
+using bench::selfCpuSeconds;
 
 // Seconds the process's threads spent waiting in the run queue (runnable, not running): on a
 // shared machine this, not the server's own work, can be where the storm's time goes.
@@ -132,20 +104,6 @@ long tcpExtCounter(const char* name) {
     return -1;
 }
 
-long procRssKb(int pid) {
-    if (pid <= 0) return 0;
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/status", pid);
-    FILE* f = std::fopen(path, "r");
-    if (!f) return 0;
-    char line[256];
-    long kb = 0;
-    while (std::fgets(line, sizeof line, f))
-        if (std::strncmp(line, "VmRSS:", 6) == 0) kb = std::atol(line + 6);
-    std::fclose(f);
-    return kb;
-}
-
 // ---------------------------------------------------------------- options
 struct Options {
     std::string host = "127.0.0.1";
@@ -180,38 +138,21 @@ struct Options {
 }
 
 Options parseArgs(int argc, char** argv) {
-    Options o;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        auto next = [&]() -> const char* {
-            if (i + 1 >= argc) usage();
-            return argv[++i];
-        };
-        if (a == "--host") o.host = next();
-        else if (a == "--port") o.port = std::atoi(next());
-        else if (a == "--control") o.controlPort = std::atoi(next());
-        else if (a == "--ns") o.ns = next();
-        else if (a == "--topic") o.topic = next();
-        else if (a == "--conns") o.conns = std::atoi(next());
-        else if (a == "--rate") o.rate = std::atof(next());
-        else if (a == "--batch") o.batch = std::atoi(next());
-        else if (a == "--payload") o.payload = std::atoi(next());
-        else if (a == "--pre") o.pre = std::atoi(next());
+    Options o = bench::parseOptions<Options>(argc, argv, usage, [](const std::string& a, auto&& next, Options& t) {
+        if (a == "--pre") t.pre = std::atoi(next());
         else if (a == "--cut") {
             std::string c = next();
             if (c != "rst" && c != "fin") usage();
-            o.rst = c == "rst";
-        } else if (a == "--max-pending") o.maxPending = std::atoi(next());
-        else if (a == "--storm-pending") o.stormPending = std::atoi(next());
-        else if (a == "--retry-ms") o.retryMs = std::atoi(next());
-        else if (a == "--away-ms") o.awayMs = std::atoi(next());
-        else if (a == "--jitter-ms") o.jitterMs = std::atoi(next());
-        else if (a == "--timeout") o.timeoutS = std::atof(next());
-        else if (a == "--tail") o.tailS = std::atof(next());
-        else if (a == "--server-pid") o.serverPid = std::atoi(next());
-        else if (a == "--label") o.label = next();
-        else usage();
-    }
+            t.rst = c == "rst";
+        } else if (a == "--storm-pending") t.stormPending = std::atoi(next());
+        else if (a == "--retry-ms") t.retryMs = std::atoi(next());
+        else if (a == "--away-ms") t.awayMs = std::atoi(next());
+        else if (a == "--jitter-ms") t.jitterMs = std::atoi(next());
+        else if (a == "--timeout") t.timeoutS = std::atof(next());
+        else if (a == "--tail") t.tailS = std::atof(next());
+        else return false;
+        return true;
+    });
     if (o.port <= 0 || o.controlPort <= 0 || o.conns <= 0 || o.rate <= 0 || o.pre < 1) usage();
     if (o.batch < 1) o.batch = 1;
     if (o.maxPending < 1) o.maxPending = 1;
@@ -234,24 +175,6 @@ struct Samples {
         return v.empty() ? 0 : *std::max_element(v.begin(), v.end());
     }
 };
-
-// Client frames are masked; a zero mask keeps the payload bytes as they are (RFC 6455 allows it).
-void appendClientFrame(std::string& out, std::string_view payload, uint8_t opcode = 0x1) {
-    out.push_back(char(0x80 | opcode));
-    size_t n = payload.size();
-    if (n < 126) {
-        out.push_back(char(0x80 | n));
-    } else if (n < 65536) {
-        out.push_back(char(0x80 | 126));
-        out.push_back(char(n >> 8));
-        out.push_back(char(n & 0xff));
-    } else {
-        out.push_back(char(0x80 | 127));
-        for (int i = 7; i >= 0; --i) out.push_back(char((uint64_t(n) >> (8 * i)) & 0xff));
-    }
-    out.append(4, '\0');
-    out.append(payload.data(), payload.size());
-}
 
 // The string value of "key":"..." in [p, end) (ids and offsets carry no escapes).
 std::string stringAfter(const char* p, const char* end, std::string_view key) {
@@ -313,10 +236,7 @@ struct Publisher {
     bool connectNow() {
         if (fd >= 0) ::close(fd);
         fd = socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(uint16_t(o.controlPort));
-        inet_pton(AF_INET, o.host.c_str(), &a.sin_addr);
+        sockaddr_in a = bench::ipv4Address(o.host, o.controlPort);
         if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) return false;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -326,22 +246,13 @@ struct Publisher {
     // One POST of `count` messages and its answer; false if the connection failed.
     bool post(int count) {
         std::string body = "[";
-        char num[96];
         uint64_t ts = nowNs();
         for (int k = 0; k < count; ++k) {
             if (k) body += ',';
-            body += "{\"namespace\":\"" + o.ns + "\",\"topic\":\"" + o.topic + "\",\"payload\":{";
-            std::snprintf(num, sizeof num, "\"ts\":%" PRIu64 ",\"seq\":%" PRIu64, ts, published.fetch_add(1));
-            body += num;
-            body += ",\"pad\":\"" + pad + "\"}}";
+            bench::appendPublishEntry(body, o.ns, o.topic, ts, published.fetch_add(1), pad);
         }
         body += ']';
-        char head[256];
-        std::snprintf(head, sizeof head,
-                      "POST /v1/publish HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      o.host.c_str(), o.controlPort, body.size());
-        std::string req = head + body;
+        std::string req = bench::publishRequestHead(o.host, o.controlPort, std::string(), body.size()) + body;
         for (size_t off = 0; off < req.size();) {
             ssize_t n = ::write(fd, req.data() + off, req.size() - off);
             if (n <= 0) return false;
@@ -428,24 +339,14 @@ struct Storm {
         ep = epoll_create1(0);
     }
 
-    sockaddr_in addr(int port) const {
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(uint16_t(port));
-        inet_pton(AF_INET, o.host.c_str(), &a.sin_addr);
-        return a;
-    }
-
     void open(int i) {
         Client& c = cs[size_t(i)];
-        c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        bool connectFailed = false;
+        c.fd = bench::tcpConnectNonBlocking(o.host, o.port, connectFailed);
         if (c.fd < 0) {
             std::perror("socket (raise ulimit -n)");
             std::exit(1);
         }
-        int one = 1;
-        setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        sockaddr_in a = addr(o.port);
         c.st = St::Connecting;
         c.in.clear();
         c.out.clear();
@@ -455,7 +356,7 @@ struct Storm {
         ev.data.u64 = uint64_t(i);
         c.wantOut = true;
         epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
-        if (connect(c.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 && errno != EINPROGRESS) drop(i, "connect");
+        if (connectFailed) drop(i, "connect");
     }
 
     // The connection ended before we meant it to: a reconnect is retried, a first connect fails.
@@ -519,20 +420,14 @@ struct Storm {
     void queue(int i, std::string_view text, uint8_t opcode = 0x1) {
         Client& c = cs[size_t(i)];
         if (c.out.empty()) dirty.push_back(i);
-        appendClientFrame(c.out, text, opcode);
+        bench::wsAppendClientFrame(c.out, text, opcode);
     }
 
     void flush(int i) {
         Client& c = cs[size_t(i)];
-        while (!c.out.empty()) {
-            ssize_t n = ::write(c.fd, c.out.data(), c.out.size());
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno == EAGAIN) break;
-                drop(i, "write");
-                return;
-            }
-            c.out.erase(0, size_t(n));
+        if (!bench::writePending(c.fd, c.out)) {
+            drop(i, "write");
+            return;
         }
         setOut(i, !c.out.empty());
     }
@@ -547,14 +442,8 @@ struct Storm {
             return;
         }
         c.st = St::Http;
-        char req[512];
-        std::snprintf(req, sizeof req,
-                      "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
-                      "Host: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                      o.host.c_str(), o.port);
         if (c.out.empty()) dirty.push_back(i);
-        c.out += req;
+        c.out += bench::wsUpgradeRequest(o.host, o.port);
     }
 
     void onPacket(int i, const char* p, size_t n, uint64_t now) {
@@ -680,68 +569,30 @@ struct Storm {
         checkCaught(c, now);
     }
 
-    size_t onFrames(int i, const char* p, size_t len, uint64_t now) {
-        size_t off = 0;
-        while (len - off >= 2) {
-            const uint8_t* h = reinterpret_cast<const uint8_t*>(p + off);
-            uint8_t opcode = h[0] & 0x0f;
-            uint64_t plen = h[1] & 0x7f;
-            size_t hl = 2;
-            if (plen == 126) {
-                if (len - off < 4) break;
-                plen = (uint64_t(h[2]) << 8) | h[3];
-                hl = 4;
-            } else if (plen == 127) {
-                if (len - off < 10) break;
-                plen = 0;
-                for (int k = 0; k < 8; ++k) plen = (plen << 8) | h[2 + k];
-                hl = 10;
-            }
-            if (len - off < hl + plen) break;
-            const char* body = p + off + hl;  // server frames are not masked
-            if (opcode == 0x1 || opcode == 0x0) onPacket(i, body, size_t(plen), now);
-            else if (opcode == 0x9) queue(i, std::string_view(body, size_t(plen)), 0xA);
-            else if (opcode == 0x8) drop(i, "websocket close");
-            if (cs[size_t(i)].fd < 0) return len;
-            off += hl + size_t(plen);
-        }
-        return off;
+    // One websocket frame; false once the connection is gone.
+    bool onFrame(int i, uint8_t opcode, const char* body, size_t plen, uint64_t now) {
+        if (opcode == 0x1 || opcode == 0x0) onPacket(i, body, plen, now);
+        else if (opcode == 0x9) queue(i, std::string_view(body, plen), 0xA);
+        else if (opcode == 0x8) drop(i, "websocket close");
+        return cs[size_t(i)].fd >= 0;
     }
 
     void onReadable(int i) {
         Client& c = cs[size_t(i)];
         size_t have = c.in.size();
-        if (have + 65536 > rbuf.size()) rbuf.resize(have + 65536);
-        if (have) std::memcpy(rbuf.data(), c.in.data(), have);
-        ssize_t n = ::read(c.fd, rbuf.data() + have, rbuf.size() - have);
+        ssize_t n = bench::readAfterCarry(c.fd, c.in, rbuf);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             drop(i, n == 0 ? "closed by server" : std::strerror(errno));
             return;
         }
         if (n < 0) return;
         uint64_t now = nowNs();
-        size_t len = have + size_t(n);
-        const char* p = rbuf.data();
-        if (c.st == St::Http) {
-            const void* e = memmem(p, len, "\r\n\r\n", 4);
-            if (!e) {
-                c.in.assign(p, len);
-                return;
-            }
-            size_t hlen = size_t(static_cast<const char*>(e) - p) + 4;
-            if (len < 12 || std::memcmp(p + 9, "101", 3) != 0) {
-                if (failed < 5) std::fprintf(stderr, "storm: upgrade refused: %.*s\n", int(std::min<size_t>(hlen, 200)), p);
-                drop(i, "upgrade refused");
-                return;
-            }
-            c.st = St::Open;
-            p += hlen;
-            len -= hlen;
+        size_t hlen = 0;
+        auto frame = [&](uint8_t opcode, const char* body, size_t plen) { return onFrame(i, opcode, body, plen, now); };
+        if (!bench::wsTakeInput(rbuf.data(), have + size_t(n), c.st == St::Http, c.in, hlen, [&] { c.st = St::Open; }, frame)) {
+            if (failed < 5) std::fprintf(stderr, "storm: upgrade refused: %.*s\n", int(std::min<size_t>(hlen, 200)), rbuf.data());
+            drop(i, "upgrade refused");
         }
-        size_t used = onFrames(i, p, len, now);
-        if (c.fd < 0) return;
-        if (used < len) c.in.assign(p + used, len - used);
-        else c.in.clear();
     }
 
     // ------------------------------------------------------------ loop
