@@ -10,18 +10,16 @@ void HeldSessions::add(const std::string& pid, const std::shared_ptr<Session>& s
     e.owner.reset();
     e.shard = shard;
     e.ns = ns;
-    e.topics.clear();
     e.id = id;
     e.principal = principal;
     e.token = token;
 }
 
-void HeldSessions::hold(const std::string& pid, const std::shared_ptr<Session>& s, std::vector<size_t> topics) {
+void HeldSessions::hold(const std::string& pid, const std::shared_ptr<Session>& s) {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = entries_.find(pid);
     if (it == entries_.end() || it->second.ref.lock() != s) return;
     it->second.owner = s;
-    it->second.topics = std::move(topics);
 }
 
 bool HeldSessions::claim(const std::string& pid, size_t ns, Claim& out) {
@@ -36,7 +34,6 @@ bool HeldSessions::claim(const std::string& pid, size_t ns, Claim& out) {
     }
     out.wasDetached = e.owner != nullptr;
     out.shard = e.shard;
-    out.topics = e.topics;
     out.id = e.id;
     out.principal = e.principal;
     out.connectToken = e.token;

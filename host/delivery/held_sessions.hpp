@@ -22,7 +22,6 @@ public:
     struct Claim {
         std::shared_ptr<Session> session;  // kept alive by the claim until moved or reattached
         LoopShard* shard = nullptr;         // its loop
-        std::vector<size_t> topics;         // subscribed topics when last seen
         std::string principal, connectToken, id;
         bool wasDetached = false;
     };
@@ -31,7 +30,7 @@ public:
     void add(const std::string& pid, const std::shared_ptr<Session>& s, LoopShard* shard, size_t ns,
              const std::string& id, const std::string& principal, const std::string& token);
     // The session's client left abnormally: the directory keeps it alive from now on.
-    void hold(const std::string& pid, const std::shared_ptr<Session>& s, std::vector<size_t> topics);
+    void hold(const std::string& pid, const std::shared_ptr<Session>& s);
     // A reconnect named pid in namespace ns: the first claimant wins and the entry leaves the
     // directory (the winner re-adds it once attached). False: unknown, other namespace, or
     // already claimed.
@@ -51,7 +50,6 @@ private:
         std::shared_ptr<Session> owner;  // set while detached
         LoopShard* shard = nullptr;
         size_t ns = 0;
-        std::vector<size_t> topics;
         std::string id, principal, token;
     };
     mutable std::mutex mu_;

@@ -15,14 +15,6 @@ namespace {
 
 using json::Value;
 
-// The detached-sessions gauge counts a session from hold() until it is attached, moved
-// or expired, once.
-void uncount(Session& s) {
-    if (!s.heldCounted) return;
-    s.heldCounted = false;
-    s.ns.nsMetrics->detached.fetch_sub(1, std::memory_order_relaxed);
-}
-
 uint64_t queuedOf(const Session& s) {
     uint64_t n = 0;
     for (auto& sub : s.subs)
@@ -35,7 +27,6 @@ void expire(Core& core, const std::shared_ptr<Session>& s) {
     NamespaceRuntime& ns = s->ns;
     const uint64_t queued = queuedOf(*s);
     ns.nsMetrics->sessionsExpired.fetch_add(1, std::memory_order_relaxed);
-    uncount(*s);
     log::info("session_expired", {{"server", core.cfg.name}, {"namespace", ns.path()}, {"client", s->id},
                                   {"queued_dropped", std::to_string(queued)},
                                   {"away_ms", std::to_string(net::monotonicMs() - s->detachedAtMs)}});
@@ -64,7 +55,7 @@ void attach(const std::shared_ptr<Core>& core, const std::shared_ptr<Session>& s
         session->shard.loop().cancelTimer(session->holdTimer);
         session->holdTimer = 0;
     }
-    uncount(*session);
+    session->uncountHeld();
     session->detached = false;
     session->socket = s.get();
     session->remote = s->remoteAddress();
@@ -136,7 +127,7 @@ void hold(Core& core, const std::shared_ptr<Session>& s, uint64_t confirmedMark)
         s->heldCounted = true;
         s->ns.nsMetrics->detached.fetch_add(1, std::memory_order_relaxed);
     }
-    core.held.hold(s->pid, s, {});
+    core.held.hold(s->pid, s);
     std::weak_ptr<Session> weak = s;
     std::weak_ptr<Core> wc = core.weak_from_this();
     const auto ms = static_cast<uint64_t>(std::max<int64_t>(1, core.cfg.recovery.maxDisconnectionDurationMs));
@@ -198,7 +189,6 @@ bool restore(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, const sio:
         auto history = std::make_shared<ReplayHistory>();
         if (!old->closed) {
             takeOver(*old);
-            uncount(*old);
             if (old->holdTimer) {
                 there->loop().cancelTimer(old->holdTimer);
                 old->holdTimer = 0;

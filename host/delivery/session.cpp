@@ -536,16 +536,19 @@ void Session::close(const std::string& reason) {
         shard.loop().cancelTimer(holdTimer);
         holdTimer = 0;
     }
-    if (heldCounted) {
-        heldCounted = false;
-        ns.nsMetrics->detached.fetch_sub(1, std::memory_order_relaxed);
-    }
+    uncountHeld();
     for (auto& s : subs) s.reset();
     topicCount = 0;
     shard.removeSession(this);
     core->unregisterClient(ns.index, id, &shard);
     if (!pid.empty()) core->held.forget(pid, this);
     socket = nullptr;
+}
+
+void Session::uncountHeld() {
+    if (!heldCounted) return;
+    heldCounted = false;
+    ns.nsMetrics->detached.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Session::closeMoved() {

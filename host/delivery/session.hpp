@@ -136,6 +136,8 @@ public:
     std::string pid;
     bool detached = false;
     bool heldCounted = false;  // counted in the namespace's detached-sessions gauge
+    // Leave that gauge (attached again or closed), once.
+    void uncountHeld();
     uint64_t detachedAtMs = 0;
     net::TimerId holdTimer = 0;
     ReplayHistory history;  // BEST_EFFORT messages sent and not yet confirmed received

@@ -134,7 +134,7 @@ public:
         auto s = mk(), other = mk();
         d.add("p", s, nullptr, 0, "id", "", "");
         CPPUNIT_ASSERT(!d.expire("p", s.get()));  // attached: the socket owns it
-        d.hold("p", s, {});
+        d.hold("p", s);
         CPPUNIT_ASSERT_EQUAL(size_t(1), d.heldCount());
         CPPUNIT_ASSERT(!d.expire("p", other.get()));
         std::weak_ptr<Session> weak = s;
