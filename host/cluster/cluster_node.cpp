@@ -21,6 +21,7 @@
 #include "cluster/cluster_wire.hpp"
 #include "cluster/emitter_decode.hpp"
 #include "cluster/redis_conn.hpp"
+#include "cluster/session_wire.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "delivery/delivery.hpp"
@@ -122,6 +123,7 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
     config::ClusterConfig cfg;
     std::string serverName;
     std::string nodeId;
+    std::string tag;  // messageIdTag(): random per run
     ClusterKeys keys;
     delivery::Delivery& delivery;
     std::set<std::string> ackNamespaces;  // AT_LEAST_ONCE: streams; the others: pub/sub
@@ -145,6 +147,27 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
     std::map<std::string, Stream> streams;                               // stream key -> read state
     std::unordered_map<uint64_t, Request> requests;                      // publishTo waiting for an answer
     uint64_t nextRequest = 1;
+    // Recovery across nodes (docs/cluster.md): a claimed session's missed messages being
+    // gathered, the channel subscriptions Redis confirmed, and what waits for them.
+    struct Gather {
+        std::function<void(delivery::HandOver)> done;
+        delivery::HandOver h;
+        int waiting = 0;
+        uint64_t deadline = 0;
+        bool finished = false;
+    };
+    std::unordered_map<uint64_t, std::shared_ptr<Gather>> gathers;  // by take requestId
+    std::vector<std::shared_ptr<Gather>> gathering;                 // every unfinished one (deadlines)
+    std::set<std::string> confirmed;
+    struct ConfirmWait {
+        std::vector<std::string> channels;
+        uint64_t deadline;
+        std::function<void()> then;
+    };
+    std::vector<ConfirmWait> confirmWaits;
+    // Session records written while the link was down: sent when it is back.
+    std::map<std::string, std::pair<std::string, uint64_t>> unsentRecords;  // key -> (record, ttl)
+    std::set<std::string> unsentDrops;                                      // keys
     uint64_t lastHeartbeat = 0;
     net::TimerId tickTimer = 0;
 
@@ -173,6 +196,11 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
     Impl(const config::ClusterConfig& c, const config::ServerConfig& server, delivery::Delivery& d)
         : cfg(c), serverName(server.name), delivery(d) {
         nodeId = cfg.nodeId.empty() ? defaultNodeId() : cfg.nodeId;
+        {
+            static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+            std::random_device rd;
+            for (int i = 0; i < 8; ++i) tag.push_back(kAlphabet[rd() % 62]);
+        }
         keys.prefix = cfg.keyPrefix;
         keys.server = server.name;
         for (auto& ns : server.namespaces)
@@ -389,6 +417,10 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
             }
         }
         if (hset.size() > 2) cmd.command(hset, nullptr);
+        for (auto& key : unsentDrops) dropRecord(key);
+        unsentDrops.clear();
+        for (auto& [key, rec] : unsentRecords) cmd.command({"SET", key, rec.first, "PX", std::to_string(rec.second)}, nullptr);
+        unsentRecords.clear();
         heartbeat();
         issueXread();
     }
@@ -401,6 +433,7 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
         xread.close();
         xreadInFlight = false;
         subscriptions = 0;
+        confirmed.clear();
         cmdReady = subReady = xreadReady = false;
         // Everything that waited on the link is answered now, not at its deadline.
         auto pending = std::move(requests);
@@ -456,6 +489,27 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
                 return fail("redis did not answer XREAD within " + std::to_string(limit + blockMs()) + " ms");
             if (now - lastHeartbeat >= static_cast<uint64_t>(cfg.heartbeatMs)) heartbeat();
         }
+        for (size_t i = 0; i < confirmWaits.size();) {
+            if (confirmWaits[i].deadline <= now || allConfirmed(confirmWaits[i].channels)) {
+                auto then = std::move(confirmWaits[i].then);
+                confirmWaits.erase(confirmWaits.begin() + static_cast<long>(i));
+                then();
+            } else {
+                ++i;
+            }
+        }
+        for (size_t i = 0; i < gathering.size();) {
+            auto g = gathering[i];
+            if (g->finished) {
+                gathering.erase(gathering.begin() + static_cast<long>(i));
+            } else if (g->deadline <= now) {
+                gathering.erase(gathering.begin() + static_cast<long>(i));
+                finishGather(g);
+            } else {
+                ++i;
+            }
+        }
+        for (auto it = gathers.begin(); it != gathers.end();) it = it->second->finished ? gathers.erase(it) : std::next(it);
         for (auto it = requests.begin(); it != requests.end();) {
             if (it->second.deadline <= now) {
                 auto done = std::move(it->second.done);
@@ -603,21 +657,27 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
                 it->second.lastId = replyText(entry->element[0]);
                 redisReply* f = entry->element[1];
                 if (f->type != REDIS_REPLY_ARRAY) continue;
-                std::string origin, payload;
+                std::string origin, payload, messageId;
+                bool deliveredByOrigin = false;
                 for (size_t k = 0; k + 1 < f->elements; k += 2) {
                     const std::string name = replyText(f->element[k]);
                     if (name == "n") origin = replyText(f->element[k + 1]);
                     else if (name == "p") payload = replyText(f->element[k + 1]);
+                    else if (name == "i") messageId = replyText(f->element[k + 1]);
+                    else if (name == "h") deliveredByOrigin = true;
                 }
-                if (origin == nodeId) continue;  // delivered here directly when it was published
-                inStream.fetch_add(1, std::memory_order_relaxed);
-                deliverLocal(it->second.ns, it->second.topic, payload, "stream");
+                // Ours and delivered here when it was published (a durable namespace's
+                // journal did); older nodes wrote no messageId and delivered their own too.
+                if (origin == nodeId && (deliveredByOrigin || messageId.empty())) continue;
+                if (origin != nodeId) inStream.fetch_add(1, std::memory_order_relaxed);
+                deliverLocal(it->second.ns, it->second.topic, payload, "stream", messageId, it->second.lastId);
             }
         }
     }
 
-    void deliverLocal(const std::string& ns, const std::string& topic, const std::string& payload, const char* via) {
-        PublishStatus st = delivery.publishLocal(ns, topic, payload);
+    void deliverLocal(const std::string& ns, const std::string& topic, const std::string& payload, const char* via,
+                      const std::string& messageId = {}, const std::string& streamId = {}) {
+        PublishStatus st = delivery.publishLocal(ns, topic, payload, messageId, streamId);
         if (st == PublishStatus::Ok) return;
         dropped.fetch_add(1, std::memory_order_relaxed);
         if (uint64_t n_ = rl.due("cluster_message_dropped")) log::warn("cluster_message_dropped", {{"count", std::to_string(n_)}, {"server", serverName}, {"namespace", ns}, {"topic", topic}, {"via", via},
@@ -631,6 +691,8 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
         const std::string kind = replyText(r->element[0]);
         if (kind == "subscribe" || kind == "unsubscribe") {
             if (r->element[2]->type == REDIS_REPLY_INTEGER) subscriptions = std::max<int64_t>(0, r->element[2]->integer - 1);
+            if (kind == "subscribe") confirmed.insert(replyText(r->element[1]));
+            else confirmed.erase(replyText(r->element[1]));
             return;
         }
         if (kind != "message") return;
@@ -643,10 +705,10 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
         switch (route.kind) {
             case RouteKind::Topic: {
                 auto rec = decodeRecord(std::string(body->str, body->len));
-                if (!rec || rec->size() != 2) return;
+                if (!rec || rec->size() < 2 || rec->size() > 3) return;
                 if ((*rec)[0] == nodeId) return;  // ours: delivered here directly
                 inPubsub.fetch_add(1, std::memory_order_relaxed);
-                deliverLocal(route.ns, route.topic, (*rec)[1], "pubsub");
+                deliverLocal(route.ns, route.topic, (*rec)[1], "pubsub", rec->size() == 3 ? (*rec)[2] : std::string());
                 return;
             }
             case RouteKind::Node: return onNodeMessage(std::string(body->str, body->len));
@@ -696,6 +758,39 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
             inDirect.fetch_add(1, std::memory_order_relaxed);
             PublishStatus st = delivery.publishToLocal(f[3], f[4], f[5], f[6]);
             cmd.command({"PUBLISH", keys.nodeChannel(f[1]), encodeRecord({"re", nodeId, f[2], statusWord(st)})}, nullptr);
+        } else if (f[0] == "take" && f.size() == 5) {
+            // [take, origin, requestId, pid, ns]: a node claimed a session this one holds.
+            std::weak_ptr<Impl> weak = shared_from_this();
+            const std::string origin = f[1], reqId = f[2];
+            delivery.handOver(f[3], f[4], [weak, origin, reqId](delivery::HandOver h) {
+                auto self = weak.lock();
+                if (!self) return;
+                self->loop.post([self, origin, reqId, h = std::move(h)] {
+                    if (self->link != Link::Up) return;  // the claimant gives up at its deadline
+                    self->cmd.command({"PUBLISH", self->keys.nodeChannel(origin),
+                                       encodeRecord({"give", self->nodeId, reqId, encodeHandOver(h)})},
+                                      nullptr);
+                });
+            });
+        } else if (f[0] == "give" && f.size() == 4) {
+            uint64_t id = 0;
+            try {
+                id = std::stoull(f[2]);
+            } catch (...) {
+                return;
+            }
+            auto it = gathers.find(id);
+            if (it == gathers.end()) return;  // too late: the claimant went on without it
+            auto g = it->second;
+            gathers.erase(it);
+            if (g->finished) return;
+            if (auto h = decodeHandOver(f[3])) {
+                h->replay = std::move(g->h.replay);
+                g->h = std::move(*h);
+            } else if (uint64_t n_ = rl.due("cluster_handover_malformed")) {
+                log::warn("cluster_handover_malformed", {{"count", std::to_string(n_)}, {"from_node", f[1]}});
+            }
+            gatherStep(g);
         } else if (f[0] == "re" && f.size() == 4) {
             uint64_t id = 0;
             try {
@@ -755,10 +850,127 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
         });
     }
 
+    // ------------------------------------------------------------------ recovery across nodes
+
+    bool allConfirmed(const std::vector<std::string>& channels) const {
+        for (auto& c : channels)
+            if (!confirmed.count(c)) return false;
+        return true;
+    }
+
+    // then() once Redis confirmed every channel (this node receives what is published on
+    // them from now on), or at the deadline.
+    void whenConfirmed(std::vector<std::string> channels, uint64_t deadline, std::function<void()> then) {
+        if (allConfirmed(channels)) return then();
+        confirmWaits.push_back(ConfirmWait{std::move(channels), deadline, std::move(then)});
+    }
+
+    void finishGather(const std::shared_ptr<Gather>& g) {
+        if (g->finished) return;
+        g->finished = true;
+        auto done = std::move(g->done);
+        done(std::move(g->h));
+    }
+
+    void gatherStep(const std::shared_ptr<Gather>& g) {
+        if (--g->waiting <= 0) finishGather(g);
+    }
+
+    void dropRecord(const std::string& key) {
+        static const char* kScript =
+            "local v = redis.call('GET', KEYS[1]) "
+            "if v and string.sub(v, 1, string.len(ARGV[1])) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
+            "return 0";
+        cmd.command({"EVAL", kScript, "1", key, sessionRecordOwnerPrefix(nodeId)}, nullptr);
+    }
+
+    // "(<id>", "<id>" or "t<wall ms>" (RemoteSessionRecord) as an XRANGE start.
+    std::string rangeStart(const std::string& floor) const {
+        if (!floor.empty() && floor[0] == 't') {
+            int64_t ms = 0;
+            try {
+                ms = std::stoll(floor.substr(1));
+            } catch (...) {
+                return "-";
+            }
+            // Redis's clock, with a margin for the offset measured at connect.
+            ms += redisClockOffsetMs - 50;
+            return ms > 0 ? std::to_string(ms) + "-0" : "-";
+        }
+        return floor;
+    }
+
+    void startGather(const delivery::RemoteSessionRecord& rec, std::function<void(delivery::HandOver)> done) {
+        auto g = std::make_shared<Gather>();
+        g->done = std::move(done);
+        g->deadline = net::monotonicMs() + static_cast<uint64_t>(cfg.commandTimeoutMs);
+        gathering.push_back(g);
+        if (link != Link::Up) return finishGather(g);
+        const bool ack = ackNamespaces.count(rec.ns) > 0;
+        std::vector<std::string> channels;
+        if (!ack)
+            for (auto& [topic, floor] : rec.topics) channels.push_back(keys.topicChannel(rec.ns, topic));
+        auto self = shared_from_this();
+        whenConfirmed(std::move(channels), g->deadline, [self, g, rec, ack] {
+            if (g->finished) return;
+            if (self->link != Link::Up) return self->finishGather(g);
+            g->waiting = 1;  // this step
+            const uint64_t gn = self->gen;
+            if (ack) {
+                for (auto& [topic, floor] : rec.topics) {
+                    if (floor.empty()) continue;
+                    ++g->waiting;
+                    const std::string t = topic;
+                    self->cmd.command({"XRANGE", self->keys.topicStream(rec.ns, topic), self->rangeStart(floor), "+", "COUNT", "100000"},
+                                      [self, g, gn, t](redisReply* r) {
+                        if (gn != self->gen || g->finished) return;
+                        if (r && r->type == REDIS_REPLY_ARRAY) self->readRange(r, t, g->h.replay);
+                        self->gatherStep(g);
+                    });
+                }
+            }
+            if (!rec.node.empty() && rec.node != self->nodeId) {
+                ++g->waiting;
+                const uint64_t id = self->nextRequest++;
+                self->gathers[id] = g;
+                self->cmd.command({"PUBLISH", self->keys.nodeChannel(rec.node),
+                                   encodeRecord({"take", self->nodeId, std::to_string(id), rec.pid, rec.ns})},
+                                  [self, g, gn, id](redisReply* r) {
+                    if (gn != self->gen || g->finished) return;
+                    // Nobody on its channel: that node is gone, and its lanes with it.
+                    if (!r || r->type != REDIS_REPLY_INTEGER || r->integer == 0) {
+                        self->gathers.erase(id);
+                        self->gatherStep(g);
+                    }
+                });
+            }
+            self->gatherStep(g);
+        });
+    }
+
+    // XRANGE entries as messages to replay (the stream's own order).
+    void readRange(redisReply* r, const std::string& topic, std::vector<delivery::HandedMessage>& out) {
+        for (size_t e = 0; e < r->elements; ++e) {
+            redisReply* entry = r->element[e];
+            if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2 || entry->element[1]->type != REDIS_REPLY_ARRAY) continue;
+            delivery::HandedMessage m;
+            m.topic = topic;
+            m.streamId = replyText(entry->element[0]);
+            redisReply* f = entry->element[1];
+            for (size_t k = 0; k + 1 < f->elements; k += 2) {
+                const std::string name = replyText(f->element[k]);
+                if (name == "p") m.payloadJson = replyText(f->element[k + 1]);
+                else if (name == "i") m.messageId = replyText(f->element[k + 1]);
+            }
+            if (m.messageId.empty()) m.messageId = "st-" + m.streamId;  // written by an older node
+            out.push_back(std::move(m));
+        }
+    }
+
     // ------------------------------------------------------------------ sends
 
-    void startSend(const std::string& ns, const std::string& topic, const std::string& payload, bool durable,
-                   std::function<void(ClusterSend)> done) {
+    void startSend(const std::string& ns, const std::string& topic, const std::string& payload, const std::string& messageId,
+                   bool durable, bool deliveredHere, std::function<void(ClusterSend)> done) {
         if (link != Link::Up) {
             // Accepted here a moment ago, but the link dropped before it left: counted.
             sendFailed.fetch_add(1, std::memory_order_relaxed);
@@ -767,13 +979,18 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
         }
         if (!durable) {
             outPubsub.fetch_add(1, std::memory_order_relaxed);
-            cmd.command({"PUBLISH", keys.topicChannel(ns, topic), encodeRecord({nodeId, payload})}, nullptr);
+            cmd.command({"PUBLISH", keys.topicChannel(ns, topic), encodeRecord({nodeId, payload, messageId})}, nullptr);
             if (done) done(ClusterSend::Ok);
             return;
         }
         auto self = shared_from_this();
-        cmd.command({"XADD", keys.topicStream(ns, topic), "MAXLEN", "~", std::to_string(cfg.streamMaxLen), "*", "n", nodeId,
-                     "p", payload},
+        std::vector<std::string> xadd = {"XADD", keys.topicStream(ns, topic), "MAXLEN", "~", std::to_string(cfg.streamMaxLen),
+                                         "*", "n", nodeId, "p", payload, "i", messageId};
+        if (deliveredHere) {
+            xadd.push_back("h");
+            xadd.push_back("1");
+        }
+        cmd.command(xadd,
                     [self, ns, topic, done = std::move(done)](redisReply* r) {
             if (r && r->type == REDIS_REPLY_STRING) {
                 self->outStream.fetch_add(1, std::memory_order_relaxed);
@@ -802,15 +1019,15 @@ const std::string& ClusterNode::nodeId() const { return impl_->nodeId; }
 bool ClusterNode::linkUp() const { return impl_->up.load(std::memory_order_relaxed) && !impl_->stopped.load(); }
 uint64_t ClusterNode::sendTimeoutMs() const { return static_cast<uint64_t>(impl_->cfg.commandTimeoutMs); }
 
-void ClusterNode::send(const std::string& ns, const std::string& topic, const std::string& payloadJson, bool durable,
-                       std::function<void(ClusterSend)> done) {
+void ClusterNode::send(const std::string& ns, const std::string& topic, const std::string& payloadJson,
+                       const std::string& messageId, bool durable, bool deliveredHere, std::function<void(ClusterSend)> done) {
     if (impl_->stopped) {
         if (done) done(ClusterSend::Unavailable);
         return;
     }
     std::weak_ptr<Impl> w = impl_;
-    impl_->loop.post([w, ns, topic, payloadJson, durable, done = std::move(done)]() mutable {
-        if (auto m = w.lock()) m->startSend(ns, topic, payloadJson, durable, std::move(done));
+    impl_->loop.post([w, ns, topic, payloadJson, messageId, durable, deliveredHere, done = std::move(done)]() mutable {
+        if (auto m = w.lock()) m->startSend(ns, topic, payloadJson, messageId, durable, deliveredHere, std::move(done));
     });
 }
 
@@ -823,6 +1040,65 @@ void ClusterNode::sendTo(const std::string& ns, const std::string& clientId, con
     std::weak_ptr<Impl> w = impl_;
     impl_->loop.post([w, ns, clientId, topic, payloadJson, done = std::move(done)]() mutable {
         if (auto m = w.lock()) m->startSendTo(ns, clientId, topic, payloadJson, std::move(done));
+    });
+}
+
+std::string ClusterNode::messageIdTag() const { return impl_->tag; }
+uint64_t ClusterNode::sessionSyncMs() const { return static_cast<uint64_t>(impl_->cfg.heartbeatMs); }
+
+void ClusterNode::storeSessions(std::vector<delivery::RemoteSessionRecord> records, uint64_t ttlMs) {
+    std::weak_ptr<Impl> w = impl_;
+    impl_->loop.post([w, records = std::move(records), ttlMs]() mutable {
+        auto m = w.lock();
+        if (!m) return;
+        for (auto& r : records) {
+            r.node = m->nodeId;
+            const std::string key = m->keys.sessionKey(r.pid);
+            std::string value = encodeSessionRecord(r);
+            m->unsentDrops.erase(key);
+            if (m->link == Impl::Link::Up)
+                m->cmd.command({"SET", key, value, "PX", std::to_string(ttlMs)}, nullptr);
+            else
+                m->unsentRecords[key] = {std::move(value), ttlMs};
+        }
+    });
+}
+
+void ClusterNode::dropSession(const std::string& pid) {
+    std::weak_ptr<Impl> w = impl_;
+    impl_->loop.post([w, pid] {
+        auto m = w.lock();
+        if (!m) return;
+        const std::string key = m->keys.sessionKey(pid);
+        m->unsentRecords.erase(key);
+        if (m->link == Impl::Link::Up) m->dropRecord(key);
+        else m->unsentDrops.insert(key);
+    });
+}
+
+void ClusterNode::claimSession(const std::string& pid, const std::string& ns,
+                               std::function<void(bool, delivery::RemoteSessionRecord)> done) {
+    std::weak_ptr<Impl> w = impl_;
+    impl_->loop.post([w, pid, ns, done = std::move(done)] {
+        auto m = w.lock();
+        if (!m || m->link != Impl::Link::Up) return done(false, {});
+        const uint64_t g = m->gen;
+        // GETDEL: of two nodes claiming at once, one gets the record.
+        m->cmd.command({"GETDEL", m->keys.sessionKey(pid)}, [m, g, pid, ns, done](redisReply* r) {
+            if (g != m->gen || !r || r->type != REDIS_REPLY_STRING) return done(false, {});
+            auto rec = decodeSessionRecord(std::string(r->str, r->len));
+            if (!rec || rec->ns != ns) return done(false, {});
+            rec->pid = pid;
+            done(true, std::move(*rec));
+        });
+    });
+}
+
+void ClusterNode::gatherMissed(const delivery::RemoteSessionRecord& record, std::function<void(delivery::HandOver)> done) {
+    std::weak_ptr<Impl> w = impl_;
+    impl_->loop.post([w, record, done = std::move(done)]() mutable {
+        if (auto m = w.lock()) m->startGather(record, std::move(done));
+        else done(delivery::HandOver{});
     });
 }
 

@@ -38,12 +38,19 @@ public:
 
     // ClusterBus
     bool linkUp() const override;
-    void send(const std::string& ns, const std::string& topic, const std::string& payloadJson, bool durable,
-              std::function<void(delivery::ClusterSend)> done) override;
+    void send(const std::string& ns, const std::string& topic, const std::string& payloadJson, const std::string& messageId,
+              bool durable, bool deliveredHere, std::function<void(delivery::ClusterSend)> done) override;
     void sendTo(const std::string& ns, const std::string& clientId, const std::string& topic, const std::string& payloadJson,
                 std::function<void(delivery::ClusterSend)> done) override;
     void refused(const std::string& ns, const std::string& topic, const std::string& why) override;
     uint64_t sendTimeoutMs() const override;
+    std::string messageIdTag() const override;
+    void storeSessions(std::vector<delivery::RemoteSessionRecord> records, uint64_t ttlMs) override;
+    uint64_t sessionSyncMs() const override;
+    void dropSession(const std::string& pid) override;
+    void claimSession(const std::string& pid, const std::string& ns,
+                      std::function<void(bool, delivery::RemoteSessionRecord)> done) override;
+    void gatherMissed(const delivery::RemoteSessionRecord& record, std::function<void(delivery::HandOver)> done) override;
 
     // Listener
     void onClientConnected(const delivery::ClientConnectedEvent& e) override;

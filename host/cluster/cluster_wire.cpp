@@ -26,6 +26,9 @@ std::string ClusterKeys::nodesKey() const { return prefix + ":nodes:" + escapeCo
 std::string ClusterKeys::clientsKey(const std::string& nodeId) const {
     return prefix + ":clients:" + escapeComponent(server) + ":" + escapeComponent(nodeId);
 }
+std::string ClusterKeys::sessionKey(const std::string& pid) const {
+    return prefix + ":sess:" + escapeComponent(server) + ":" + escapeComponent(pid);
+}
 std::string ClusterKeys::clientField(const std::string& ns, const std::string& clientId) {
     return encodeRecord({ns, clientId});
 }
@@ -43,7 +46,7 @@ std::string encodeRecord(const std::vector<std::string>& fields) {
     return out;
 }
 
-std::optional<std::vector<std::string>> decodeRecord(const std::string& data) {
+std::optional<std::vector<std::string>> decodeRecord(const std::string& data, size_t maxFields) {
     std::vector<std::string> out;
     size_t i = 0;
     while (i < data.size()) {
@@ -58,7 +61,7 @@ std::optional<std::vector<std::string>> decodeRecord(const std::string& data) {
         if (len > data.size() - i) return std::nullopt;
         out.emplace_back(data, i, len);
         i += len;
-        if (out.size() > 64) return std::nullopt;
+        if (out.size() > maxFields) return std::nullopt;
     }
     return out;
 }

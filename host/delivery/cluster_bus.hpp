@@ -5,8 +5,39 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace sf::delivery {
+
+// Recovery across nodes (docs/cluster.md "Recovery across nodes").
+// What other nodes need to recover a session whose node is gone: written by the owning
+// node, refreshed while the session lives, kept maxDisconnectionDurationMs after that.
+struct RemoteSessionRecord {
+    std::string pid, node, ns, id, principal;
+    // Subscribed topics, each with its AT_LEAST_ONCE replay floor in the topic's stream:
+    // "<entry id>" (that entry and after), "(<entry id>" (after it), "t<wall ms>" (entries
+    // appended since then); empty for BEST_EFFORT topics.
+    std::vector<std::pair<std::string, std::string>> topics;
+};
+
+// A message a session held, as it crosses nodes.
+struct HandedMessage {
+    std::string topic, messageId, streamId, payloadJson;
+    std::vector<std::string> attachments;
+    uint32_t retries = 0;
+};
+
+// What a recovering node gathers for a claimed session: the previous owner's lanes and
+// replay history (when that node is alive and answers), and the AT_LEAST_ONCE stream
+// entries after each topic's floor.
+struct HandOver {
+    bool ownerAnswered = false;  // the previous node handed its state over
+    bool ownerHeld = false;      // ... and still held the session
+    std::vector<HandedMessage> pending;   // lane entries, in lane order per topic
+    std::vector<HandedMessage> history;   // BEST_EFFORT sent, not confirmed, oldest first
+    std::vector<HandedMessage> replay;    // stream entries after the floors, per topic in stream order
+    uint64_t spillLost = 0;               // spilled on the previous node: not carried over
+};
 
 enum class ClusterSend {
     Ok,             // handed on (BEST_EFFORT) or appended to the topic's stream (AT_LEAST_ONCE)
@@ -28,8 +59,12 @@ public:
     // durable (AT_LEAST_ONCE): `done` runs once the append is confirmed or has failed,
     // within sendTimeoutMs() (on the bus's thread). Otherwise `done` may be empty and the
     // message goes out best effort.
-    virtual void send(const std::string& ns, const std::string& topic, const std::string& payloadJson, bool durable,
-                      std::function<void(ClusterSend)> done) = 0;
+    // messageId: the id every node gives the message (one id cluster-wide, so a session
+    // moved between nodes can tell what it already has). deliveredHere: this node delivered
+    // it already (BEST_EFFORT, durable namespaces); otherwise this node delivers it from
+    // the stream like the others.
+    virtual void send(const std::string& ns, const std::string& topic, const std::string& payloadJson,
+                      const std::string& messageId, bool durable, bool deliveredHere, std::function<void(ClusterSend)> done) = 0;
 
     // publishTo a client this node does not hold: the node that holds it delivers.
     // `done` runs within sendTimeoutMs() (on the bus's thread).
@@ -40,6 +75,23 @@ public:
     virtual void refused(const std::string& ns, const std::string& topic, const std::string& why) = 0;
 
     virtual uint64_t sendTimeoutMs() const = 0;
+
+    // A short tag unique to this node's run: messageIds are "msg-<tag>-<n>" cluster-wide.
+    virtual std::string messageIdTag() const = 0;
+
+    // ---- recovery across nodes (docs/cluster.md); `done` callbacks run on the bus's thread.
+    // Write (or refresh) these sessions' records, owned by this node, kept ttlMs.
+    virtual void storeSessions(std::vector<RemoteSessionRecord> records, uint64_t ttlMs) = 0;
+    // How often each loop writes the records of its sessions that changed.
+    virtual uint64_t sessionSyncMs() const = 0;
+    // The session ended for good here: its record goes (unless another node owns it now).
+    virtual void dropSession(const std::string& pid) = 0;
+    // A reconnect named a pid this node does not hold: take the record (first claimant wins).
+    virtual void claimSession(const std::string& pid, const std::string& ns,
+                              std::function<void(bool found, RemoteSessionRecord)> done) = 0;
+    // The claimed session's lanes are open here: gather what the client missed (previous
+    // owner's hand-over, stream entries after the floors). Bounded by sendTimeoutMs().
+    virtual void gatherMissed(const RemoteSessionRecord& record, std::function<void(HandOver)> done) = 0;
 };
 
 }  // namespace sf::delivery

@@ -29,24 +29,33 @@ void Core::publishAcross(NamespaceRuntime& ns, size_t topic, const json::Value& 
         done(PublishStatus::ClusterUnavailable);
         return;
     }
-    // This node first: its subscribers never wait for Redis. A refusal here (Overloaded,
-    // Stopping) sends nothing anywhere.
-    PublishStatus st = publishParsed(ns, topic, payload);
-    if (st != PublishStatus::Ok) {
-        done(st);
+    // One messageId on every node (docs/cluster.md): a session moved between nodes tells
+    // by it what it already has.
+    std::string id = nextMessageId();
+    if (!ns.ackRequired || ns.journal) {
+        // This node first: its subscribers never wait for Redis. A refusal here (Overloaded,
+        // Stopping) sends nothing anywhere.
+        PublishStatus st = publishParsed(ns, topic, payload, id);
+        if (st != PublishStatus::Ok) {
+            done(st);
+            return;
+        }
+        if (!ns.ackRequired) {
+            bus->send(ns.path(), ns.topic(topic), payload.dump(), id, false, true, nullptr);
+            done(PublishStatus::Ok);
+            return;
+        }
+    } else if (stopping.load(std::memory_order_relaxed)) {
+        refused(ns, topic, PublishStatus::Stopping);
+        done(PublishStatus::Stopping);
         return;
     }
-    if (!ns.ackRequired) {
-        bus->send(ns.path(), ns.topic(topic), payload.dump(), false, nullptr);
-        done(PublishStatus::Ok);
-        return;
-    }
-    // AT_LEAST_ONCE: accepted only once the topic's stream holds it. A failed append after
-    // the local delivery makes the publisher retry: local subscribers may see it twice,
-    // which at-least-once allows (docs/cluster.md).
+    // AT_LEAST_ONCE: accepted only once the topic's stream holds it. Every node, this one
+    // included, delivers it from the stream, so each delivery knows its stream entry: the
+    // replay floor a session recovering on another node starts from (docs/cluster.md).
     std::weak_ptr<Core> weak = weak_from_this();
     NamespaceRuntime* nsp = &ns;
-    bus->send(ns.path(), ns.topic(topic), payload.dump(), true,
+    bus->send(ns.path(), ns.topic(topic), payload.dump(), id, true, ns.journal != nullptr,
               [weak, nsp, topic, replyOn, done = std::move(done)](ClusterSend r) mutable {
                   auto core = weak.lock();
                   const PublishStatus s = r == ClusterSend::Ok ? PublishStatus::Ok : PublishStatus::ClusterUnavailable;
@@ -115,9 +124,13 @@ PublishStatus Core::sendToSync(NamespaceRuntime& ns, size_t topic, const std::st
     return PublishStatus::ClusterUnavailable;
 }
 
-void Delivery::setClusterBus(std::shared_ptr<ClusterBus> bus) { core_->bus = std::move(bus); }
+void Delivery::setClusterBus(std::shared_ptr<ClusterBus> bus) {
+    if (bus) core_->messageIdPrefix = "msg-" + bus->messageIdTag() + "-";
+    core_->bus = std::move(bus);
+}
 
-PublishStatus Delivery::publishLocal(const std::string& ns, const std::string& topic, const std::string& payloadJson) {
+PublishStatus Delivery::publishLocal(const std::string& ns, const std::string& topic, const std::string& payloadJson,
+                                     const std::string& messageId, const std::string& streamId) {
     NamespaceRuntime* n = core_->findNamespace(ns);
     if (!n) return PublishStatus::UnknownNamespace;
     long t = n->findTopic(topic);
@@ -125,7 +138,9 @@ PublishStatus Delivery::publishLocal(const std::string& ns, const std::string& t
     json::Value v;
     std::string err;
     if (!json::tryParse(payloadJson, v, err)) return PublishStatus::InvalidPayload;
-    return core_->publishParsed(*n, static_cast<size_t>(t), v);
+    std::vector<std::string> attachments;
+    std::string body = wirePayload(v, attachments);
+    return core_->publishParsed(*n, static_cast<size_t>(t), v, messageId, std::move(body), std::move(attachments), streamId);
 }
 
 }  // namespace sf::delivery

@@ -84,6 +84,7 @@ public:
     std::vector<std::unique_ptr<LoopShard>> shards;
     std::unordered_map<const net::EventLoop*, LoopShard*> shardByLoop;  // read-only after construction
     std::atomic<uint64_t> messageCounter{0};
+    std::string messageIdPrefix = "msg-";  // cluster mode: "msg-<node tag>-" (set before traffic)
     AuthRateLimiter limiter;
     std::unique_ptr<TokenValidator> validator;  // declared before pool: the pool joins first
     std::unique_ptr<WorkerPool> pool;
@@ -105,7 +106,7 @@ public:
     PublishStatus publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload, std::string messageId = {});
     // The same with payload already split by wirePayload into body and attachments.
     PublishStatus publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload, std::string messageId,
-                                std::string body, std::vector<std::string> attachments);
+                                std::string body, std::vector<std::string> attachments, std::string streamId = {});
     // Cluster mode (docs/cluster.md, delivery/cluster_publish.cpp): null when alone.
     std::shared_ptr<ClusterBus> bus;
     // publishParsed on this node, then the same message to the other nodes. Refused

@@ -53,7 +53,7 @@ NamespaceRuntime* Core::findNamespace(const std::string& path) const {
 }
 
 std::string Core::nextMessageId() {
-    return "msg-" + std::to_string(messageCounter.fetch_add(1, std::memory_order_relaxed) + 1);
+    return messageIdPrefix + std::to_string(messageCounter.fetch_add(1, std::memory_order_relaxed) + 1);
 }
 
 void Core::validate(net::EventLoop& loop, std::string token, const NamespaceRuntime& ns, std::string topic,
@@ -80,8 +80,10 @@ void Core::validate(net::EventLoop& loop, std::string token, const NamespaceRunt
 
 MessagePtr Core::buildMessageWithId(const NamespaceRuntime& ns, size_t topic, std::string payloadJson, std::string key,
                                     std::string messageId, std::vector<std::string> attachments) const {
-    return makeMessage(ns.path(), ns.topic(topic), std::move(payloadJson), std::move(key), std::move(messageId), ns.ackRequired,
-                       std::move(attachments), cfg.recovery.enabled);
+    MessagePtr m = makeMessage(ns.path(), ns.topic(topic), std::move(payloadJson), std::move(key), std::move(messageId),
+                               ns.ackRequired, std::move(attachments), cfg.recovery.enabled);
+    std::const_pointer_cast<OutMessage>(m)->topicIndex = topic;  // made non-const by makeMessage, not shared yet
+    return m;
 }
 
 PublishStatus Core::publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload, std::string messageId) {
@@ -91,7 +93,7 @@ PublishStatus Core::publishParsed(NamespaceRuntime& ns, size_t topic, const json
 }
 
 PublishStatus Core::publishParsed(NamespaceRuntime& ns, size_t topic, const json::Value& payload, std::string messageId,
-                                  std::string body, std::vector<std::string> attachments) {
+                                  std::string body, std::vector<std::string> attachments, std::string streamId) {
     if (stopping.load(std::memory_order_relaxed)) {
         refused(ns, topic, PublishStatus::Stopping);
         return PublishStatus::Stopping;
@@ -106,6 +108,7 @@ PublishStatus Core::publishParsed(NamespaceRuntime& ns, size_t topic, const json
     }
     if (messageId.empty()) messageId = nextMessageId();
     MessagePtr m = buildMessageWithId(ns, topic, std::move(body), std::move(key), std::move(messageId), std::move(attachments));
+    if (!streamId.empty()) std::const_pointer_cast<OutMessage>(m)->streamId = std::move(streamId);  // not shared yet
     uint64_t offset = 0;
     thread_local std::vector<size_t> wake;
     wake.clear();

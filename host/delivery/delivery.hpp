@@ -92,9 +92,15 @@ public:
     // through the bus, and are refused (ClusterUnavailable) while it cannot.
     void setClusterBus(std::shared_ptr<ClusterBus> bus);
     // What the bus received from another node: delivered here only, never sent on.
-    PublishStatus publishLocal(const std::string& ns, const std::string& topic, const std::string& payloadJson);
+    // messageId: the origin's id ("" = a new one here); streamId: its stream entry (AT_LEAST_ONCE).
+    PublishStatus publishLocal(const std::string& ns, const std::string& topic, const std::string& payloadJson,
+                               const std::string& messageId = {}, const std::string& streamId = {});
     PublishStatus publishToLocal(const std::string& ns, const std::string& clientId, const std::string& topic,
                                  const std::string& payloadJson);
+    // Another node claimed session pid (docs/cluster.md "Recovery across nodes"): hand its
+    // lanes and replay history over and let it go here. `done` runs on the session's loop
+    // (at once when this node does not hold it).
+    void handOver(const std::string& pid, const std::string& ns, std::function<void(HandOver)> done);
 
     // Stop taking publishes (they get Stopping), give the lanes up to drainMs to reach their
     // clients, then drop what is left (counted and logged per namespace) with the lanes and

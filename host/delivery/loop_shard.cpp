@@ -169,6 +169,10 @@ void LoopShard::startGauges(std::weak_ptr<Core> core) {
         if (!c) return;  // the server is gone (and this shard with it): touch nothing
         gaugeTimer_ = 0;
         refreshGauges();
+        if (c->bus && c->cfg.recovery.enabled && net::monotonicMs() - lastSessionSyncMs_ >= c->bus->sessionSyncMs()) {
+            lastSessionSyncMs_ = net::monotonicMs();
+            syncSessions();
+        }
         startGauges(core);
     });
 }

@@ -49,6 +49,9 @@ public:
     Session* findSession(size_t ns, const std::string& id) const;
     std::vector<Session*> sessions() const;
     void refreshGauges();
+    // Cluster mode with recovery: write the records other nodes recover this loop's
+    // sessions from, those that changed (session_sync.cpp).
+    void syncSessions();
     void startGauges(std::weak_ptr<Core> core);
     void stopGauges();
 
@@ -72,6 +75,7 @@ private:
     std::vector<std::unique_ptr<std::atomic<uint32_t>[]>> counts_;  // [ns][topic]
     std::vector<std::unordered_map<std::string, Session*>> sessions_;  // [ns] id -> session
     net::TimerId gaugeTimer_ = 0;
+    uint64_t lastSessionSyncMs_ = 0;
     std::vector<char> detachedReported_;  // [ns] last report had detached sessions: report the zero too
     std::vector<TopicLog::Entry> scratch_;  // reused by processTopic
 };

@@ -23,6 +23,11 @@ struct OutMessage {
     // loop can read the message; 0 for messages that never went through a topic log
     // (publishTo, refills from spill). Recovery across loops dedups by it (docs/recovery.md).
     mutable uint64_t logOffset = 0;
+    // Cluster mode, AT_LEAST_ONCE: the entry id in the topic's Redis stream ("" otherwise);
+    // set once before the message is shared. A session's replay floor is kept in these
+    // (docs/cluster.md "Recovery across nodes").
+    std::string streamId;
+    size_t topicIndex = 0;  // its topic in the namespace (set by Core::buildMessageWithId)
     uint64_t createdMs = 0; // net::monotonicMs() when built: the dashboard's "age of oldest"
 };
 using MessagePtr = std::shared_ptr<const OutMessage>;

@@ -7,6 +7,7 @@
 #include "delivery/durable_namespace.hpp"
 #include "delivery/loop_shard.hpp"
 #include "delivery/recovery.hpp"
+#include "delivery/recovery_remote.hpp"
 #include "delivery/session.hpp"
 
 namespace sf::delivery {
@@ -159,9 +160,20 @@ void DeliveryNamespaceHandler::onConnect(const sio::SocketPtr& s, std::function<
 
 void DeliveryNamespaceHandler::accept(const sio::SocketPtr& s, const std::string& token, const TokenCheck& check,
                                       const std::function<void(bool, json::Value)>& done) {
-    // A reconnect naming a session still known gets it back (docs/recovery.md); the token
-    // was checked above like any connect's.
-    if (core_->cfg.recovery.enabled && recovery::restore(core_, ns_, s, done)) return;
+    // A reconnect naming a session still known gets it back (docs/recovery.md), from
+    // another node in a cluster (docs/cluster.md); the token was checked above like any
+    // connect's.
+    if (core_->cfg.recovery.enabled) {
+        if (recovery::restore(core_, ns_, s, done)) return;
+        auto self = shared_from_this();
+        if (recovery::restoreRemote(core_, ns_, s, token, done, [self, s, token, check, done] { self->acceptFresh(s, token, check, done); }))
+            return;
+    }
+    acceptFresh(s, token, check, done);
+}
+
+void DeliveryNamespaceHandler::acceptFresh(const sio::SocketPtr& s, const std::string& token, const TokenCheck& check,
+                                           const std::function<void(bool, json::Value)>& done) {
     LoopShard* shard = core_->shardFor(s->loop());
     auto session = std::make_shared<Session>(core_, ns_, *shard, *s);
     session->connectToken = token;

@@ -30,6 +30,9 @@ public:
 private:
     void accept(const sio::SocketPtr& s, const std::string& token, const TokenCheck& check,
                 const std::function<void(bool, json::Value)>& done);
+    // A new session (no recovery, or nothing to recover).
+    void acceptFresh(const sio::SocketPtr& s, const std::string& token, const TokenCheck& check,
+                     const std::function<void(bool, json::Value)>& done);
     void handle(const std::shared_ptr<Session>& session, const std::string& event, const json::Value& payload,
                 const sio::AckFn& ack);
     void onSubscribe(const std::shared_ptr<Session>& session, const json::Value& p, const sio::AckFn& ack);

@@ -35,6 +35,8 @@ void expire(Core& core, const std::shared_ptr<Session>& s) {
     core.notify([&](Listener& l) { l.onSessionExpired(SessionExpiredEvent{ns.path(), id, queued}); });
 }
 
+}  // namespace
+
 // The client's previous connection is still open on this loop (it noticed the drop before
 // the server did): that connection loses the session and is told so.
 void takeOver(Session& old) {
@@ -98,6 +100,8 @@ void attach(const std::shared_ptr<Core>& core, const std::shared_ptr<Session>& s
     });
     session->pumpAll();
 }
+
+namespace {
 
 struct MovedTopic {
     size_t topic;

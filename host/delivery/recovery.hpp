@@ -36,4 +36,12 @@ void hold(Core& core, const std::shared_ptr<Session>& s, uint64_t confirmedMark)
 // held by another loop moves here first).
 bool restore(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, const sio::SocketPtr& s, const Done& done);
 
+// The pieces restore and recovery across nodes (recovery_remote.cpp) share, on the
+// session's loop. takeOver: the session's previous connection, if still open, loses it
+// (DISCONNECT). attach: the client has the session back: CONNECT answered with its pid,
+// the history after offset replayed, lanes resumed, counted, logged, reported.
+void takeOver(Session& old);
+void attach(const std::shared_ptr<Core>& core, const std::shared_ptr<Session>& session, const sio::SocketPtr& s,
+            const std::string& offset, const Done& done);
+
 }  // namespace sf::delivery::recovery

@@ -78,6 +78,8 @@ public:
         evictedMark_ = 0;
     }
     size_t size() const { return entries_.size(); }
+    // Oldest first (a session handed to another node carries them; docs/cluster.md).
+    const std::deque<Entry>& entries() const { return entries_; }
     uint64_t bytes() const { return bytes_; }
     uint64_t evicted() const { return evicted_; }
 

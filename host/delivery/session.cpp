@@ -1,11 +1,14 @@
 #include "delivery/session.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "common/log.hpp"
 #include "delivery/durable_namespace.hpp"
 #include "delivery/loop_shard.hpp"
 #include "delivery/spill_record.hpp"
+#include "delivery/stream_id.hpp"
+#include "delivery/token_validator.hpp"
 
 namespace sf::delivery {
 
@@ -19,6 +22,7 @@ Subscription::Subscription(Session& session, size_t topic)
       lane_(session.ns.path(), session.ns.topic(topic), session.ns.limits, session.ns.policy.get(),
             session.ns.storage != nullptr, session.ns.cfg.coalesce),
       log_(session.shard.topicLog(session.ns.index, topic)),
+      subscribedWallMs_(wallClockMs()),
       alive_(std::make_shared<bool>(true)) {}
 
 Subscription::~Subscription() {
@@ -400,9 +404,29 @@ bool Subscription::ack(const std::string& messageId) {
         if (e.timer) session_.shard.loop().cancelTimer(e.timer);
         metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
     }
+    if (!e.msg->streamId.empty() && streamIdLess(lastAckedStream_, e.msg->streamId)) lastAckedStream_ = e.msg->streamId;
     lane_.take(static_cast<size_t>(i));
     pump();
     return true;
+}
+
+std::string Subscription::replayFloor() const {
+    const std::string* oldest = nullptr;
+    auto consider = [&](const MessagePtr& m) {
+        if (!m->streamId.empty() && (!oldest || streamIdLess(m->streamId, *oldest))) oldest = &m->streamId;
+    };
+    for (size_t i = 0; i < lane_.size(); ++i) consider(lane_.at(i).msg);
+    for (uint64_t p = std::max(cursor_, log_.base()); p < end_ && p < log_.head(); ++p) consider(log_.at(p).msg);
+    if (oldest) return *oldest;
+    if (!lastAckedStream_.empty()) return "(" + lastAckedStream_;
+    return "t" + std::to_string(subscribedWallMs_);
+}
+
+std::vector<LaneEntry> Subscription::handOut() {
+    pause();
+    materialize();
+    std::deque<LaneEntry> all = lane_.takeAll();
+    return std::vector<LaneEntry>(std::make_move_iterator(all.begin()), std::make_move_iterator(all.end()));
 }
 
 void Subscription::pause() {
@@ -438,10 +462,15 @@ Subscription::Moved Subscription::moveOut(uint64_t upTo) {
 void Subscription::moveIn(Moved&& m) {
     materialize();
     std::deque<LaneEntry> newer = lane_.takeAll();
-    for (auto& e : m.entries) lane_.append(std::move(e));
+    std::unordered_set<std::string> movedIds(m.alsoHave.begin(), m.alsoHave.end());  // a message moved between nodes may be here too
+    for (auto& e : m.entries) {
+        movedIds.insert(e.msg->messageId);
+        lane_.append(std::move(e));
+    }
     spill_.pending += m.spillPending;
     spill_.everSpilled = spill_.everSpilled || m.everSpilled;
     for (auto& e : newer) {
+        if (movedIds.count(e.msg->messageId)) continue;
         if (spill_.pending > 0 && ns_.storage) spill(e.msg, reasons::kSpilled);  // behind the older spilled ones
         else lane_.append(std::move(e));
     }
@@ -526,7 +555,12 @@ void Session::close(const std::string& reason) {
     if (closed) return;
     closed = true;
     // Moved: the same pid lives on elsewhere. Stopping: kept for the next start (docs/recovery.md).
-    if (reason != "moved" && !core->stopping.load(std::memory_order_relaxed)) durable::recordEnd(*this);
+    if (reason != "moved" && !core->stopping.load(std::memory_order_relaxed)) {
+        durable::recordEnd(*this);
+        // Other nodes could recover it from its record (docs/cluster.md); a shutdown keeps
+        // the record, so clients of a stopped node recover elsewhere.
+        if (core->bus && !pid.empty() && !syncedRecord.empty()) core->bus->dropSession(pid);
+    }
     deferred.clear();
     if (expiryTimer) {
         shard.loop().cancelTimer(expiryTimer);

@@ -61,6 +61,7 @@ public:
     // spill, keyed by client and topic, goes with it: this lane will not clear it.
     struct Moved {
         std::vector<LaneEntry> entries;
+        std::vector<std::string> alsoHave;  // messageIds the client has or gets otherwise (replay history)
         uint64_t spillPending = 0;
         bool everSpilled = false;
     };
@@ -69,6 +70,13 @@ public:
     // pending, those newer ones follow the spill (FIFO across memory and disk). Limits hold
     // afterwards: the oldest entries not in flight are dropped (counted) if needed.
     void moveIn(Moved&& m);
+    // Handing the session to another node (docs/cluster.md): everything pending, in order;
+    // the spill stays here and is cleared with the lane (the other node cannot read it).
+    std::vector<LaneEntry> handOut();
+    // Cluster mode, AT_LEAST_ONCE: where another node would replay this lane from in the
+    // topic's stream if this node died now (RemoteSessionRecord::topics). Never past an
+    // entry the client has not acked.
+    std::string replayFloor() const;
 
     Lane& lane() { return lane_; }
     size_t topic() const { return topic_; }
@@ -111,6 +119,8 @@ private:
     LoopTopicLog& log_;
     uint64_t cursor_ = 0, end_ = 0;  // accepted log range [cursor_, end_)
     SpillState spill_;
+    std::string lastAckedStream_;  // stream id of the newest acked entry (replayFloor)
+    uint64_t subscribedWallMs_ = 0;
     std::shared_ptr<bool> alive_;  // callbacks hold a weak_ptr: expired = this is gone
 };
 
@@ -140,6 +150,10 @@ public:
     void uncountHeld();
     uint64_t detachedAtMs = 0;
     net::TimerId holdTimer = 0;
+    // Cluster mode: the record other nodes recover this session from (session_sync.cpp):
+    // what was last written and when.
+    std::string syncedRecord;
+    uint64_t syncedAtMs = 0;
     ReplayHistory history;  // BEST_EFFORT messages sent and not yet confirmed received
     // A frame went to the socket: remember it until the client is proven to have it.
     void recordSent(const MessagePtr& m);

@@ -118,9 +118,13 @@ test('AT_LEAST_ONCE across nodes: appended to the stream before accepted, retrie
   assert.strictEqual(res.status, 200, res.body);
   assert.strictEqual(await r.command('XLEN', 'sf:st:test:/alerts:order'), 1);
   const entry = (await r.command('XRANGE', 'sf:st:test:/alerts:order', '-', '+'))[0];
-  assert.deepStrictEqual(entry[1], ['n', 'node-a', 'p', '{"k":1}']);
+  // origin, payload and the one messageId every node gives it (docs/cluster.md)
+  assert.deepStrictEqual(entry[1].slice(0, 5), ['n', 'node-a', 'p', '{"k":1}', 'i']);
+  assert.match(entry[1][5], /^msg-[A-Za-z0-9]{8}-\d+$/);
+  assert.strictEqual(entry[1].length, 6);
   // first send unacked, the retry (same messageId) acked: retries stay on node-b
   await sf.waitUntil(() => got.length >= 2, 3000, () => JSON.stringify(got));
+  assert.strictEqual(got[0][1], entry[1][5], 'the messageId the stream carries');
   await sf.sleep(700);
   assert.strictEqual(got.length, 2, JSON.stringify(got));
   assert.strictEqual(got[0][1], got[1][1]);
