@@ -52,6 +52,9 @@ public:
     // Cluster mode with recovery: write the records other nodes recover this loop's
     // sessions from, those that changed (session_sync.cpp).
     void syncSessions();
+    // A session started, subscribed or unsubscribed: write its record soon (one task for
+    // every change until it runs), not at the next period: a client may be cut any time.
+    void sessionsChanged();
     void startGauges(std::weak_ptr<Core> core);
     void stopGauges();
 
@@ -76,6 +79,7 @@ private:
     std::vector<std::unordered_map<std::string, Session*>> sessions_;  // [ns] id -> session
     net::TimerId gaugeTimer_ = 0;
     uint64_t lastSessionSyncMs_ = 0;
+    bool syncPosted_ = false;
     std::vector<char> detachedReported_;  // [ns] last report had detached sessions: report the zero too
     std::vector<TopicLog::Entry> scratch_;  // reused by processTopic
 };

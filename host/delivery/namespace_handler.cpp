@@ -187,6 +187,7 @@ void DeliveryNamespaceHandler::acceptFresh(const sio::SocketPtr& s, const std::s
         core_->held.add(session->pid, session, shard, ns_.index, session->id, session->principal, token);
         answer.set("pid", session->pid);
         durable::recordOpen(*session);
+        shard->sessionsChanged();
     }
     done(true, std::move(answer));
     if (!s->connected()) {

@@ -530,6 +530,7 @@ Subscription& Session::subscribe(size_t topic) {
         ++topicCount;
         shard.add(ns.index, subs[topic].get());
         core->markSubscribed(ns.index, id, topic, true);
+        if (!pid.empty()) shard.sessionsChanged();
     }
     return *subs[topic];
 }
@@ -540,6 +541,7 @@ bool Session::unsubscribe(size_t topic) {
     --topicCount;
     sub.reset();  // destructor: timers, spill clear, topic index
     core->markSubscribed(ns.index, id, topic, false);
+    if (!pid.empty()) shard.sessionsChanged();
     durable::recordUnsubscribe(*this, topic);
     return true;
 }

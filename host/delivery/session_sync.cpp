@@ -40,4 +40,15 @@ void LoopShard::syncSessions() {
     if (!out.empty()) bus->storeSessions(std::move(out), ttl);
 }
 
+void LoopShard::sessionsChanged() {
+    if (syncPosted_ || !core_.bus || !core_.cfg.recovery.enabled) return;
+    syncPosted_ = true;
+    std::weak_ptr<Core> weak = core_.weak_from_this();
+    loop_.post([this, weak] {
+        if (!weak.lock()) return;  // the server is gone, and this shard with it
+        syncPosted_ = false;
+        syncSessions();
+    });
+}
+
 }  // namespace sf::delivery

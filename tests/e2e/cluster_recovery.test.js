@@ -36,10 +36,12 @@ function proxy() {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => { p.port = server.address().port; resolve(p); }));
 }
 
+const clients = [];  // closed in after(): a failed test must not leave a client reconnecting forever
 function client(p, nsPath) {
   const s = io(`http://127.0.0.1:${p.port}${nsPath}`, {
     transports: ['websocket'], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 200, randomizationFactor: 0,
   });
+  clients.push(s);
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('connect timeout')), 8000);
     s.once('connect', () => { clearTimeout(t); resolve(s); });
@@ -77,7 +79,12 @@ test.before(async () => {
   [a, b, c] = await cl.startNodes(r, 3, SERVER, { socketioEmitterKey: null });
   p = await proxy();
 });
-test.after(async () => { p.close(); await sf.stopAll(); await cl.redis.stopAll(); });
+test.after(async () => {
+  for (const s of clients) s.close();
+  p.close();
+  await sf.stopAll();
+  await cl.redis.stopAll();
+});
 
 test('BEST_EFFORT: a client cut on one node recovers on another mid-stream: same id, no gap, no duplicate', async () => {
   p.target = b.port;
@@ -147,8 +154,7 @@ test('AT_LEAST_ONCE: unacked messages move with the session and are resent with 
 test('kill -9 of the node: the client recovers on another node; AT_LEAST_ONCE missed messages come from the stream', async () => {
   p.target = b.port;
   const cli = await client(p, '/alerts');
-  const feed = io(`http://127.0.0.1:${p.port}/feed`, { transports: ['websocket'], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 200, randomizationFactor: 0 });
-  await new Promise((resolve) => feed.once('connect', resolve));
+  const feed = await client(p, '/feed');
   const id = cli.id;
   const seen = [];
   cli.on('order', (payload, meta) => {
