@@ -183,6 +183,7 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
     std::atomic<uint64_t> outPubsub{0}, outStream{0}, outDirect{0};
     std::atomic<uint64_t> inPubsub{0}, inStream{0}, inDirect{0}, inEmitter{0};
     std::atomic<uint64_t> reconnects{0}, refusedCount{0}, sendFailed{0}, dropped{0}, emitterRejected{0};
+    std::atomic<uint64_t> sessionsClaimed{0}, sessionsHandedOver{0}, sessionOwnerGone{0};
     std::atomic<int64_t> rttUs{-1};
     RateLimitedLog rl;
 
@@ -765,6 +766,7 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
             delivery.handOver(f[3], f[4], [weak, origin, reqId](delivery::HandOver h) {
                 auto self = weak.lock();
                 if (!self) return;
+                if (h.ownerHeld) self->sessionsHandedOver.fetch_add(1, std::memory_order_relaxed);
                 self->loop.post([self, origin, reqId, h = std::move(h)] {
                     if (self->link != Link::Up) return;  // the claimant gives up at its deadline
                     self->cmd.command({"PUBLISH", self->keys.nodeChannel(origin),
@@ -939,6 +941,7 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
                     if (gn != self->gen || g->finished) return;
                     // Nobody on its channel: that node is gone, and its lanes with it.
                     if (!r || r->type != REDIS_REPLY_INTEGER || r->integer == 0) {
+                        self->sessionOwnerGone.fetch_add(1, std::memory_order_relaxed);
                         self->gathers.erase(id);
                         self->gatherStep(g);
                     }
@@ -1088,6 +1091,7 @@ void ClusterNode::claimSession(const std::string& pid, const std::string& ns,
             if (g != m->gen || !r || r->type != REDIS_REPLY_STRING) return done(false, {});
             auto rec = decodeSessionRecord(std::string(r->str, r->len));
             if (!rec || rec->ns != ns) return done(false, {});
+            m->sessionsClaimed.fetch_add(1, std::memory_order_relaxed);
             rec->pid = pid;
             done(true, std::move(*rec));
         });
@@ -1217,6 +1221,14 @@ void ClusterNode::appendMetrics(MetricSnapshot& out) const {
         double(m.dropped.load()));
     add("streamfence_cluster_emitter_rejected_total", "Socket.IO emitter messages that could not be decoded or named no topic.",
         T::Counter, double(m.emitterRejected.load()));
+    add("streamfence_cluster_sessions_claimed_total",
+        "Reconnects to this node that took over a session another node held (recovery across nodes).", T::Counter,
+        double(m.sessionsClaimed.load()));
+    add("streamfence_cluster_sessions_handed_over_total", "Sessions this node handed to the node their client reconnected to.",
+        T::Counter, double(m.sessionsHandedOver.load()));
+    add("streamfence_cluster_session_owner_gone_total",
+        "Sessions claimed here whose previous node was gone: recovered from the streams alone.", T::Counter,
+        double(m.sessionOwnerGone.load()));
     add("streamfence_cluster_reconnects_total", "Reconnect attempts to Redis after the link was lost or could not be made.",
         T::Counter, double(m.reconnects.load()));
     const int64_t rtt = m.rttUs.load();

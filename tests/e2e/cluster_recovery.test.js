@@ -37,9 +37,9 @@ function proxy() {
 }
 
 const clients = [];  // closed in after(): a failed test must not leave a client reconnecting forever
-function client(p, nsPath) {
+function client(p, nsPath, transports = ['websocket']) {
   const s = io(`http://127.0.0.1:${p.port}${nsPath}`, {
-    transports: ['websocket'], forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 200, randomizationFactor: 0,
+    transports, forceNew: true, reconnectionDelay: 100, reconnectionDelayMax: 200, randomizationFactor: 0,
   });
   clients.push(s);
   return new Promise((resolve, reject) => {
@@ -113,6 +113,8 @@ test('BEST_EFFORT: a client cut on one node recovers on another mid-stream: same
   await sf.sleep(200);
   assert.deepStrictEqual(got, [...Array(seq).keys()], 'every message once, in order');
   assert.strictEqual(await metric(c, 'streamfence_sessions_recovered_total', { namespace: '/feed' }), 1);
+  assert.strictEqual(await metric(c, 'streamfence_cluster_sessions_claimed_total'), 1);
+  assert.strictEqual(await metric(b, 'streamfence_cluster_sessions_handed_over_total'), 1);
   assert.match(b.logs, /event=session_handed_over namespace=\/feed/);
   // the subscription lives on node-c now: node-b left the topic's channel
   await cl.waitSubscriptions(b, 0);
@@ -121,6 +123,27 @@ test('BEST_EFFORT: a client cut on one node recovers on another mid-stream: same
   cli.disconnect();
   // a clean end drops the record: nobody can recover it any more
   await sf.waitUntil(async () => (await sessionKeys(r)).length === 0, 3000, 'record left after disconnect');
+});
+
+test('over long-polling too: the reconnect on another node recovers the session', async () => {
+  p.target = a.port;
+  const cli = await client(p, '/feed', ['polling']);
+  const id = cli.id;
+  const got = [];
+  cli.on('news', (payload) => got.push(payload.seq));
+  await sf.call(cli, 'subscribe', { topic: 'news' });
+  await cl.waitSubscriptions(a, 1);
+  await publishSeq(b, '/feed', 'news', 0, 9);
+  await sf.waitUntil(() => got.length === 10, 3000);
+  const moved = moveTo(p, cli, c);
+  // published on node-b while the client is between nodes: node-a holds them for it
+  await publishSeq(b, '/feed', 'news', 10, 19);
+  assert.strictEqual(await moved, true);
+  assert.strictEqual(cli.id, id);
+  await sf.waitUntil(() => got.length >= 20, 5000, () => JSON.stringify(got));
+  await sf.sleep(200);
+  assert.deepStrictEqual(got, [...Array(20).keys()]);
+  cli.disconnect();
 });
 
 test('AT_LEAST_ONCE: unacked messages move with the session and are resent with the same messageId', async () => {
@@ -188,6 +211,7 @@ test('kill -9 of the node: the client recovers on another node; AT_LEAST_ONCE mi
   await a.publish({ namespace: '/feed', topic: 'news', payload: { n: 1 } });
   await sf.waitUntil(() => news.length === 1, 3000);
   assert.strictEqual(await metric(c, 'streamfence_recovery_gaps_total', { namespace: '/feed' }) - gapsBefore, 1);
+  assert.strictEqual(await metric(c, 'streamfence_cluster_session_owner_gone_total'), 2);
   cli.disconnect();
   feed.disconnect();
 });
