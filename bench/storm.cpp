@@ -108,6 +108,7 @@ long tcpExtCounter(const char* name) {
 struct Options {
     std::string host = "127.0.0.1";
     int port = 0, controlPort = 0;
+    int reconnectPort = 0;   // the storm's reconnects go here (another cluster node); 0 = --port
     std::string ns = "/feed", topic = "t";
     int conns = 1000;
     double rate = 20;        // messages/s, before and during the storm
@@ -131,7 +132,7 @@ struct Options {
                  "usage: storm --port P --control PORT [--host H] [--ns /feed] [--topic t] [--conns N]\n"
                  "             [--rate MSGS_PER_S] [--batch B] [--payload BYTES] [--pre K] [--cut rst|fin]\n"
                  "             [--max-pending N] [--storm-pending N] [--retry-ms MS] [--away-ms MS]\n"
-                 "             [--jitter-ms MS]\n"
+                 "             [--jitter-ms MS] [--reconnect-port P]\n"
                  "             [--timeout S] [--tail S]\n"
                  "             [--server-pid PID] [--label TEXT]\n");
     std::exit(2);
@@ -148,6 +149,7 @@ Options parseArgs(int argc, char** argv) {
         else if (a == "--retry-ms") t.retryMs = std::atoi(next());
         else if (a == "--away-ms") t.awayMs = std::atoi(next());
         else if (a == "--jitter-ms") t.jitterMs = std::atoi(next());
+        else if (a == "--reconnect-port") t.reconnectPort = std::atoi(next());
         else if (a == "--timeout") t.timeoutS = std::atof(next());
         else if (a == "--tail") t.tailS = std::atof(next());
         else return false;
@@ -328,6 +330,8 @@ struct Storm {
     int ready = 0, pending = 0, failed = 0, lostAfter = 0, lostUncaught = 0, answered = 0, recovered = 0, fresh = 0, caught = 0, withPre = 0;
     int nextToOpen = 0;
     bool storming = false;
+    // Recovery across cluster nodes (docs/cluster.md): the load balancer sends the reconnects elsewhere.
+    int targetPort() const { return storming && o.reconnectPort > 0 ? o.reconnectPort : o.port; }
     uint64_t cutStartNs = 0, cutEndNs = 0;
     Publisher pub;
 
@@ -342,7 +346,7 @@ struct Storm {
     void open(int i) {
         Client& c = cs[size_t(i)];
         bool connectFailed = false;
-        c.fd = bench::tcpConnectNonBlocking(o.host, o.port, connectFailed);
+        c.fd = bench::tcpConnectNonBlocking(o.host, targetPort(), connectFailed);
         if (c.fd < 0) {
             std::perror("socket (raise ulimit -n)");
             std::exit(1);
@@ -443,7 +447,7 @@ struct Storm {
         }
         c.st = St::Http;
         if (c.out.empty()) dirty.push_back(i);
-        c.out += bench::wsUpgradeRequest(o.host, o.port);
+        c.out += bench::wsUpgradeRequest(o.host, targetPort());
     }
 
     void onPacket(int i, const char* p, size_t n, uint64_t now) {
