@@ -9,7 +9,6 @@
 // No peer to compare with: socket.io's Redis adapter does not recover across nodes.
 //   cd tests && node ../bench/cluster_recovery.js [CLIENTS=500] [RATE=50] [MODE=handover|kill|local|storm|storm-local]
 const path = require('node:path');
-const net = require('node:net');
 const { io } = require(path.join(process.cwd(), 'node_modules', 'socket.io-client'));
 process.env.SF_BUILD_DIR = process.env.SF_BUILD_DIR || path.resolve(__dirname, '../build');
 const sf = require('../tests/e2e/lib/streamfenced');
@@ -19,21 +18,6 @@ const clients = Number(process.argv[2] || 500);
 const rate = Number(process.argv[3] || 50);
 const mode = process.argv[4] || 'handover';
 const ack = mode === 'kill';
-
-function proxy() {
-  const conns = new Set();
-  const p = { target: 0, port: 0 };
-  const server = net.createServer((c) => {
-    const up = net.connect(p.target, '127.0.0.1');
-    conns.add(c); conns.add(up);
-    c.pipe(up); up.pipe(c);
-    const end = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); };
-    c.on('error', end); up.on('error', end); c.on('close', end); up.on('close', end);
-  });
-  p.cut = () => { for (const s of conns) s.destroy(); conns.clear(); };
-  p.close = () => { p.cut(); server.close(); };
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => { p.port = server.address().port; resolve(p); }));
-}
 
 const pct = (xs, q) => xs[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
@@ -71,7 +55,7 @@ const pct = (xs, q) => xs[Math.min(xs.length - 1, Math.floor(q * xs.length))];
     await cl.redis.stopAll();
     process.exit(0);
   }
-  const p = await proxy();
+  const p = await cl.proxy();
   p.target = b.port;
   const socks = [];
   for (let i = 0; i < clients; i++) {

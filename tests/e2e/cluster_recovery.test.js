@@ -7,7 +7,6 @@
 // when it was killed with -9.
 const test = require('node:test');
 const assert = require('node:assert');
-const net = require('node:net');
 const { io } = require('socket.io-client');
 const sf = require('./lib/streamfenced');
 const cl = require('./lib/cluster');
@@ -19,22 +18,6 @@ const SERVER = {
     sf.ns('/alerts', ['order'], { deliveryMode: 'AT_LEAST_ONCE', ackTimeoutMs: 5000, maxRetries: 3, maxInFlight: 16, maxQueuedMessagesPerClient: 1024 }),
   ],
 };
-
-// The load balancer: forwards to one node at a time; cut() ends every connection.
-function proxy() {
-  const conns = new Set();
-  const p = { target: 0, port: 0 };
-  const server = net.createServer((c) => {
-    const up = net.connect(p.target, '127.0.0.1');
-    conns.add(c); conns.add(up);
-    c.pipe(up); up.pipe(c);
-    const end = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); };
-    c.on('error', end); up.on('error', end); c.on('close', end); up.on('close', end);
-  });
-  p.cut = () => { for (const s of conns) s.destroy(); conns.clear(); };
-  p.close = () => { p.cut(); server.close(); };
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => { p.port = server.address().port; resolve(p); }));
-}
 
 const clients = [];  // closed in after(): a failed test must not leave a client reconnecting forever
 function client(p, nsPath, transports = ['websocket']) {
@@ -77,7 +60,7 @@ let p;
 test.before(async () => {
   r = await cl.redis.start();
   [a, b, c] = await cl.startNodes(r, 3, SERVER, { socketioEmitterKey: null });
-  p = await proxy();
+  p = await cl.proxy();
 });
 test.after(async () => {
   for (const s of clients) s.close();

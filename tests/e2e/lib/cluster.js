@@ -1,6 +1,7 @@
 'use strict';
 // Three (or n) streamfenced nodes of one logical server sharing a real redis-server
 // (docs/cluster.md), for the cluster tests and the cluster benchmark.
+const net = require('node:net');
 const sf = require('./streamfenced');
 const redis = require('./redis');
 
@@ -43,4 +44,21 @@ async function waitSubscriptions(node, count, ms = 5000) {
     () => `node ${node.nodeId}: ${JSON.stringify(last)}: subscriptions != ${count}`);
 }
 
-module.exports = { startNodes, waitLink, waitSubscriptions, health, redis };
+// The load balancer in front of the nodes: forwards each connection to p.target (a port,
+// changeable at any time); cut() ends every connection it carries.
+function proxy() {
+  const conns = new Set();
+  const p = { target: 0, port: 0 };
+  const server = net.createServer((c) => {
+    const up = net.connect(p.target, '127.0.0.1');
+    conns.add(c); conns.add(up);
+    c.pipe(up); up.pipe(c);
+    const end = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); };
+    c.on('error', end); up.on('error', end); c.on('close', end); up.on('close', end);
+  });
+  p.cut = () => { for (const s of conns) s.destroy(); conns.clear(); };
+  p.close = () => { p.cut(); server.close(); };
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => { p.port = server.address().port; resolve(p); }));
+}
+
+module.exports = { startNodes, waitLink, waitSubscriptions, health, redis, proxy };
