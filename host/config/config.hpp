@@ -109,6 +109,7 @@ struct ServerConfig {
     int pingTimeoutMs = 20000;
     int shutdownDrainMs = 2000;         // ours: how long a stop lets lanes drain before dropping (counted)
     int64_t maxPayloadBytes = 1000000;
+    int authTimeoutMs = 5000;           // ours: a validator flagged MAY_BLOCK must answer within this (validator_calls.hpp)
     int handshakeTimeoutMs = 10000;     // ours: an HTTP request must be complete this long after its first byte
     int maxClientErrorsPerMinute = 1000; // ours: error answers a client may earn per minute before it is disconnected; 0 = no cap
     int ioThreads = 0;                  // 0 = number of cores

@@ -15,7 +15,8 @@ const std::vector<std::string> kServerKeys = {
     "host", "port", "transport", "engineIoTransport", "auth", "spillRootPath", "tls", "namespaces",
     "path", "pingIntervalMs", "pingTimeoutMs", "maxPayloadBytes", "ioThreads", "cors",
     "tokenValidator", "authRateLimit", "control", "shutdownDrainMs", "handshakeTimeoutMs",
-    "maxClientErrorsPerMinute", "connectionStateRecovery"};
+    "maxClientErrorsPerMinute", "connectionStateRecovery",
+    "authTimeoutMs"};
 const std::vector<std::string> kTlsKeys = {"certChainPemPath", "privateKeyPemPath", "privateKeyPassword",
                                            "protocol", "watchIntervalMs"};
 const std::vector<std::string> kNamespaceKeys = {
@@ -239,6 +240,7 @@ ServerConfig readServer(const MapView& servers, const std::string& name) {
     readInt(m, "pingTimeoutMs", kIntMin, kIntMax, s.pingTimeoutMs);
     readInt(m, "shutdownDrainMs", kIntMin, kIntMax, s.shutdownDrainMs);
     readInt(m, "handshakeTimeoutMs", kIntMin, kIntMax, s.handshakeTimeoutMs);
+    readInt(m, "authTimeoutMs", kIntMin, kIntMax, s.authTimeoutMs);
     readInt(m, "maxClientErrorsPerMinute", kIntMin, kIntMax, s.maxClientErrorsPerMinute);
     readInt(m, "maxPayloadBytes", kI64Min, kI64Max, s.maxPayloadBytes);
     readInt(m, "ioThreads", kIntMin, kIntMax, s.ioThreads);

@@ -172,6 +172,7 @@ void validateServer(Reporter& r, const ServerConfig& s) {
     range(r, sp + ".shutdownDrainMs", s.shutdownDrainMs, 0, 60000);
     positive(r, sp, "maxPayloadBytes", s.maxPayloadBytes);
     range(r, sp + ".handshakeTimeoutMs", s.handshakeTimeoutMs, 1, 600000);
+    range(r, sp + ".authTimeoutMs", s.authTimeoutMs, 1, 600000);
     range(r, sp + ".maxClientErrorsPerMinute", s.maxClientErrorsPerMinute, 0, 100000000);
     range(r, sp + ".ioThreads", s.ioThreads, 0, 256);
     if (s.recovery.enabled)

@@ -24,7 +24,7 @@
 #include "delivery/spill_storage.hpp"
 #include "delivery/token_validator.hpp"
 #include "delivery/topic_log.hpp"
-#include "delivery/worker_pool.hpp"
+#include "delivery/validator_calls.hpp"
 #include "net/event_loop.hpp"
 #include "protocol/sio_api.hpp"
 
@@ -68,6 +68,7 @@ struct NamespaceRuntime {
 
 struct DeliveryOptions {
     size_t authWorkers = 2;                    // threads for validators flagged MAY_BLOCK
+    size_t authMaxWorkers = 16;                // ... grown to while calls hang (validator_calls.hpp)
     uint32_t maxDirectPerLoop = 16384;         // publishTo hand-offs waiting for one loop
     uint64_t gaugeRefreshMs = 250;             // lane depth/bytes gauges refresh period
 };
@@ -86,16 +87,16 @@ public:
     std::atomic<uint64_t> messageCounter{0};
     std::string messageIdPrefix = "msg-";  // cluster mode: "msg-<node tag>-" (set before traffic)
     AuthRateLimiter limiter;
-    std::unique_ptr<TokenValidator> validator;  // declared before pool: the pool joins first
-    std::unique_ptr<WorkerPool> pool;
+    std::unique_ptr<TokenValidator> validator;
+    std::unique_ptr<ValidatorCalls> validatorCalls;  // when the validator may block
     HeldSessions held;  // connection-state recovery: sessions by pid (docs/recovery.md)
 
     LoopShard* shardFor(const net::EventLoop& loop) const;
     NamespaceRuntime* findNamespace(const std::string& path) const;
     std::string nextMessageId();
 
-    // Validate on the calling loop, or on the worker pool when the validator may block;
-    // cb runs on `loop` either way (synchronously in the first case).
+    // Validate on the calling loop, or on worker threads with a deadline (cfg.authTimeoutMs)
+    // when the validator may block; cb runs on `loop` either way (synchronously in the first case).
     void validate(net::EventLoop& loop, std::string token, const NamespaceRuntime& ns, std::string topic,
                   const char* action, std::string remote, std::function<void(TokenCheck)> cb);
 

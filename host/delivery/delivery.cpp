@@ -62,20 +62,12 @@ void Core::validate(net::EventLoop& loop, std::string token, const NamespaceRunt
         cb(TokenCheck{false, 0, "", "Token auth is disabled"});
         return;
     }
-    if (!validator->mayBlock() || !pool) {
+    if (!validatorCalls) {
         cb(validator->validate(token, ns.path(), topic, action, remote));
         return;
     }
-    // Never block a loop: validate on a worker, post the verdict back. The task holds no
-    // reference to Core (the pool is joined in Core's destructor).
-    const TokenValidator* v = validator.get();
-    std::string nsPath = ns.path();
-    std::string act = action;
-    pool->submit([v, &loop, token = std::move(token), nsPath, topic = std::move(topic), act, remote = std::move(remote),
-                  cb = std::move(cb)]() mutable {
-        TokenCheck r = v->validate(token, nsPath, topic, act, remote);
-        loop.post([cb = std::move(cb), r = std::move(r)]() mutable { cb(std::move(r)); });
-    });
+    // Never block a loop: validate on a worker, with a deadline (delivery/validator_calls.hpp).
+    validatorCalls->validate(loop, std::move(token), ns.path(), std::move(topic), action, std::move(remote), std::move(cb));
 }
 
 MessagePtr Core::buildMessageWithId(const NamespaceRuntime& ns, size_t topic, std::string payloadJson, std::string key,
@@ -241,7 +233,9 @@ Delivery::Delivery(const config::ServerConfig& cfg, const PluginResolver& resolv
     } else if (cfg.auth == config::AuthMode::TOKEN && resolver.tokenValidator) {
         if (auto inst = resolver.tokenValidator()) c.validator = std::make_unique<TokenValidator>(inst);
     }
-    if (c.validator && c.validator->mayBlock()) c.pool = std::make_unique<WorkerPool>(options.authWorkers);
+    if (c.validator && c.validator->mayBlock())
+        c.validatorCalls = std::make_unique<ValidatorCalls>(*c.validator, static_cast<uint64_t>(cfg.authTimeoutMs),
+                                                            options.authWorkers, options.authMaxWorkers);
     if (cfg.auth == config::AuthMode::TOKEN && !c.validator)
         log::warn("token_validator_missing", {{"server", cfg.name}, {"effect", "authRequired namespaces reject every client"}});
 

@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 #include "delivery/durable_namespace.hpp"
 #include "delivery/loop_shard.hpp"
+#include "delivery/spill_faults.hpp"
 #include "delivery/spill_record.hpp"
 #include "delivery/stream_id.hpp"
 #include "delivery/token_validator.hpp"
@@ -231,13 +232,13 @@ void Subscription::spill(const MessagePtr& m, const std::string& reason) {
                                      }
                                      // Accepted by the plugin, failed later: the message is lost; say so.
                                      if (spill_.pending) --spill_.pending;
-                                     log::warn("spill_append_failed", {{"namespace", ns_.path()}, {"topic", ns_.topic(topic_)},
-                                                                       {"client", session_.id}, {"error", err}});
+                                     logSpillFault("spill_append_failed", ns_.path(), ns_.topic(topic_), session_.id, err);
                                      overflow(status == SF_ERR_FULL ? "spill quota exceeded" : "spill storage error");
                                  });
     if (rc != SF_OK) {
         --spill_.pending;
         --spill_.appendsIssued;
+        logSpillFault("spill_append_refused", ns_.path(), ns_.topic(topic_), session_.id, "code " + std::to_string(rc));
         overflow(rc == SF_ERR_FULL ? "spill quota exceeded" : "spill storage unavailable");
         return;
     }
@@ -246,7 +247,8 @@ void Subscription::spill(const MessagePtr& m, const std::string& reason) {
 }
 
 void Subscription::maybeRefill() {
-    if (!ns_.storage || spill_.pending == 0 || spill_.reading) return;
+    if (!ns_.storage || (spill_.pending == 0 && spill_.removeOwed == 0) || spill_.reading) return;
+    if (spill_.removeOwed) return removeOwed();
     if (depth() >= lane_.limits().maxMessages) return;
     uint32_t room = static_cast<uint32_t>(lane_.limits().maxMessages - depth());
     uint32_t asked = std::min<uint32_t>(room, 256);
@@ -269,16 +271,8 @@ void Subscription::onRead(int status, std::vector<SpillRecord> recs, const std::
     net::EventLoop& loop = session_.shard.loop();
     if (status != SF_OK) {
         spill_.reading = false;
-        log::warn("spill_read_failed", {{"namespace", ns_.path()}, {"topic", ns_.topic(topic_)}, {"client", session_.id}, {"error", error}});
-        // Try again shortly rather than spinning on a failing backend.
-        if (!spill_.retryTimer) {
-            std::weak_ptr<bool> alive = alive_;
-            spill_.retryTimer = loop.addTimer(500, [this, alive] {
-                if (alive.expired()) return;
-                spill_.retryTimer = 0;
-                maybeRefill();
-            });
-        }
+        logSpillFault("spill_read_failed", ns_.path(), ns_.topic(topic_), session_.id, error);
+        retryRefillSoon();
         return;
     }
     // Fewer than asked: the storage holds exactly these (corrupt records it skipped are
@@ -315,17 +309,54 @@ void Subscription::onRead(int status, std::vector<SpillRecord> recs, const std::
         spill_.reading = false;
         spill_.pending = spill_.pending > taken ? spill_.pending - taken : 0;
         if (st != SF_OK) {
-            // They are in memory already; a failed remove would redeliver them later.
-            log::error("spill_remove_failed", {{"namespace", ns_.path()}, {"topic", ns_.topic(topic_)}, {"client", session_.id}, {"error", err}});
+            // They are in memory already: removed before the next read, or they would come twice.
+            spill_.removeOwed += taken;
+            logSpillFault("spill_remove_failed", ns_.path(), ns_.topic(topic_), session_.id, err);
+            retryRefillSoon();
         }
         pump();
     });
     if (rc != SF_OK) {
         spill_.reading = false;
         spill_.pending = spill_.pending > taken ? spill_.pending - taken : 0;
-        log::error("spill_remove_refused", {{"namespace", ns_.path()}, {"topic", ns_.topic(topic_)}, {"client", session_.id}});
+        spill_.removeOwed += taken;
+        logSpillFault("spill_remove_refused", ns_.path(), ns_.topic(topic_), session_.id, "code " + std::to_string(rc));
+        retryRefillSoon();
     }
     pump();
+}
+
+// Records already taken into memory whose remove failed: removed before anything is read again.
+void Subscription::removeOwed() {
+    const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(spill_.removeOwed, UINT32_MAX));
+    std::weak_ptr<bool> alive = alive_;
+    spill_.reading = true;
+    int rc = ns_.storage->removeOldest(session_.shard.loop(), spillKey(), n, [this, alive, n](int st, std::vector<SpillRecord>, std::string err) {
+        if (alive.expired()) return;
+        spill_.reading = false;
+        if (st != SF_OK) {
+            logSpillFault("spill_remove_failed", ns_.path(), ns_.topic(topic_), session_.id, err);
+            return retryRefillSoon();
+        }
+        spill_.removeOwed -= n;
+        maybeRefill();
+    });
+    if (rc != SF_OK) {
+        spill_.reading = false;
+        logSpillFault("spill_remove_refused", ns_.path(), ns_.topic(topic_), session_.id, "code " + std::to_string(rc));
+        retryRefillSoon();
+    }
+}
+
+// Try again shortly rather than spinning on a failing backend.
+void Subscription::retryRefillSoon() {
+    if (spill_.retryTimer) return;
+    std::weak_ptr<bool> alive = alive_;
+    spill_.retryTimer = session_.shard.loop().addTimer(500, [this, alive] {
+        if (alive.expired()) return;
+        spill_.retryTimer = 0;
+        maybeRefill();
+    });
 }
 
 void Subscription::pump() {

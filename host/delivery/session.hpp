@@ -92,6 +92,7 @@ private:
         uint64_t appendsIssued = 0;
         bool reading = false;       // a read_oldest/remove_oldest cycle is under way
         bool everSpilled = false;
+        uint64_t removeOwed = 0;    // read into memory, remove failed: remove before reading again
         net::TimerId retryTimer = 0;
     };
 
@@ -102,6 +103,8 @@ private:
     void writeRejectNew(uint64_t from);
     void writeKeepNewest(uint64_t from);
     void spill(const MessagePtr& m, const std::string& reason);
+    void removeOwed();
+    void retryRefillSoon();
     void maybeRefill();
     void onRead(int status, std::vector<SpillRecord> recs, const std::string& error, uint32_t asked, uint64_t appendsAtRead);
     void onAckTimeout(const std::string& messageId);

@@ -124,5 +124,7 @@ test('hpkv backend: kill -9 of hpkv-local mid-spill loses nothing the spill acce
   assert.ok(rejected > 0, 'the outage was visible as rejections');
   assert.ok(got.includes(TOTAL), 'spill works again after the restart');
   assert.strictEqual(got.length + rejected, TOTAL, `received ${got.length} + rejected ${rejected} != published ${TOTAL}`);
+  // ... and logged: one line per second at most, with the count since the last one.
+  assert.match(srv.logs, /event=spill_append_(failed|refused) namespace=\/k topic=t .* count=\d+/, 'the outage is logged');
   slow.close();
 });
