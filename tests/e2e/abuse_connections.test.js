@@ -48,14 +48,16 @@ test('connections past maxConnectionsPerAddress and maxConnections are closed at
   });
   const a = [];
   for (let i = 0; i < 6; i++) a.push(await rawFrom(srv.port, '127.0.0.2'));
-  await sf.sleep(300);
+  // Accepts are handled in order: once the sixth is closed, the five before it were admitted.
+  await sf.waitUntil(() => a[5].closedAt, 5000, 'the sixth connection from one address is still open');
+  await sf.sleep(200);
   assert.strictEqual(open(a).length, 5, 'five from 127.0.0.2 stay open, the sixth is closed');
-  assert.ok(a[5].closedAt, 'the sixth from one address is closed');
   assert.match(a[5].received, /^HTTP\/1\.1 503 /, 'a plain-HTTP client is told why');
 
   const b = [];
   for (let i = 0; i < 4; i++) b.push(await rawFrom(srv.port, '127.0.0.3'));
-  await sf.sleep(300);
+  await sf.waitUntil(() => b[3].closedAt, 5000, 'the ninth connection is still open');
+  await sf.sleep(200);
   assert.strictEqual(open(b).length, 3, 'three more from another address fill the global cap of 8; the fourth is closed');
 
   let r = await refusedSamples(srv);
@@ -92,11 +94,19 @@ test('a burst past maxConnectionsPerAddressPerSecond is refused; other addresses
     namespaces: [sf.ns('/feed', ['prices'])],
   });
   const burst = await Promise.all(Array.from({ length: 30 }, () => rawFrom(srv.port, '127.0.0.4')));
-  await sf.sleep(400);
+  // Refused ones are closed at once; wait until the count settles (a loaded machine is slow to tell).
+  let settled = -1;
+  await sf.waitUntil(async () => {
+    const n = open(burst).length;
+    if (n === settled && n <= 14) return true;
+    settled = n;
+    await sf.sleep(300);
+    return false;
+  }, 8000, () => `${open(burst).length} of a burst of 30 still open`);
   const admitted = open(burst).length;
-  assert.ok(admitted >= 10 && admitted <= 13, `${admitted} of a burst of 30 admitted (bucket 10, 5/s)`);
+  assert.ok(admitted >= 10 && admitted <= 14, `${admitted} of a burst of 30 admitted (bucket 10, 5/s)`);
   const other = await rawFrom(srv.port, '127.0.0.5');
-  await sf.sleep(200);
+  await sf.sleep(300);
   assert.strictEqual(other.closedAt, 0, 'another address is not limited by the first one\'s rate');
   const r = await refusedSamples(srv);
   assert.strictEqual(r.rate, 30 - admitted);
@@ -137,7 +147,7 @@ test('a connection that never sends a byte, or trickles a TLS handshake, is clos
   await sf.waitUntil(() => silent.every((s) => s.closedAt), 5000, 'silent connections still open after 5 s');
   for (const s of silent) {
     const after = s.closedAt - t0;
-    assert.ok(after >= 800 && after <= 2500, `silent connection closed after ${after} ms (deadline 1000 ms)`);
+    assert.ok(after >= 800 && after <= 4000, `silent connection closed after ${after} ms (deadline 1000 ms)`);
   }
   await sf.waitUntil(() => /event=http_request_timeout .*phase=silent/.test(srv.logs), 2000, () => srv.logs);
   assert.strictEqual(sf.metricValue(await srv.metrics(), 'streamfence_handshake_timeouts_total'), 3);
@@ -164,6 +174,6 @@ test('a connection that never sends a byte, or trickles a TLS handshake, is clos
     clearInterval(drip);
   }
   const after = slow.closedAt - t1;
-  assert.ok(after >= 800 && after <= 2500, `TLS trickle closed after ${after} ms (deadline 1000 ms)`);
+  assert.ok(after >= 800 && after <= 4000, `TLS trickle closed after ${after} ms (deadline 1000 ms)`);
   assert.strictEqual(sf.metricValue(await tlsSrv.metrics(), 'streamfence_handshake_timeouts_total'), 1);
 });

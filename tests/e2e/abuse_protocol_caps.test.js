@@ -125,7 +125,7 @@ test('long-polls past maxPendingPollsPerSession get 429, past maxPendingPolls 50
   assert.strictEqual(await limitValue(srv2, 'pending_polls'), 1);
   // A poll that ends gives its place back.
   gets[0].abort();
-  await sf.sleep(200);
+  await sf.sleep(1000);
   const again = httpOnce(srv2.port, 'GET', pollPath(sids[2]));
   assert.strictEqual(await within(again.done, 300), 'held');
   for (const g of [gets[1], again]) g.abort();
@@ -172,17 +172,14 @@ test('a packet with more than maxAttachmentsPerPacket attachments closes the ses
 
 test('control requests past maxRequestsPerSecond per address get 429 with Retry-After', async () => {
   const srv = await sf.start({ control: { host: '127.0.0.1', port: 0, maxRequestsPerSecond: 5 }, namespaces: [sf.ns('/feed', ['t'])] });
-  const statuses = [];
-  let retryAfter = null;
-  for (let i = 0; i < 20; i++) {
-    const r = await sf.request(srv.controlPort, 'GET', '/health');
-    statuses.push(r.status);
-    if (r.status === 429) retryAfter = r.headers['retry-after'];
-  }
+  // 20 at once (refill during the burst is small even on a loaded machine).
+  const answers = await Promise.all(Array.from({ length: 20 }, () => sf.request(srv.controlPort, 'GET', '/health')));
+  const statuses = answers.map((r) => r.status);
+  const retryAfter = (answers.find((r) => r.status === 429) || { headers: {} }).headers['retry-after'];
   const ok = statuses.filter((s) => s === 200).length;
   const limited = statuses.filter((s) => s === 429).length;
   assert.strictEqual(ok + limited, 20, statuses.join(','));
-  assert.ok(ok >= 5 && ok <= 8, `${ok} of 20 answered within a bucket of 5 (${statuses.join(',')})`);
+  assert.ok(ok >= 5 && ok <= 9, `${ok} of 20 answered within a bucket of 5 (${statuses.join(',')})`);
   assert.ok(Number(retryAfter) >= 1, `Retry-After ${retryAfter}`);
   assert.match(srv.logs, /event=control_rate_limited .*limitPerSecond=5 count=1 /);
   await sf.sleep(1100); // refilled
