@@ -18,10 +18,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 
 #include "admin/binary_markers.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
+#include "common/log_throttle.hpp"
+#include "net/address_limiter.hpp"
 
 namespace sf::admin {
 namespace {
@@ -72,13 +75,17 @@ std::string mediaType(const std::string& contentType) {
     return t;
 }
 
+log::Throttle gRateLimitLog;
+
 class Handler : public Poco::Net::HTTPRequestHandler {
 public:
-    Handler(const ControlHooks& h, const config::ControlConfig& c, const std::string& server, StatsHub* hub)
-        : hooks_(h), cfg_(c), server_(server), hub_(hub) {}
+    Handler(const ControlHooks& h, const config::ControlConfig& c, const std::string& server, StatsHub* hub,
+            net::AddressLimiter* rate)
+        : hooks_(h), cfg_(c), server_(server), hub_(hub), rate_(rate) {}
 
     void handleRequest(HTTPServerRequest& req, HTTPServerResponse& res) override {
         try {
+            if (!withinRate(req, res)) return;
             // Read the whole body before any answer: an unread body left on a keep-alive
             // connection would be parsed as the next request.
             if (!readBody(req, res)) return;
@@ -94,6 +101,30 @@ private:
     const config::ControlConfig& cfg_;
     const std::string& server_;
     StatsHub* hub_;  // null: no stats hook
+    net::AddressLimiter* rate_;  // null: no request-rate cap
+
+    // control.maxRequestsPerSecond, per remote address (a token bucket of one second's
+    // worth): past it, 429 with Retry-After, and the connection is closed without reading
+    // the body. Every path counts, /health too: a flood of cheap requests is still a flood.
+    bool withinRate(HTTPServerRequest& req, HTTPServerResponse& res) {
+        if (!rate_) return true;
+        const uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                       std::chrono::steady_clock::now().time_since_epoch())
+                                                       .count());
+        uint64_t retryMs = 0;
+        if (rate_->takeToken(net::AddressLimiter::keyOf(req.clientAddress().addr()), now, retryMs)) return true;
+        const uint64_t n = hooks_.rateLimited ? hooks_.rateLimited() : 0;
+        uint64_t suppressed = 0;
+        if (gRateLimitLog.allow(suppressed))
+            log::warn("control_rate_limited", {{"server", server_}, {"remote", req.clientAddress().toString()},
+                                               {"limitPerSecond", std::to_string(cfg_.maxRequestsPerSecond)},
+                                               {"count", std::to_string(n)}, {"suppressed", std::to_string(suppressed)}});
+        res.setKeepAlive(false);
+        res.set("Retry-After", std::to_string(std::max<uint64_t>(1, (retryMs + 999) / 1000)));
+        reply(res, 429, errorBody("too many requests from this address (at most " +
+                                  std::to_string(cfg_.maxRequestsPerSecond) + " a second); retry later"));
+        return false;
+    }
 
     bool authorized(HTTPServerRequest& req) {
         if (cfg_.token.empty()) return true;
@@ -267,10 +298,11 @@ private:
 
 class Factory : public Poco::Net::HTTPRequestHandlerFactory {
 public:
-    Factory(const ControlHooks& h, const config::ControlConfig& c, const std::string& s, StatsHub* hub)
-        : h_(h), c_(c), s_(s), hub_(hub) {}
+    Factory(const ControlHooks& h, const config::ControlConfig& c, const std::string& s, StatsHub* hub,
+            net::AddressLimiter* rate)
+        : h_(h), c_(c), s_(s), hub_(hub), rate_(rate) {}
     Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-        return new Handler(h_, c_, s_, hub_);
+        return new Handler(h_, c_, s_, hub_, rate_);
     }
 
 private:
@@ -278,6 +310,7 @@ private:
     const config::ControlConfig& c_;
     const std::string& s_;
     StatsHub* hub_;
+    net::AddressLimiter* rate_;
 };
 
 }  // namespace
@@ -287,6 +320,7 @@ struct ControlServer::Impl {
     std::string server;
     ControlHooks hooks;
     std::unique_ptr<StatsHub> hub;              // outlives http: its threads wait on it
+    std::unique_ptr<net::AddressLimiter> rate;  // outlives http: control.maxRequestsPerSecond
     std::unique_ptr<Poco::ThreadPool> pool;     // outlives http (declared first, destroyed last)
     std::unique_ptr<Poco::Net::HTTPServer> http;
     int port = 0;
@@ -298,6 +332,13 @@ ControlServer::ControlServer(const config::ControlConfig& cfg, std::string serve
     impl_->server = std::move(serverName);
     impl_->hooks = std::move(hooks);
     if (impl_->hooks.stats) impl_->hub = std::make_unique<StatsHub>(impl_->hooks.stats);
+    if (cfg.maxRequestsPerSecond > 0) {
+        net::AddressLimiter::Limits l;
+        l.ratePerSecond = cfg.maxRequestsPerSecond;
+        l.burst = cfg.maxRequestsPerSecond;
+        l.maxIdleEntries = 4096;  // addresses remembered; the oldest is forgotten first
+        impl_->rate = std::make_unique<net::AddressLimiter>(l);
+    }
 }
 
 int ControlServer::maxStatsStreams(int maxConnections) { return std::min(kMaxStatsStreams, maxConnections / 4); }
@@ -321,7 +362,7 @@ void ControlServer::start() {
     params->setKeepAlive(true);
     params->setKeepAliveTimeout(Poco::Timespan(kKeepAliveIdleMs * 1000));
     params->setTimeout(Poco::Timespan(kFirstRequestMs * 1000));
-    impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(impl_->hooks, impl_->cfg, impl_->server, impl_->hub.get()),
+    impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(impl_->hooks, impl_->cfg, impl_->server, impl_->hub.get(), impl_->rate.get()),
                                                           *impl_->pool, sock, params);
     impl_->http->start();
     log::info("control_listening",

@@ -32,6 +32,8 @@ struct ControlHooks {
     // One snapshot for /v1/stats and the dashboard (called at most once a second, on a
     // control-listener thread); empty = those paths answer 404.
     std::function<StatsSnapshot()> stats;
+    // A request was answered 429 (control.maxRequestsPerSecond); returns the running count.
+    std::function<uint64_t()> rateLimited;
 };
 
 class ControlServer {

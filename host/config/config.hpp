@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/cluster_config.hpp"
+#include "config/limits_config.hpp"
 
 namespace sf::config {
 
@@ -79,6 +80,7 @@ struct ControlConfig {                  // ours: publish API, /health, /metrics
     int port = 0;                       // 0 = ephemeral (logged at start)
     std::string token;                  // empty = no bearer token required
     int maxConnections = 256;           // connections served at once (one thread each); more wait or are refused
+    int maxRequestsPerSecond = 10000;   // per remote address (token bucket of 1 s); past it 429 + Retry-After; 0 = no cap
 };
 
 // Socket.IO connection-state recovery (docs/recovery.md). Absent = off, as in socket.io.
@@ -118,6 +120,7 @@ struct ServerConfig {
     SourceMark tokenValidatorMark;
     AuthRateLimitConfig authRateLimit;
     ControlConfig control;
+    LimitsConfig limits;                // ours: connection, namespace, subscription, poll, frame caps
     RecoveryConfig recovery;            // connectionStateRecovery: {maxDisconnectionDurationMs}
     SourceMark mark;
 };

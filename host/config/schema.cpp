@@ -3,6 +3,7 @@
 #include "common/json.hpp"
 #include "config/cluster_schema.hpp"
 #include "config/hints.hpp"
+#include "config/limits_schema.hpp"
 #include "config/validate.hpp"
 
 #include <limits>
@@ -15,8 +16,7 @@ const std::vector<std::string> kServerKeys = {
     "host", "port", "transport", "engineIoTransport", "auth", "spillRootPath", "tls", "namespaces",
     "path", "pingIntervalMs", "pingTimeoutMs", "maxPayloadBytes", "ioThreads", "cors",
     "tokenValidator", "authRateLimit", "control", "shutdownDrainMs", "handshakeTimeoutMs",
-    "maxClientErrorsPerMinute", "connectionStateRecovery",
-    "authTimeoutMs"};
+    "maxClientErrorsPerMinute", "connectionStateRecovery", "authTimeoutMs", "limits"};
 const std::vector<std::string> kTlsKeys = {"certChainPemPath", "privateKeyPemPath", "privateKeyPassword",
                                            "protocol", "watchIntervalMs"};
 const std::vector<std::string> kNamespaceKeys = {
@@ -26,7 +26,7 @@ const std::vector<std::string> kNamespaceKeys = {
     "maxBufferedBytesPerTopic", "inboundAckPolicy", "durable"};
 const std::vector<std::string> kCorsKeys = {"origins"};
 const std::vector<std::string> kRateLimitKeys = {"windowMs", "maxFailures"};
-const std::vector<std::string> kControlKeys = {"enabled", "host", "port", "token", "maxConnections"};
+const std::vector<std::string> kControlKeys = {"enabled", "host", "port", "token", "maxConnections", "maxRequestsPerSecond"};
 const std::vector<std::string> kMetricsKeys = {"sinks"};
 const std::vector<std::string> kRecoveryKeys = {"maxDisconnectionDurationMs"};
 
@@ -211,6 +211,7 @@ void readControl(const MapView& server, ServerConfig& out) {
     readInt(m, "port", kIntMin, kIntMax, c.port);
     readString(m, "token", c.token);
     readInt(m, "maxConnections", kIntMin, kIntMax, c.maxConnections);
+    readInt(m, "maxRequestsPerSecond", kIntMin, kIntMax, c.maxRequestsPerSecond);
     out.control = c;
 }
 
@@ -256,6 +257,7 @@ ServerConfig readServer(const MapView& servers, const std::string& name) {
         readInt(rl, "maxFailures", kIntMin, kIntMax, s.authRateLimit.maxFailures);
     }
     if (m.has("control")) readControl(m, s);
+    if (m.has("limits")) readLimits(m, s);
     const YAML::Node csr = m.get("connectionStateRecovery");
     if (csr.IsDefined() && csr.IsScalar() && (csr.Scalar() == "true" || csr.Scalar() == "false")) {
         s.recovery.enabled = csr.Scalar() == "true";  // socket.io's `connectionStateRecovery: true`

@@ -146,6 +146,20 @@ bool isLoopbackHost(const std::string& h) {
     return h == "localhost" || h == "::1" || h == "[::1]" || h.compare(0, 4, "127.") == 0;
 }
 
+// The `limits` block (conf/README.md "limits"); 0 = no cap where the README says so.
+void validateLimits(Reporter& r, const std::string& lp, const LimitsConfig& l) {
+    range(r, lp + ".maxConnections", l.maxConnections, 0, 10000000);
+    range(r, lp + ".maxConnectionsPerAddress", l.maxConnectionsPerAddress, 0, 10000000);
+    range(r, lp + ".maxConnectionsPerAddressPerSecond", l.maxConnectionsPerAddressPerSecond, 0, 1000000);
+    range(r, lp + ".addressTableSize", l.addressTableSize, 16, 10000000);
+    range(r, lp + ".maxNamespacesPerConnection", l.maxNamespacesPerConnection, 1, 10000);
+    range(r, lp + ".maxSubscriptionsPerClient", l.maxSubscriptionsPerClient, 1, 10000000);
+    range(r, lp + ".maxPendingPollsPerSession", l.maxPendingPollsPerSession, 1, 1000);
+    range(r, lp + ".maxPendingPolls", l.maxPendingPolls, 0, 10000000);
+    range(r, lp + ".maxFramesPerMessage", l.maxFramesPerMessage, 1, 1000000);
+    range(r, lp + ".maxAttachmentsPerPacket", l.maxAttachmentsPerPacket, 0, 100000);
+}
+
 void validateServer(Reporter& r, const ServerConfig& s) {
     const std::string sp = "servers." + s.name;
     if (isBlank(s.name)) r.add(sp, "server name must not be blank");
@@ -175,6 +189,7 @@ void validateServer(Reporter& r, const ServerConfig& s) {
     range(r, sp + ".authTimeoutMs", s.authTimeoutMs, 1, 600000);
     range(r, sp + ".maxClientErrorsPerMinute", s.maxClientErrorsPerMinute, 0, 100000000);
     range(r, sp + ".ioThreads", s.ioThreads, 0, 256);
+    validateLimits(r, sp + ".limits", s.limits);
     if (s.recovery.enabled)
         range(r, sp + ".connectionStateRecovery.maxDisconnectionDurationMs", s.recovery.maxDisconnectionDurationMs,
               int64_t{1}, int64_t{7} * 24 * 3600 * 1000);
@@ -190,6 +205,7 @@ void validateServer(Reporter& r, const ServerConfig& s) {
         notBlank(r, sp + ".control", "host", s.control.host);
         range(r, sp + ".control.port", s.control.port, 0, 65535);
         range(r, sp + ".control.maxConnections", s.control.maxConnections, 1, 4096);
+        range(r, sp + ".control.maxRequestsPerSecond", s.control.maxRequestsPerSecond, 0, 1000000);
         // The control API publishes to every client: off loopback it must ask for a token.
         if (!isLoopbackHost(s.control.host) && s.control.token.empty() && !isBlank(s.control.host))
             r.add(sp + ".control.host", "control listener on non-loopback host \"" + s.control.host +

@@ -29,6 +29,7 @@ const Def kSpilled{"streamfence_messages_spilled_total", "Messages written to th
 const Def kAuthRejected{"streamfence_auth_rejected_total", "Token checks that failed (connect, subscribe or publish).", MetricSample::Type::Counter};
 const Def kAuthRateLimited{"streamfence_auth_rate_limited_total", "Attempts refused because the remote address failed authentication too often.", MetricSample::Type::Counter};
 const Def kErrorLimited{"streamfence_client_error_limit_disconnects_total", "Clients disconnected for earning more error answers in a minute than maxClientErrorsPerMinute allows.", MetricSample::Type::Counter};
+const Def kSubscriptionLimited{"streamfence_subscription_limit_refused_total", "Subscribes refused with SUBSCRIPTION_LIMIT: the client already held limits.maxSubscriptionsPerClient topics.", MetricSample::Type::Counter};
 const Def kRefused{"streamfence_publish_refused_total", "Publishes refused with OVERLOADED (the topic's bounded log was full) or while stopping; the publisher was told.", MetricSample::Type::Counter};
 const Def kLogMessages{"streamfence_topic_log_messages", "Messages held by the topic's shared log (published, not yet read by every loop).", MetricSample::Type::Gauge};
 const Def kRecovered{"streamfence_sessions_recovered_total", "Sessions a reconnecting client recovered (connection-state recovery).", MetricSample::Type::Counter};
@@ -140,6 +141,7 @@ MetricSnapshot Metrics::snapshot() const {
         out.push_back(sample(kAuthRejected, l(), load(n.authRejected)));
         out.push_back(sample(kAuthRateLimited, l(), load(n.authRateLimited)));
         out.push_back(sample(kErrorLimited, l(), load(n.errorLimited)));
+        out.push_back(sample(kSubscriptionLimited, l(), load(n.subscriptionLimited)));
         out.push_back(sample(kActive, l(), static_cast<double>(n.active.load(std::memory_order_relaxed))));
         out.push_back(sample(kRecovered, l(), load(n.sessionsRecovered)));
         out.push_back(sample(kExpired, l(), load(n.sessionsExpired)));

@@ -26,6 +26,8 @@ public:
         std::atomic<uint64_t> connections{0}, disconnections{0}, authRejected{0}, authRateLimited{0};
         // Clients disconnected for earning more than maxClientErrorsPerMinute error answers.
         std::atomic<uint64_t> errorLimited{0};
+        // Subscribes refused past limits.maxSubscriptionsPerClient (SUBSCRIPTION_LIMIT).
+        std::atomic<uint64_t> subscriptionLimited{0};
         std::atomic<int64_t> active{0};
         // Connection-state recovery (docs/recovery.md): sessions recovered, expired unclaimed,
         // and replays that may have a gap (the history bound evicted unconfirmed messages).

@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "common/log.hpp"
+#include "common/log_throttle.hpp"
 #include "delivery/durable_journal.hpp"
 #include "delivery/durable_namespace.hpp"
 #include "delivery/loop_shard.hpp"
@@ -26,6 +27,8 @@ constexpr const char* kOverloaded = "OVERLOADED";
 constexpr const char* kRateLimited = "RATE_LIMITED";
 constexpr const char* kClusterUnavailable = "CLUSTER_UNAVAILABLE";
 constexpr const char* kHandlerFailed = "HANDLER_FAILED";
+constexpr const char* kSubscriptionLimit = "SUBSCRIPTION_LIMIT";
+log::Throttle gSubscriptionLimitLog;
 
 // A client-supplied name as it appears in an error text: long names are cut, so a client
 // cannot make the server echo back a megabyte.
@@ -323,6 +326,19 @@ void DeliveryNamespaceHandler::onSubscribe(const std::shared_ptr<Session>& sessi
     if (idx < 0) return fail(*session, ack, kUnknownTopic, "Unknown topic: " + shown(topic));
     if (!ns_.cfg.allowPolling && !(session->socket && session->socket->isWebsocket()))
         return fail(*session, ack, kTransportRejected, "Topic requires websocket-capable transport");
+    // limits.maxSubscriptionsPerClient: a new topic past the cap is refused (and counts as an
+    // error answer toward maxClientErrorsPerMinute).
+    const size_t cap = static_cast<size_t>(core_->cfg.limits.maxSubscriptionsPerClient);
+    if (!session->subscription(static_cast<size_t>(idx)) && session->topicCount >= cap) {
+        const uint64_t n = ns_.nsMetrics->subscriptionLimited.fetch_add(1, std::memory_order_relaxed) + 1;
+        uint64_t suppressed = 0;
+        if (gSubscriptionLimitLog.allow(suppressed))
+            log::warn("subscription_limit", {{"namespace", ns_.path()}, {"client", session->id}, {"remote", session->remote},
+                                             {"limit", std::to_string(cap)}, {"count", std::to_string(n)},
+                                             {"suppressed", std::to_string(suppressed)}});
+        return fail(*session, ack, kSubscriptionLimit,
+                    "Too many subscriptions (at most " + std::to_string(cap) + " topics per client)");
+    }
     auto self = shared_from_this();
     authorize(session, p, topic, "subscribe", ack, [self, session, idx, topic, ack](const TokenCheck& check, bool fromPayload) {
         const size_t t = static_cast<size_t>(idx);

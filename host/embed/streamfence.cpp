@@ -66,8 +66,14 @@ struct StreamFenceServer::Impl {
     std::unique_ptr<admin::ControlServer> control;
     std::shared_ptr<cluster::ClusterNode> cluster;  // cluster mode only (docs/cluster.md)
 
+    std::atomic<uint64_t> controlRateLimited{0};  // control requests answered 429 (control.maxRequestsPerSecond)
+
     MetricSnapshot snapshot() const {
         MetricSnapshot s = metrics.snapshot();
+        if (sio) sio->appendLimitMetrics(s);
+        s.push_back(MetricSample{"streamfence_control_rate_limited_total",
+                                 "Control-API requests answered 429 because their address went past control.maxRequestsPerSecond.",
+                                 MetricSample::Type::Counter, {}, static_cast<double>(controlRateLimited.load())});
         if (cluster) cluster->appendMetrics(s);
         return s;
     }
@@ -258,6 +264,7 @@ void StreamFenceServer::start() {
                 return admin::PublishOutcome{500, "unexpected publish status"};
             };
             hooks.healthJson = [&m] { return m.healthJson(); };
+            hooks.rateLimited = [&m] { return m.controlRateLimited.fetch_add(1) + 1; };
             hooks.stats = [&m] { return m.stats(); };
             hooks.metrics = [&m](std::string& body, std::string& type) {
                 return m.sinks->render(m.snapshot(), body, type);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.hpp"
+#include "common/log_throttle.hpp"
 #include "net/event_loop.hpp"
 #include "net/tcp_connection.hpp"
 #include "net/tls.hpp"
@@ -35,6 +36,48 @@ struct OwnedFd {
         return f;
     }
 };
+// Wraps the protocol's handler of an admitted connection: gives its place in the limiter
+// back when the connection closes (or the handler goes without a close).
+class AdmittedHandler final : public ConnectionHandler {
+public:
+    AdmittedHandler(std::shared_ptr<AddressLimiter> lim, AddressLimiter::Key key) : lim_(std::move(lim)), key_(std::move(key)) {}
+    ~AdmittedHandler() override { release(); }
+    void setInner(std::shared_ptr<ConnectionHandler> inner) { inner_ = std::move(inner); }
+    void onData(Connection& c, std::string_view data) override { inner_->onData(c, data); }
+    void onDrain(Connection& c) override { inner_->onDrain(c); }
+    void onClose(Connection& c, const std::string& reason) override {
+        release();
+        inner_->onClose(c, reason);
+    }
+
+private:
+    void release() {
+        if (lim_) lim_->release(key_);
+        lim_.reset();
+    }
+    std::shared_ptr<ConnectionHandler> inner_;
+    std::shared_ptr<AddressLimiter> lim_;
+    AddressLimiter::Key key_;
+};
+
+// Refused at accept: a plain HTTP client is told why (best effort, never blocking), then
+// the socket is closed. Whatever the client already sent is read first, so the close is not
+// a reset that would throw our answer away.
+void refuseFd(int fd, bool plain) {
+    if (plain) {
+        char sink[4096];
+        while (::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
+        }
+        static const char kBusy[] =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 29\r\n"
+            "Retry-After: 1\r\nConnection: close\r\n\r\nToo many connections, retry.\n";
+        (void)!::send(fd, kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ::shutdown(fd, SHUT_WR);
+    }
+    ::close(fd);
+}
+
+log::Throttle gRefusedLog;
 }  // namespace
 
 struct Acceptor::State : std::enable_shared_from_this<Acceptor::State> {
@@ -44,6 +87,7 @@ struct Acceptor::State : std::enable_shared_from_this<Acceptor::State> {
     int port = 0;
     HandlerFactory factory;
     std::shared_ptr<TlsContext> tls;
+    std::shared_ptr<AddressLimiter> limiter;  // set before start(); null = no caps
     int fd = -1;
     bool watching = false;      // accept loop only
     size_t next = 0;            // round-robin cursor, accept loop only
@@ -98,8 +142,17 @@ struct Acceptor::State : std::enable_shared_from_this<Acceptor::State> {
                 sf::log::error("accept_failed", {{"port", std::to_string(port)}, {"error", std::strerror(errno)}});
                 return;
             }
+            AddressLimiter::Key key;
+            if (limiter) {
+                key = AddressLimiter::keyOf(&ss);
+                auto v = limiter->admit(key, acceptLoop->nowMs());
+                if (v != AddressLimiter::Verdict::Admitted) {
+                    refused(v, c, formatSockaddr(&ss));
+                    continue;
+                }
+            }
             accepted.fetch_add(1, std::memory_order_relaxed);
-            handOff(c, formatSockaddr(&ss));
+            handOff(c, formatSockaddr(&ss), std::move(key));
         }
     }
 
@@ -115,17 +168,35 @@ struct Acceptor::State : std::enable_shared_from_this<Acceptor::State> {
         });
     }
 
-    void handOff(int cfd, std::string remote) {
+    void refused(AddressLimiter::Verdict v, int cfd, const std::string& remote) {
+        refuseFd(cfd, !tls);
+        uint64_t suppressed = 0;
+        if (!gRefusedLog.allow(suppressed)) return;
+        const auto& l = limiter->limits();
+        log::warn("connection_refused",
+                  {{"port", std::to_string(port)}, {"remote", remote}, {"reason", AddressLimiter::reason(v)},
+                   {"open", std::to_string(limiter->open())},
+                   {"limit", std::to_string(v == AddressLimiter::Verdict::TooMany              ? l.maxConnections
+                                            : v == AddressLimiter::Verdict::TooManyFromAddress ? l.maxPerAddress
+                                                                                                : static_cast<uint64_t>(l.ratePerSecond))},
+                   {"count", std::to_string(limiter->refused(v))},
+                   {"suppressed", std::to_string(suppressed)}});
+    }
+
+    void handOff(int cfd, std::string remote, AddressLimiter::Key key) {
         EventLoop* target = loops[next++ % loops.size()];
         auto owned = std::make_shared<OwnedFd>(cfd);
         auto self = shared_from_this();
+        // Gives the place back if the post never runs (the loop stopped first).
+        std::shared_ptr<AdmittedHandler> ticket;
+        if (limiter) ticket = std::make_shared<AdmittedHandler>(limiter, std::move(key));
         // Created on the target loop: the connection's whole life is on that thread.
-        target->post([self, target, owned, remote = std::move(remote)]() mutable {
-            self->adopt(*target, owned->release(), std::move(remote));
+        target->post([self, target, owned, ticket, remote = std::move(remote)]() mutable {
+            self->adopt(*target, owned->release(), std::move(remote), std::move(ticket));
         });
     }
 
-    void adopt(EventLoop& loop, int cfd, std::string remote) {
+    void adopt(EventLoop& loop, int cfd, std::string remote, std::shared_ptr<AdmittedHandler> ticket) {
         std::shared_ptr<TcpConnection> conn;
         try {
             if (tls) conn = TlsConnection::create(loop, cfd, std::move(remote), tls);
@@ -144,6 +215,10 @@ struct Acceptor::State : std::enable_shared_from_this<Acceptor::State> {
         if (!h) {
             conn->abort("refused by handler factory");
             return;
+        }
+        if (ticket) {
+            ticket->setInner(std::move(h));
+            h = std::move(ticket);
         }
         conn->setHandler(std::move(h));
         try {
@@ -224,6 +299,11 @@ void Acceptor::stop() {
 int Acceptor::port() const { return st_->port; }
 const std::string& Acceptor::host() const { return st_->host; }
 bool Acceptor::isTls() const { return st_->tls != nullptr; }
+void Acceptor::setLimiter(std::shared_ptr<AddressLimiter> limiter) {
+    if (st_->started) throw std::logic_error("Acceptor::setLimiter after start");
+    st_->limiter = std::move(limiter);
+}
+
 uint64_t Acceptor::acceptedCount() const { return st_->accepted.load(std::memory_order_relaxed); }
 
 }  // namespace sf::net

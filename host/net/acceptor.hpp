@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "net/address_limiter.hpp"
 #include "net/connection.hpp"
 
 namespace sf::net {
@@ -34,6 +35,12 @@ public:
     ~Acceptor();  // stop()
     Acceptor(const Acceptor&) = delete;
     Acceptor& operator=(const Acceptor&) = delete;
+
+    // Before start(): every accepted connection is first admitted by `limiter` (global and
+    // per-address caps, connection rate); a refused one is closed at once, before any TLS or
+    // HTTP work (plain TCP gets a best-effort 503 first), counted there and logged
+    // (event=connection_refused, throttled). An admitted one is released when it closes.
+    void setLimiter(std::shared_ptr<AddressLimiter> limiter);
 
     // Thread-safe. start() begins accepting (on the accept loop); stop() stops accepting
     // and closes the listening socket there. Open connections are not affected.

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.hpp"
+#include "common/log_throttle.hpp"
 #include "protocol/engine_io_context.hpp"
 #include "protocol/engine_io_server_session.hpp"
 
@@ -59,8 +60,8 @@ void EngineConnection::armIdle() {
 }
 
 namespace {
-// Connections closed at the request deadline, over the process's life (logged with each).
-std::atomic<uint64_t> gRequestTimeouts{0};
+// One throttle per kind of line: a flood of offenders must not flood the log.
+log::Throttle gTimeoutLog, gPollLimitLog, gFrameLimitLog;
 }  // namespace
 
 void EngineConnection::armRequestDeadline() {
@@ -71,10 +72,14 @@ void EngineConnection::armRequestDeadline() {
         if (!self) return;
         self->requestTimer_ = 0;
         if (!self->conn_ || self->mode_ != Mode::Http) return;
-        uint64_t n = gRequestTimeouts.fetch_add(1, std::memory_order_relaxed) + 1;
-        log::info("http_request_timeout", {{"remote", self->conn_->remoteAddress()},
-                                           {"timeoutMs", std::to_string(self->ctx_->opts.handshakeTimeoutMs)},
-                                           {"count", std::to_string(n)}});
+        uint64_t n = self->ctx_->limits->handshakeTimeouts.fetch_add(1, std::memory_order_relaxed) + 1;
+        uint64_t suppressed = 0;
+        if (gTimeoutLog.allow(suppressed))
+            log::info("http_request_timeout", {{"remote", self->conn_->remoteAddress()},
+                                               {"timeoutMs", std::to_string(self->ctx_->opts.handshakeTimeoutMs)},
+                                               {"phase", self->gotBytes_ ? "request" : "silent"},
+                                               {"count", std::to_string(n)},
+                                               {"suppressed", std::to_string(suppressed)}});
         self->mode_ = Mode::Dead;
         self->conn_->abort("http request timeout");
     });
@@ -86,9 +91,50 @@ void EngineConnection::clearRequestDeadline() {
     requestTimer_ = 0;
 }
 
+// Long-poll requests in flight count per session and overall (limits.maxPendingPolls*): past
+// either cap the request is answered at once (429 for the session, 503 for the server) and
+// never reaches the session.
+bool EngineConnection::admitPoll(const std::shared_ptr<EngineServerSession>& s, bool ka, const std::string& cors) {
+    const Options& o = ctx_->opts;
+    LimitCounters& lc = *ctx_->limits;
+    const int64_t mine = s->pendingPolls.fetch_add(1, std::memory_order_relaxed) + 1;
+    const int64_t all = lc.pendingPolls.fetch_add(1, std::memory_order_relaxed) + 1;
+    const bool sessionFull = mine > o.maxPendingPollsPerSession;
+    const bool serverFull = !sessionFull && o.maxPendingPolls > 0 && all > o.maxPendingPolls;
+    if (!sessionFull && !serverFull) return true;
+    s->pendingPolls.fetch_sub(1, std::memory_order_relaxed);
+    lc.pendingPolls.fetch_sub(1, std::memory_order_relaxed);
+    uint64_t n = (sessionFull ? lc.pollsPerSession : lc.polls).fetch_add(1, std::memory_order_relaxed) + 1;
+    uint64_t suppressed = 0;
+    if (gPollLimitLog.allow(suppressed))
+        log::warn("poll_limit", {{"remote", conn_->remoteAddress()}, {"sid", s->id()},
+                                 {"limit", sessionFull ? "pending_polls_per_session" : "pending_polls"},
+                                 {"max", std::to_string(sessionFull ? o.maxPendingPollsPerSession : o.maxPendingPolls)},
+                                 {"count", std::to_string(n)}, {"suppressed", std::to_string(suppressed)}});
+    const std::string body = sessionFull ? "{\"code\":3,\"message\":\"Too many pending polls for this session\"}"
+                                         : "{\"code\":3,\"message\":\"Too many pending polls, retry later\"}";
+    reply(sessionFull ? 429 : 503, http::kJson, body, ka, cors + "Retry-After: 1\r\n");
+    return false;
+}
+
+void EngineConnection::releasePoll() {
+    if (!pollCounted_) return;
+    pollCounted_ = false;
+    if (pollSession_) pollSession_->pendingPolls.fetch_sub(1, std::memory_order_relaxed);
+    ctx_->limits->pendingPolls.fetch_sub(1, std::memory_order_relaxed);
+}
+
 void EngineConnection::onData(net::Connection&, std::string_view data) {
     if (mode_ == Mode::Ws) {
         if (!dec_->feed(data, wsh_)) {
+            if (!wsError_ && dec_->frameLimitHit()) {
+                uint64_t n = ctx_->limits->wsFrames.fetch_add(1, std::memory_order_relaxed) + 1;
+                uint64_t suppressed = 0;
+                if (gFrameLimitLog.allow(suppressed))
+                    log::warn("ws_frame_limit", {{"remote", conn_ ? conn_->remoteAddress() : ""},
+                                                 {"limit", std::to_string(ctx_->opts.maxFramesPerMessage)},
+                                                 {"count", std::to_string(n)}, {"suppressed", std::to_string(suppressed)}});
+            }
             if (!wsError_) {
                 wsError_ = true;
                 log::info("ws_protocol_error", {{"remote", conn_ ? conn_->remoteAddress() : ""},
@@ -105,6 +151,7 @@ void EngineConnection::onData(net::Connection&, std::string_view data) {
     }
     if (mode_ != Mode::Http || !conn_) return;
     lastActivity_ = loop_.nowMs();
+    gotBytes_ = true;
     stash_.append(data);
     // While an answer is pending we keep at most one more full request.
     if (stash_.size() > 16 * 1024 + ctx_->opts.maxPayload + 4096) {
@@ -172,6 +219,7 @@ void EngineConnection::reply(int status, std::string_view ctype, std::string_vie
 void EngineConnection::finishAsync(uint64_t seq, std::string bytes, bool keepAlive) {
     if (!busy_ || seq != seq_ || !conn_ || mode_ != Mode::Http) return;
     busy_ = false;
+    releasePoll();
     pollSession_.reset();
     conn_->send(std::move(bytes));
     lastActivity_ = loop_.nowMs();
@@ -266,9 +314,11 @@ void EngineConnection::handleRequest(http::Request& req) {
             replyError(ErrorCode::BadRequest, ka, cors);
             return;
         }
+        if (!admitPoll(s, ka, cors)) return;
         busy_ = true;
         ++seq_;
         pollSession_ = s;
+        pollCounted_ = true;
         pollIsGet_ = req.method == "GET";
         PollWaiter w{weak_from_this(), &loop_, seq_, ka, std::move(cors), this};
         if (pollIsGet_) {
@@ -330,7 +380,7 @@ void EngineConnection::startWebsocket(const http::Request& req, const std::share
     loop_.cancelTimer(idleTimer_);
     idleTimer_ = 0;
     clearRequestDeadline();
-    dec_ = std::make_unique<ws::FrameDecoder>(ctx_->opts.maxPayload);
+    dec_ = std::make_unique<ws::FrameDecoder>(ctx_->opts.maxPayload, ctx_->opts.maxFramesPerMessage);
     wsh_.self = this;
     wsSession_ = s;
     wsProbe_ = probe;
@@ -395,6 +445,7 @@ void EngineConnection::onClose(net::Connection&, const std::string& reason) {
         runOn(s->loop(), [s, self, seq] { s->onPollConnClosed(seq, self.get()); });
     }
     mode_ = Mode::Dead;
+    releasePoll();
     wsSession_.reset();
     pollSession_.reset();
     conn_.reset();  // breaks the connection <-> handler cycle

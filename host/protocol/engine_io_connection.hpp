@@ -27,7 +27,12 @@ class EngineConnection final : public net::ConnectionHandler, public std::enable
 public:
     EngineConnection(std::shared_ptr<EngineContext> ctx, const std::shared_ptr<net::Connection>& c);
 
-    void init() { armIdle(); }
+    // Arms the idle timer, and the request deadline from accept (a silent client or a slow
+    // TLS handshake gets no more time than a slow request).
+    void init() {
+        armIdle();
+        armRequestDeadline();
+    }
 
     void onData(net::Connection&, std::string_view data) override;
     void onDrain(net::Connection&) override;
@@ -76,6 +81,8 @@ private:
     void armIdle();
     void armRequestDeadline();
     void clearRequestDeadline();
+    bool admitPoll(const std::shared_ptr<EngineServerSession>& s, bool ka, const std::string& cors);
+    void releasePoll();
 
     std::shared_ptr<EngineContext> ctx_;
     std::shared_ptr<net::Connection> conn_;
@@ -89,6 +96,8 @@ private:
     uint64_t seq_ = 0;
     std::shared_ptr<EngineServerSession> pollSession_;  // session of the outstanding GET/POST
     bool pollIsGet_ = false;
+    bool pollCounted_ = false;  // pollSession_'s request counts in the pending-poll limits
+    bool gotBytes_ = false;     // any byte received (for the timeout's log line)
     net::TimerId idleTimer_ = 0;
     uint64_t lastActivity_ = 0;
     net::TimerId requestTimer_ = 0;  // deadline of the request being received (handshakeTimeoutMs)

@@ -9,6 +9,7 @@
 
 #include "net/buffer.hpp"
 #include "protocol/engine_io_server.hpp"
+#include "protocol/limit_counters.hpp"
 
 namespace sf::eio {
 
@@ -21,6 +22,7 @@ struct EngineContext {
     std::unordered_map<std::string, std::shared_ptr<EngineServerSession>> sessions;
     std::atomic<bool> closed{false};
     net::Buffer pingFrame;  // "2" as a websocket text frame, shared by every session
+    std::shared_ptr<LimitCounters> limits;  // what the limits refused (conf/README.md "limits")
 
     EngineContext();
     std::shared_ptr<EngineServerSession> find(const std::string& sid) const;

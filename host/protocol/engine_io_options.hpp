@@ -20,7 +20,14 @@ struct Options {
     // An HTTP request (handshake, poll, websocket upgrade) must be complete this long after
     // its first byte, however slowly it trickles in: the idle timer above restarts on every
     // byte, so it alone never ends a slowloris client (conf/README.md, handshakeTimeoutMs).
+    // A new connection's first request counts from accept: a silent client, or a TLS
+    // handshake that trickles, is closed at the same deadline.
     uint64_t handshakeTimeoutMs = 10000;
+    // Caps of the `limits` block (conf/README.md): frames of one websocket message (first
+    // plus continuations), long-poll requests in flight per session and overall (0 = none).
+    size_t maxFramesPerMessage = 1024;
+    int64_t maxPendingPollsPerSession = 4;
+    int64_t maxPendingPolls = 100000;
     // Backpressure (docs/threads-and-ownership.md): a sender stops once a session's
     // bufferedBytes() reaches highWaterBytes; EngineSessionHandler::onDrain is then
     // guaranteed once the queue is at or below lowWaterBytes (unless the session closes).

@@ -9,8 +9,10 @@
 
 namespace sf::eio {
 
-EngineServer::EngineServer(Options opts, SessionCallback onSession) : ctx_(std::make_shared<EngineContext>()) {
+EngineServer::EngineServer(Options opts, SessionCallback onSession, std::shared_ptr<LimitCounters> counters)
+    : ctx_(std::make_shared<EngineContext>()) {
     ctx_->opts = std::move(opts);
+    ctx_->limits = counters ? std::move(counters) : std::make_shared<LimitCounters>();
     ctx_->onSession = std::move(onSession);
 }
 

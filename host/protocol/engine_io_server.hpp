@@ -10,6 +10,7 @@
 #include "net/connection.hpp"
 #include "protocol/engine_io_options.hpp"
 #include "protocol/engine_io_session.hpp"
+#include "protocol/limit_counters.hpp"
 
 namespace sf::eio {
 
@@ -18,7 +19,8 @@ struct EngineContext;
 class EngineServer {
 public:
     using SessionCallback = std::function<void(const EngineSessionPtr&)>;  // on the session's loop
-    EngineServer(Options opts, SessionCallback onSession);
+    // counters: where the limits count what they refuse (null: a private set).
+    EngineServer(Options opts, SessionCallback onSession, std::shared_ptr<LimitCounters> counters = nullptr);
     ~EngineServer();
 
     // For the Acceptor's factory: the handler speaking HTTP/websocket on a new connection.

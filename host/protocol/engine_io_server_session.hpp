@@ -69,6 +69,9 @@ public:
     std::atomic<bool> upgradeClaimed{false};  // a websocket took this sid (probe or done)
     std::atomic<bool> upgraded{false};        // transport is websocket for good
     std::atomic<bool> finished{false};
+    // Long-poll requests (GET or POST) of this session in flight on any connection
+    // (limits.maxPendingPollsPerSession); kept by EngineConnection.
+    std::atomic<int64_t> pendingPolls{0};
 
 private:
     enum class St { Open, Closing, Closed };

@@ -259,6 +259,7 @@ const char* statusText(int s) {
         case 411: return "Length Required";
         case 413: return "Payload Too Large";
         case 426: return "Upgrade Required";
+        case 429: return "Too Many Requests";
         case 431: return "Request Header Fields Too Large";
         case 500: return "Internal Server Error";
         case 501: return "Not Implemented";

@@ -8,6 +8,8 @@
 #include <unordered_map>
 
 #include "common/log.hpp"
+#include "common/log_throttle.hpp"
+#include "net/address_limiter.hpp"
 #include "net/event_loop.hpp"
 #include "net/acceptor.hpp"
 #include "net/tls.hpp"
@@ -29,6 +31,10 @@ struct SioServer::Impl {
     std::vector<std::unique_ptr<net::EventLoop>> loops;
     std::unique_ptr<eio::EngineServer> engine;
     std::unique_ptr<net::Acceptor> acceptor;
+    // Made with the server (metrics may read them before start()): accept-time limits and
+    // the counts of what the limits refused (conf/README.md "limits").
+    std::shared_ptr<net::AddressLimiter> addresses;
+    std::shared_ptr<eio::LimitCounters> counters = std::make_shared<eio::LimitCounters>();
     std::shared_ptr<net::TlsContext> tls;
     bool started = false;
     bool stopped = false;
@@ -61,6 +67,8 @@ private:
     void dispatch(Packet& p);
     bool needsWebsocket(const std::string& nsp) const;
     void holdForUpgrade(Packet&& p);
+    void refusedConnect(const std::string& nsp, bool overLimit);
+    void attachmentLimit();
 
     // How long a CONNECT to an allowPolling:false namespace, sent while still on polling,
     // waits for the session's websocket upgrade (socket.io-client's default starts on polling
@@ -80,6 +88,7 @@ private:
     std::unique_ptr<Packet> pending_;  // rare: not inline in every client
     std::vector<std::string> buffers_;
     size_t bufferBytes_ = 0;
+    uint32_t refusedConnects_ = 0;  // CONNECTs that joined nothing (limits.maxNamespacesPerConnection)
 };
 
 class SocketImpl final : public Socket, public std::enable_shared_from_this<SocketImpl> {
@@ -315,7 +324,10 @@ void Client::onMessage(eio::EngineSession&, std::string&& data, bool binary) {
     if (pending_) return fail("text packet while reassembling a binary packet");
     Packet p;
     std::string err;
-    if (!decodePacket(data, p, err, srv_->limits)) return fail(err);
+    if (!decodePacket(data, p, err, srv_->limits)) {
+        if (err == "too many attachments") attachmentLimit();
+        return fail(err);
+    }
     if ((p.type == PacketType::BinaryEvent || p.type == PacketType::BinaryAck) && p.attachments > 0) {
         pending_ = std::make_unique<Packet>(std::move(p));
         return;
@@ -337,9 +349,24 @@ void Client::dispatch(Packet& p) {
                 e.data = json::Value::object();
                 e.data.set("message", "Invalid namespace");
                 sendPacket(e);
-                return;
+                return refusedConnect(p.nsp, false);
             }
-            if (sockets_.size() >= 64) return fail("too many namespaces");
+            if (sockets_.size() >= static_cast<size_t>(srv_->cfg.limits.maxNamespacesPerConnection)) {
+                Packet e;
+                e.type = PacketType::ConnectError;
+                e.nsp = p.nsp;
+                e.hasData = true;
+                const std::string reason = "Too many namespaces on one connection (at most " +
+                                           std::to_string(srv_->cfg.limits.maxNamespacesPerConnection) + ")";
+                e.data = json::Value::object();
+                e.data.set("message", "NAMESPACE_LIMIT: " + reason);
+                json::Value d = json::Value::object();
+                d.set("code", "NAMESPACE_LIMIT");
+                d.set("message", reason);
+                e.data.set("data", std::move(d));
+                sendPacket(e);
+                return refusedConnect(p.nsp, true);
+            }
             if (!session_->isWebsocket() && needsWebsocket(p.nsp)) return holdForUpgrade(std::move(p));
             everConnected_ = true;  // Node clears connectTimeout on the first CONNECT
             if (connectTimer_) {
@@ -373,6 +400,36 @@ void Client::dispatch(Packet& p) {
             return;
         case PacketType::ConnectError: return fail("CONNECT_ERROR from a client");
     }
+}
+
+log::Throttle gNamespaceLimitLog, gAttachmentLimitLog;
+
+// A CONNECT that joined nothing (unknown namespace, or past the cap): each one is answered,
+// so a client sending them without end is closed once it has had as many refusals as it
+// may join namespaces.
+void Client::refusedConnect(const std::string& nsp, bool overLimit) {
+    const int cap = srv_->cfg.limits.maxNamespacesPerConnection;
+    const uint32_t refused = ++refusedConnects_;
+    if (refused > static_cast<uint32_t>(cap) + 1) return;  // already closing
+    const bool closing = refused > static_cast<uint32_t>(cap);
+    if (!overLimit && !closing) return;
+    uint64_t n = (*srv_->counters).namespaces.fetch_add(1, std::memory_order_relaxed) + 1;
+    uint64_t suppressed = 0;
+    if (gNamespaceLimitLog.allow(suppressed))
+        log::warn("namespace_limit", {{"sid", session_->id()}, {"remote", session_->remoteAddress()}, {"namespace", nsp},
+                                      {"joined", std::to_string(sockets_.size())}, {"refused", std::to_string(refusedConnects_)},
+                                      {"limit", std::to_string(cap)}, {"action", closing ? "close" : "connect_error"},
+                                      {"count", std::to_string(n)}, {"suppressed", std::to_string(suppressed)}});
+    if (closing) session_->close("too many refused namespace connects");
+}
+
+void Client::attachmentLimit() {
+    uint64_t n = (*srv_->counters).attachments.fetch_add(1, std::memory_order_relaxed) + 1;
+    uint64_t suppressed = 0;
+    if (gAttachmentLimitLog.allow(suppressed))
+        log::warn("attachment_limit", {{"sid", session_->id()}, {"remote", session_->remoteAddress()},
+                                       {"limit", std::to_string(srv_->limits.maxAttachments)},
+                                       {"count", std::to_string(n)}, {"suppressed", std::to_string(suppressed)}});
 }
 
 bool Client::needsWebsocket(const std::string& nsp) const {
@@ -452,7 +509,18 @@ void Client::onDrain(eio::EngineSession&) {
 
 }  // namespace
 
-SioServer::SioServer(config::ServerConfig cfg) : impl_(std::make_shared<Impl>()) { impl_->cfg = std::move(cfg); }
+SioServer::SioServer(config::ServerConfig cfg) : impl_(std::make_shared<Impl>()) {
+    impl_->cfg = std::move(cfg);
+    const config::LimitsConfig& l = impl_->cfg.limits;
+    net::AddressLimiter::Limits al;
+    al.maxConnections = static_cast<uint64_t>(std::max(0, l.maxConnections));
+    al.maxPerAddress = static_cast<uint64_t>(std::max(0, l.maxConnectionsPerAddress));
+    al.ratePerSecond = std::max(0, l.maxConnectionsPerAddressPerSecond);
+    al.burst = 2.0 * al.ratePerSecond;  // two seconds' worth at once
+    al.maxIdleEntries = static_cast<size_t>(std::max(16, l.addressTableSize));
+    al.exemptLoopback = l.exemptLoopback;
+    impl_->addresses = std::make_shared<net::AddressLimiter>(al);
+}
 
 SioServer::~SioServer() { stop(); }
 
@@ -474,6 +542,10 @@ void SioServer::start() {
     o.pingTimeoutMs = static_cast<uint64_t>(c.pingTimeoutMs);
     o.maxPayload = static_cast<size_t>(c.maxPayloadBytes);
     o.handshakeTimeoutMs = static_cast<uint64_t>(c.handshakeTimeoutMs);
+    o.maxFramesPerMessage = static_cast<size_t>(c.limits.maxFramesPerMessage);
+    o.maxPendingPollsPerSession = c.limits.maxPendingPollsPerSession;
+    o.maxPendingPolls = c.limits.maxPendingPolls;
+    m.limits.maxAttachments = static_cast<size_t>(c.limits.maxAttachmentsPerPacket);
     o.allowPolling = c.engineIoTransport == config::EngineIoTransport::WEBSOCKET_OR_POLLING;
     o.corsOrigins = c.corsOrigins;
     m.limits.maxAttachmentBytes = std::max<size_t>(o.maxPayload * 16, 1 << 20);
@@ -492,7 +564,7 @@ void SioServer::start() {
         auto cl = std::make_shared<Client>(srv, s);
         s->setHandler(cl);
         cl->start();
-    });
+    }, m.counters);
     for (auto& l : m.loops) l->start();
     std::vector<net::EventLoop*> io;
     for (auto& l : m.loops) io.push_back(l.get());
@@ -501,6 +573,7 @@ void SioServer::start() {
         m.acceptor = std::make_unique<net::Acceptor>(
             *io[0], io, c.host, c.port,
             [eng](const std::shared_ptr<net::Connection>& conn) { return eng->makeHandler(conn); }, m.tls);
+        m.acceptor->setLimiter(m.addresses);
     } catch (...) {
         for (auto& l : m.loops) l->stop();
         for (auto& l : m.loops) l->join();
@@ -557,6 +630,10 @@ void SioServer::stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     for (auto& l : m.loops) l->stop();
     for (auto& l : m.loops) l->join();
+}
+
+void SioServer::appendLimitMetrics(MetricSnapshot& out) const {
+    eio::appendLimitMetrics(*impl_->counters, impl_->addresses.get(), out);
 }
 
 size_t SioServer::sessionCount() const { return impl_->engine ? impl_->engine->sessionCount() : 0; }

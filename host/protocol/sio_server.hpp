@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/metric_sample.hpp"
 #include "config/config.hpp"
 #include "protocol/sio_api.hpp"
 
@@ -37,6 +38,9 @@ public:
     void stop();
 
     size_t sessionCount() const;
+    // The limits' counters (conf/README.md "limits"): streamfence_connections_refused_total,
+    // streamfence_handshake_timeouts_total, streamfence_protocol_limit_refused_total, ...
+    void appendLimitMetrics(MetricSnapshot& out) const;
     const config::ServerConfig& config() const;
 
     struct Impl;

@@ -148,6 +148,11 @@ bool FrameDecoder::feed(std::string_view data, Handler& h) {
             if (op != Continuation && inMessage_) return fail(ProtocolError, "new message inside a fragmented one");
             // Check the size before waiting for the bytes: an attacker must not make us buffer.
             if (len > maxMessage_ || msg_.size() + len > maxMessage_) return fail(TooBig, "message too big");
+            frames_ = op == Continuation ? frames_ + 1 : 1;
+            if (frames_ > maxFrames_) {
+                frameLimitHit_ = true;
+                return fail(PolicyViolation, "too many frames in one message");
+            }
         }
         if (rest.size() < hdr + 4 + len) break;
         const auto* mask = reinterpret_cast<const uint8_t*>(rest.data() + hdr);

@@ -52,17 +52,24 @@ public:
         virtual void onWsClose(uint16_t code, std::string_view reason) = 0;  // code 1005 if none
     };
 
-    explicit FrameDecoder(size_t maxMessageBytes) : maxMessage_(maxMessageBytes) {}
+    // maxFrames: data frames (the first plus continuations) one message may take; past it
+    // the message is refused with 1008 (an endless run of empty continuations would otherwise
+    // cost a parse each without ever reaching maxMessageBytes).
+    explicit FrameDecoder(size_t maxMessageBytes, size_t maxFrames = 1024) : maxMessage_(maxMessageBytes), maxFrames_(maxFrames) {}
     bool feed(std::string_view data, Handler& h);
     uint16_t closeCode() const { return closeCode_; }
     const std::string& error() const { return error_; }
     bool closed() const { return closed_; }  // a close frame was received
+    bool frameLimitHit() const { return frameLimitHit_; }  // the failure was maxFrames
     size_t bufferedBytes() const { return in_.size() + msg_.size(); }
 
 private:
     bool fail(uint16_t code, std::string why);
 
     size_t maxMessage_;
+    size_t maxFrames_;
+    size_t frames_ = 0;  // data frames of the message being assembled
+    bool frameLimitHit_ = false;
     std::string in_;     // unconsumed bytes (at most one partial frame)
     std::string msg_;    // fragments of the message being assembled
     bool inMessage_ = false;

@@ -97,10 +97,13 @@ test('a fresh server lists all 14 counters in /metrics', async () => {
   const names = new Set(sf.parseMetrics(text).map((s) => s.name));
   // The 14 of the reference plus ours: publishes refused under overload (docs/message-path.md)
   // clients disconnected at maxClientErrorsPerMinute (conf/README.md), and connection-state
-  // recovery's (docs/recovery.md; zero while it is off, so the schema is the same).
+  // recovery's (docs/recovery.md; zero while it is off, so the schema is the same), and the
+  // abuse limits' (conf/README.md, limits).
   assert.deepStrictEqual([...names].filter((n) => n.endsWith('_total')).sort(),
     [...REFERENCE_COUNTERS, 'streamfence_publish_refused_total', 'streamfence_client_error_limit_disconnects_total',
-      'streamfence_sessions_recovered_total', 'streamfence_sessions_expired_total', 'streamfence_recovery_gaps_total'].sort(), text);
+      'streamfence_sessions_recovered_total', 'streamfence_sessions_expired_total', 'streamfence_recovery_gaps_total',
+      'streamfence_connections_refused_total', 'streamfence_handshake_timeouts_total', 'streamfence_protocol_limit_refused_total',
+      'streamfence_subscription_limit_refused_total', 'streamfence_control_rate_limited_total'].sort(), text);
   assert.match(text, /^# TYPE streamfence_queue_overflow_total counter$/m);
   assert.match(text, /^streamfence_queue_overflow_total\{namespace="\/f",topic="t"\} 0$/m);
 });

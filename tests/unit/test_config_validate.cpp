@@ -19,6 +19,7 @@ class ConfigValidateTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(portClashes);
     CPPUNIT_TEST(connectionStateRecovery);
     CPPUNIT_TEST(controlOffLoopbackNeedsToken);
+    CPPUNIT_TEST(limitsBlock);
     CPPUNIT_TEST(validateBuiltInCode);
     CPPUNIT_TEST(noFollowUpErrors);
     CPPUNIT_TEST_SUITE_END();
@@ -179,6 +180,20 @@ public:
         expectNoErrors(withServer("    control: {host: 127.0.0.2}\n"));
         expectNoErrors(withServer("    control: {host: \"::1\"}\n"));
         expectNoErrors(withServer("    control: {host: 10.0.0.1, enabled: false}\n"));
+    }
+
+    void limitsBlock() {
+        expectOnlyError(withServer("    limits:\n      maxConnectionsPerAddress: -1\n"),
+                        "streamfence.yaml:4:7: servers.s.limits.maxConnectionsPerAddress: out of range: -1 (expected 0..10000000)");
+        expectOnlyError(withServer("    limits: {maxFramesPerMessage: 0}\n"),
+                        "streamfence.yaml:3:14: servers.s.limits.maxFramesPerMessage: out of range: 0 (expected 1..1000000)");
+        expectOnlyError(withServer("    limits: {addressTableSize: 4}\n"),
+                        "streamfence.yaml:3:14: servers.s.limits.addressTableSize: out of range: 4 (expected 16..10000000)");
+        expectOnlyError(withServer("    limits: {maxConnection: 5}\n"),
+                        "streamfence.yaml:3:14: servers.s.limits.maxConnection: unknown key \"maxConnection\" (did you mean \"maxConnections\"?)");
+        expectOnlyError(withServer("    control: {maxRequestsPerSecond: -5}\n"),
+                        "streamfence.yaml:3:15: servers.s.control.maxRequestsPerSecond: out of range: -5 (expected 0..1000000)");
+        expectNoErrors(withServer("    limits: {maxConnections: 0, maxPendingPolls: 0, exemptLoopback: false, maxAttachmentsPerPacket: 0}\n"));
     }
 
     void validateBuiltInCode() {
