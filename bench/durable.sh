@@ -3,6 +3,7 @@
 # namespace from T threads (each publish() returns once its batch is fsynced: open loop, no
 # window), loadgen holds N acking subscribers. Prints publishes/s accepted (on disk), refused,
 # deliveries/s and the journal's batches. Usage: bench/durable.sh [SUBS...] (default 100 1000)
+# PROFILE=DIR records the server process with `perf record -g` into DIR/perf-<subs>.data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${BUILD:-$PWD/build}"
@@ -24,7 +25,9 @@ for SUBS in "${@:-100 1000}"; do
      "maxQueuedMessagesPerClient": 1024, "maxQueuedBytesPerClient": 4194304,
      "maxBufferedMessagesPerTopic": 65536}]}}}
 JSON
-    "$BUILD/bench/embedded_pub" --config "$WORK/sf.json" --server b --ns /feed --topic t --rate 0 \
+    PREFIX=()
+    [ -n "${PROFILE:-}" ] && PREFIX=(perf record -g -o "$PROFILE/perf-$subs.data" --)
+    "${PREFIX[@]}" "$BUILD/bench/embedded_pub" --config "$WORK/sf.json" --server b --ns /feed --topic t --rate 0 \
       --threads "$THREADS" --expect "$subs" --seconds "$SECONDS_RUN" --payload "$PAYLOAD" \
       >"$WORK/pub.out" 2>"$WORK/pub.err" &
     PUB=$!

@@ -74,10 +74,10 @@ void restoreSessions(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, Du
                 if (lane.isDone(it->first)) continue;
                 MessagePtr& m = built[static_cast<size_t>(t)][it->first];
                 if (!m) {
-                    // Built once per message whatever the number of lanes; the replayed text
-                    // is not needed after this.
-                    m = core->buildMessageWithId(ns, static_cast<size_t>(t), std::move(it->second.payload),
-                                                 std::move(it->second.key), "msg-" + std::to_string(it->second.number));
+                    // Built once per message whatever the number of lanes, from the view
+                    // into the mapped journal (its one copy).
+                    m = core->buildMessageWithId(ns, static_cast<size_t>(t), std::string(it->second.payload),
+                                                 std::string(it->second.key), "msg-" + std::to_string(it->second.number));
                     m->logOffset = it->first;
                 }
                 pending.push_back(m);
