@@ -57,6 +57,7 @@ public:
     void dropPayloads();  // and the mappings they point into
     // Keeps what the payload views point into alive as long as this state (or a copy).
     void pin(std::shared_ptr<const void> p) { pin_ = std::move(p); }
+    const std::shared_ptr<const void>& pinned() const { return pin_; }
 
     const std::unordered_map<std::string, StoredSession>& sessions() const { return sessions_; }
     std::map<std::string, std::map<uint64_t, StoredMessage>>& messages() { return messages_; }
