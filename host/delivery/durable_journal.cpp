@@ -74,12 +74,12 @@ bool mapFile(const std::string& path, MappedSegments& into, std::string_view& ou
     out = std::string_view();
     const size_t n = static_cast<size_t>(st.st_size);
     if (n > 0) {
-        void* p = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE, fd, 0);
+        // Populated at once: one call instead of a page fault per few pages while scanning.
+        void* p = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (p == MAP_FAILED) {
             ::close(fd);
             return false;
         }
-        ::madvise(p, n, MADV_SEQUENTIAL);
         into.maps.emplace_back(p, n);
         out = std::string_view(static_cast<const char*>(p), n);
     }

@@ -39,13 +39,19 @@ struct Reader {
         return v;
     }
     std::string str() {
-        if (in.size() < 4) return ok = false, std::string();
+        std::string s;
+        str(s);
+        return s;
+    }
+    // Into out, reusing its buffer: a replay decodes every record into the same Record.
+    void str(std::string& out) {
+        out.clear();
+        if (in.size() < 4) return void(ok = false);
         const uint32_t n = get32(in.data());
         in.remove_prefix(4);
-        if (in.size() < n) return ok = false, std::string();
-        std::string s(in.substr(0, n));
+        if (in.size() < n) return void(ok = false);
+        out.assign(in.data(), n);
         in.remove_prefix(n);
-        return s;
     }
 };
 
@@ -114,34 +120,38 @@ void encode(std::string& out, const Record& r) {
 bool decodeBody(std::string_view body, Record& r) {
     if (body.empty()) return false;
     Reader rd{body.substr(1)};
-    r = Record{};
+    // Reset field by field, keeping the strings' buffers (no allocation per record).
+    for (std::string* f : {&r.pid, &r.topic, &r.key, &r.payload, &r.id, &r.principal, &r.token}) f->clear();
+    r.offset = r.messageNumber = 0;
+    r.lastOffsets.clear();
+    r.ranges.clear();
     const uint8_t t = static_cast<uint8_t>(body[0]);
     switch (t) {
         case uint8_t(RecordType::Message):
-            r.topic = rd.str();
+            rd.str(r.topic);
             r.offset = rd.u64();
             r.messageNumber = rd.u64();
-            r.key = rd.str();
-            r.payload = rd.str();
+            rd.str(r.key);
+            rd.str(r.payload);
             break;
         case uint8_t(RecordType::Open):
-            r.pid = rd.str();
-            r.id = rd.str();
-            r.principal = rd.str();
-            r.token = rd.str();
+            rd.str(r.pid);
+            rd.str(r.id);
+            rd.str(r.principal);
+            rd.str(r.token);
             break;
         case uint8_t(RecordType::Subscribe):
         case uint8_t(RecordType::Done):
-            r.pid = rd.str();
-            r.topic = rd.str();
+            rd.str(r.pid);
+            rd.str(r.topic);
             r.offset = rd.u64();
             break;
         case uint8_t(RecordType::Unsubscribe):
-            r.pid = rd.str();
-            r.topic = rd.str();
+            rd.str(r.pid);
+            rd.str(r.topic);
             break;
         case uint8_t(RecordType::End):
-            r.pid = rd.str();
+            rd.str(r.pid);
             break;
         case uint8_t(RecordType::Counters): {
             r.messageNumber = rd.u64();
@@ -160,8 +170,8 @@ bool decodeBody(std::string_view body, Record& r) {
         case uint8_t(RecordType::Snapshot):
             break;
         case uint8_t(RecordType::DoneRanges): {
-            r.pid = rd.str();
-            r.topic = rd.str();
+            rd.str(r.pid);
+            rd.str(r.topic);
             if (!rd.ok || rd.in.size() < 4) return false;
             uint32_t n = get32(rd.in.data());
             rd.in.remove_prefix(4);
