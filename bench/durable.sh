@@ -3,10 +3,12 @@
 # namespace from T threads (each publish() returns once its batch is fsynced: open loop, no
 # window), loadgen holds N acking subscribers. Prints publishes/s accepted (on disk), refused,
 # deliveries/s and the journal's batches. Usage: bench/durable.sh [SUBS...] (default 100 1000)
+# PROFILE=DIR records the server process with `perf record -g` into DIR/perf-<subs>.data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${BUILD:-$PWD/build}"
 THREADS="${THREADS:-64}"
+WINDOW="${WINDOW:-0}"  # > 0: publishAsync with WINDOW in flight per thread instead of blocking publish()
 SECONDS_RUN="${SECONDS_RUN:-10}"
 PAYLOAD="${PAYLOAD:-100}"
 cmake --build "$BUILD" --target embedded_pub loadgen -j2 >/dev/null
@@ -24,8 +26,10 @@ for SUBS in "${@:-100 1000}"; do
      "maxQueuedMessagesPerClient": 1024, "maxQueuedBytesPerClient": 4194304,
      "maxBufferedMessagesPerTopic": 65536}]}}}
 JSON
-    "$BUILD/bench/embedded_pub" --config "$WORK/sf.json" --server b --ns /feed --topic t --rate 0 \
-      --threads "$THREADS" --expect "$subs" --seconds "$SECONDS_RUN" --payload "$PAYLOAD" \
+    PREFIX=()
+    [ -n "${PROFILE:-}" ] && PREFIX=(perf record -g -o "$PROFILE/perf-$subs.data" --)
+    "${PREFIX[@]}" "$BUILD/bench/embedded_pub" --config "$WORK/sf.json" --server b --ns /feed --topic t --rate 0 \
+      --threads "$THREADS" --window "$WINDOW" --expect "$subs" --seconds "$SECONDS_RUN" --payload "$PAYLOAD" \
       >"$WORK/pub.out" 2>"$WORK/pub.err" &
     PUB=$!
     for _ in $(seq 100); do grep -q "port=" "$WORK/pub.err" 2>/dev/null && break; sleep 0.1; done
@@ -41,7 +45,7 @@ JSON
     ovl=$(sed -n 's/.*overloaded=\([0-9]*\).*/\1/p' <<<"$PUBRES")
     secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$PUBRES")
     dps=$(sed -n 's/.*deliveries_per_s=\([0-9.]*\).*/\1/p' <<<"$LGRES")
-    echo "subs=$subs threads=$THREADS payload=$PAYLOAD accepted=$acc refused=$ovl seconds=$secs" \
+    echo "subs=$subs threads=$THREADS window=$WINDOW payload=$PAYLOAD accepted=$acc refused=$ovl seconds=$secs" \
          "publishes_per_s=$(awk -v a="$acc" -v s="$secs" 'BEGIN{printf "%.0f", a/s}')" \
          "deliveries_per_s=${dps:-n/a} journal_bytes=$(du -sb "$WORK/spill" | cut -f1)"
   done

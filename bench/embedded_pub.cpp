@@ -9,10 +9,15 @@
 // --rate 0 --threads T is the open-loop flood: T threads call publish() back to back for
 // --seconds D (then keep serving until SIGTERM), counting Accepted and Overloaded answers.
 //
+// --window W (with --rate 0): each thread uses publishAsync() and keeps up to W publishes in
+// flight instead of blocking in publish() (a durable namespace answers once on disk).
+//
 // Logs `event=listening server=embedded host=127.0.0.1 port=N` on stderr; at exit one line
 // `RESULT accepted=N overloaded=N not_running=N seconds=S stop_ms=M` on stdout.
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cinttypes>
 #include <csignal>
 #include <cstdint>
@@ -49,7 +54,7 @@ struct SubCounter : sf::ServerListener {
 int main(int argc, char** argv) {
     std::string config, server = "b", ns = "/feed", topic = "t";
     double rate = 1000;
-    int expect = 1, payload = 100, threads = 1;
+    int expect = 1, payload = 100, threads = 1, window = 0;
     double seconds = 1e9;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -69,6 +74,7 @@ int main(int argc, char** argv) {
         else if (a == "--payload") payload = std::atoi(next().c_str());
         else if (a == "--threads") threads = std::atoi(next().c_str());
         else if (a == "--seconds") seconds = std::atof(next().c_str());
+        else if (a == "--window") window = std::atoi(next().c_str());
         else {
             std::fprintf(stderr, "usage: embedded_pub --config FILE [--server b] [--ns /feed] [--topic t] --rate R "
                                  "[--expect N] [--payload B]\n");
@@ -100,21 +106,49 @@ int main(int argc, char** argv) {
     std::string pad(size_t(payload > 48 ? payload - 48 : 0), 'x');
     const uint64_t start = nowNs(), end = start + uint64_t(seconds * 1e9);
     std::atomic<uint64_t> seq{0}, accepted{0}, overloaded{0}, notRunning{0};
-    auto publishOne = [&](uint64_t n) {
-        char buf[4096];
-        std::snprintf(buf, sizeof buf, "{\"ts\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"pad\":\"%s\"}", nowNs(), n, pad.c_str());
-        switch (s->publish(ns, topic, buf)) {
+    auto count = [&](sf::PublishResult r) {
+        switch (r) {
             case sf::PublishResult::Accepted: ++accepted; break;
             case sf::PublishResult::Overloaded: ++overloaded; break;
             case sf::PublishResult::NotRunning: ++notRunning; break;
             case sf::PublishResult::ClusterUnavailable: ++notRunning; break;
         }
     };
+    auto format = [&](char* buf, size_t size, uint64_t n) {
+        std::snprintf(buf, size, "{\"ts\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"pad\":\"%s\"}", nowNs(), n, pad.c_str());
+    };
+    auto publishOne = [&](uint64_t n) {
+        char buf[4096];
+        format(buf, sizeof buf, n);
+        count(s->publish(ns, topic, buf));
+    };
+    // --window: in-flight publishAsync calls (all threads), each answered on the server's thread.
+    std::mutex wmu;
+    std::condition_variable wcv;
+    int inFlight = 0;
+    auto publishWindowed = [&](uint64_t n) {
+        {
+            std::unique_lock<std::mutex> lk(wmu);
+            wcv.wait(lk, [&] { return inFlight < window * threads; });
+            ++inFlight;
+        }
+        char buf[4096];
+        format(buf, sizeof buf, n);
+        s->publishAsync(ns, topic, buf, [&](sf::PublishResult r) {
+            count(r);
+            std::lock_guard<std::mutex> lk(wmu);
+            --inFlight;
+            wcv.notify_all();
+        });
+    };
     std::vector<std::thread> pubs;
     if (rate == 0) {  // open loop: never waits for anything but publish() itself
         for (int t = 0; t < threads; ++t)
             pubs.emplace_back([&] {
-                while (!g_stop && nowNs() < end) publishOne(seq++);
+                while (!g_stop && nowNs() < end) {
+                    if (window > 0) publishWindowed(seq++);
+                    else publishOne(seq++);
+                }
             });
     } else {
         pubs.emplace_back([&] {
@@ -128,6 +162,10 @@ int main(int argc, char** argv) {
     }
     while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     for (auto& t : pubs) t.join();
+    {
+        std::unique_lock<std::mutex> lk(wmu);
+        wcv.wait(lk, [&] { return inFlight == 0; });
+    }
     const double secs = double(std::min(nowNs(), end) - start) / 1e9;
     const uint64_t t0 = nowNs();
     s->stop();

@@ -19,6 +19,9 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <vector>
 
 #include "admin/binary_markers.hpp"
 #include "common/json.hpp"
@@ -46,7 +49,9 @@ std::string errorBody(const std::string& msg) {
 }
 
 // One message of a publish request, validated: {namespace, topic, payload, clientId?}.
-PublishOutcome publishOne(const json::Value& m, const ControlHooks& hooks) {
+// Checks one message of a request; a good one goes to send(ns, topic, payload, clientId).
+template <class Send>
+PublishOutcome withMessage(const json::Value& m, Send&& send) {
     if (!m.isObject()) return {400, "each message must be a JSON object"};
     const json::Value* ns = m.find("namespace");
     const json::Value* topic = m.find("topic");
@@ -62,9 +67,44 @@ PublishOutcome publishOne(const json::Value& m, const ControlHooks& hooks) {
         json::Value converted = *payload;
         std::string err;
         if (!resolveBinaryMarkers(converted, err)) return {400, err};
-        return hooks.publish(ns->asString(), topic->asString(), converted, client ? client->asString() : "");
+        return send(ns->asString(), topic->asString(), converted, client ? client->asString() : "");
     }
-    return hooks.publish(ns->asString(), topic->asString(), *payload, client ? client->asString() : "");
+    return send(ns->asString(), topic->asString(), *payload, client ? client->asString() : "");
+}
+
+PublishOutcome publishOne(const json::Value& m, const ControlHooks& hooks) {
+    return withMessage(m, hooks.publish);
+}
+
+// A batch through hooks.publishAsync: every message is handed over before any answer is
+// awaited, then the outcomes are collected in order.
+std::vector<PublishOutcome> publishBatch(const json::Value::Array& msgs, const ControlHooks& hooks) {
+    std::vector<PublishOutcome> out(msgs.size());
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t waiting = 0;
+    for (size_t i = 0; i < msgs.size(); ++i) {
+        PublishOutcome refused = withMessage(msgs[i], [&](const std::string& ns, const std::string& topic, const json::Value& payload,
+                                          const std::string& client) {
+            {
+                std::lock_guard<std::mutex> lk(mu);
+                ++waiting;
+            }
+            hooks.publishAsync(ns, topic, payload, client, [&, i](PublishOutcome r) {
+                std::lock_guard<std::mutex> lk(mu);
+                out[i] = std::move(r);
+                if (--waiting == 0) cv.notify_one();
+            });
+            return PublishOutcome{0, ""};  // out[i] is done's
+        });
+        if (refused.status != 0) {
+            std::lock_guard<std::mutex> lk(mu);
+            out[i] = std::move(refused);
+        }
+    }
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait(lk, [&] { return waiting == 0; });
+    return out;
 }
 
 // The media type of a Content-Type header, lower-cased, without parameters.
@@ -276,8 +316,10 @@ private:
             std::string out = "{\"results\":[";
             size_t ok = 0;
             int retryAfter = 0;
+            std::vector<PublishOutcome> batch;
+            if (hooks_.publishAsync) batch = publishBatch(doc.asArray(), hooks_);
             for (size_t i = 0; i < doc.asArray().size(); ++i) {
-                PublishOutcome r = publishOne(doc.asArray()[i], hooks_);
+                PublishOutcome r = hooks_.publishAsync ? std::move(batch[i]) : publishOne(doc.asArray()[i], hooks_);
                 if (r.status == 200) ++ok;
                 retryAfter = std::max(retryAfter, r.retryAfterSeconds);
                 if (i) out.push_back(',');

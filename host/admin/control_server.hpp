@@ -27,6 +27,12 @@ struct ControlHooks {
     std::function<PublishOutcome(const std::string& ns, const std::string& topic, const json::Value& payload,
                                  const std::string& clientId)>
         publish;
+    // Optional: the same without waiting, done called exactly once (maybe on another
+    // thread); the payload is not kept. A batch goes out through it all at once, so that
+    // its durable publishes share one fsync (docs/recovery.md).
+    std::function<void(const std::string& ns, const std::string& topic, const json::Value& payload,
+                       const std::string& clientId, std::function<void(PublishOutcome)> done)>
+        publishAsync;
     std::function<std::string()> healthJson;                                 // body of GET /health
     std::function<bool(std::string& body, std::string& contentType)> metrics;  // GET /metrics
     // One snapshot for /v1/stats and the dashboard (called at most once a second, on a

@@ -321,6 +321,30 @@ PublishStatus Delivery::publishValue(const std::string& ns, const std::string& t
     return core_->publishAcrossSync(*n, static_cast<size_t>(t), payload);
 }
 
+void Delivery::publishValueAsync(const std::string& ns, const std::string& topic, const json::Value& payload,
+                                 std::function<void(PublishStatus)> done) {
+    NamespaceRuntime* n = nullptr;
+    long t = -1;
+    if (PublishStatus st = resolveTopic(*core_, ns, topic, n, t); st != PublishStatus::Ok) return done(st);
+    const size_t ti = static_cast<size_t>(t);
+    // Only a durable publish waits for something (its fsync): queue it to the journal with
+    // the checks publishParsed makes, so many publishes share one sync (docs/recovery.md).
+    if (!n->journal || core_->bus) return done(core_->publishAcrossSync(*n, ti, payload));
+    if (core_->stopping.load(std::memory_order_relaxed)) {
+        core_->refused(*n, ti, PublishStatus::Stopping);
+        return done(PublishStatus::Stopping);
+    }
+    std::vector<std::string> attachments;
+    std::string body = wirePayload(payload, attachments);
+    if (!attachments.empty()) return done(PublishStatus::InvalidPayload);  // the journal keeps JSON only
+    std::string key = coalesceKeyOf(payload, n->cfg.coalesceKey, n->topic(ti));
+    Core* core = core_.get();  // the journal is sealed (its callbacks run) before Core goes
+    n->journal->publishAsync(ti, std::move(body), std::move(key), [core, n, ti, done = std::move(done)](PublishStatus st) {
+        if (st != PublishStatus::Ok) core->refused(*n, ti, st);
+        done(st);
+    });
+}
+
 namespace {
 
 // publishTo once the namespace and topic are known and the payload is parsed. A client

@@ -74,6 +74,11 @@ public:
     PublishStatus publish(const std::string& ns, const std::string& topic, const std::string& payloadJson);
     // The same with a payload already parsed (the control API parses each body once).
     PublishStatus publishValue(const std::string& ns, const std::string& topic, const json::Value& payload);
+    // The same without waiting: done(status) runs exactly once, on the durable journal's
+    // writer thread once the message is on disk (durable namespace, no cluster; it must not
+    // block), else on this thread before the call returns. The payload is not kept.
+    void publishValueAsync(const std::string& ns, const std::string& topic, const json::Value& payload,
+                           std::function<void(PublishStatus)> done);
     // Publish to one client (its namespace socket id). Not counted when the client is
     // unknown or not subscribed.
     PublishStatus publishTo(const std::string& ns, const std::string& clientId, const std::string& topic,

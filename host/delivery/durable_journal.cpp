@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <future>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "common/log.hpp"
 
@@ -49,6 +51,51 @@ bool readFile(const std::string& path, std::string& out) {
     out.resize(got);
     ::close(fd);
     return true;
+}
+
+// A whole segment mapped read-only for replay: the replayed state points into it instead
+// of copying every payload (docs/recovery.md, restart cost).
+struct MappedSegments {
+    std::vector<std::pair<void*, size_t>> maps;
+    ~MappedSegments() {
+        for (auto& [p, n] : maps) ::munmap(p, n);
+    }
+};
+
+// Maps path; an empty file is an empty view. False when it cannot be opened or mapped.
+bool mapFile(const std::string& path, MappedSegments& into, std::string_view& out) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        ::close(fd);
+        return false;
+    }
+    out = std::string_view();
+    const size_t n = static_cast<size_t>(st.st_size);
+    if (n > 0) {
+        // Populated at once: one call instead of a page fault per few pages while scanning.
+        void* p = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (p == MAP_FAILED) {
+            ::close(fd);
+            return false;
+        }
+        into.maps.emplace_back(p, n);
+        out = std::string_view(static_cast<const char*>(p), n);
+    }
+    ::close(fd);
+    return true;
+}
+
+// The first bytes of a file (its header and first record's start).
+std::string readHead(const std::string& path, size_t n) {
+    std::string out(n, '\0');
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::string();
+    ssize_t got = ::pread(fd, &out[0], n, 0);
+    ::close(fd);
+    out.resize(got > 0 ? static_cast<size_t>(got) : 0);
+    return out;
 }
 
 void syncDir(const std::string& dir) {
@@ -95,12 +142,10 @@ DurableState DurableJournal::open() {
 
     // A snapshot segment supersedes every older one (its deletion may not have happened).
     size_t first = 0;
-    std::string data;
     for (size_t i = found.size(); i-- > 0;) {
-        if (!readFile(segmentPath(found[i]), data)) continue;
+        const std::string head = readHead(segmentPath(found[i]), kSegmentHeaderSize + kRecordHeaderSize + 1);
         bool snap = false;
-        scanSegment(std::string_view(data).substr(0, std::min<size_t>(data.size(), kSegmentHeaderSize + kRecordHeaderSize + 1)),
-                    [&](const Record& r, size_t, size_t) { snap = r.type == RecordType::Snapshot; });
+        scanSegment(head, [&](const Record& r, size_t, size_t) { snap = r.type == RecordType::Snapshot; });
         if (snap) {
             first = i;
             break;
@@ -109,17 +154,27 @@ DurableState DurableJournal::open() {
     for (size_t i = 0; i < first; ++i) ::unlink(segmentPath(found[i]).c_str());
     found.erase(found.begin(), found.begin() + static_cast<long>(first));
 
-    DurableState replay;
+    // One pass over mapped segments: the state keeps where each message is and views of its
+    // key and payload (no copy); the caller's copy keeps the mappings until it is gone.
+    auto mapped = std::make_shared<MappedSegments>();
     uint64_t records = 0;
+    int lastVersion = 2;
     for (size_t i = 0; i < found.size(); ++i) {
         const uint32_t seg = found[i];
-        if (!readFile(segmentPath(seg), data)) throw std::runtime_error("durable journal: cannot read " + segmentPath(seg));
+        std::string_view data;
+        if (!mapFile(segmentPath(seg), *mapped, data)) throw std::runtime_error("durable journal: cannot read " + segmentPath(seg));
         ScanResult res = scanSegment(data, [&](const Record& r, size_t pos, size_t size) {
-            replay.apply(r, seg, pos, static_cast<uint32_t>(size), true);
-            state_.apply(r, seg, pos, static_cast<uint32_t>(size), false);
+            state_.apply(r, seg, pos, static_cast<uint32_t>(size));
+            if (r.type == RecordType::Message) {
+                // payload is the record's last field, its u32 length and the key before it.
+                StoredMessage& m = state_.messages()[r.topic][r.offset];
+                m.payload = data.substr(pos + size - r.payload.size(), r.payload.size());
+                m.key = data.substr(pos + size - r.payload.size() - 4 - r.key.size(), r.key.size());
+            }
         });
         records += res.records;
         totalBytes_ += res.goodEnd;
+        lastVersion = segmentVersion(data);
         if (res.end != ScanEnd::Clean) {
             // A crash mid-write leaves a torn tail: cut it so appends follow the last good
             // record (docs/recovery.md). Anything else is logged as corruption.
@@ -132,9 +187,10 @@ DurableState DurableJournal::open() {
         segments_.push_back(seg);
         segmentSize_ = res.goodEnd;
     }
-    std::string().swap(data);
-    replay.prune();
     state_.prune();
+    DurableState replay = state_;
+    replay.pin(mapped);
+    state_.dropPayloads();
     for (size_t t = 0; t < opts_.topics.size(); ++t) nextOffset_[t] = replay.lastOffset(opts_.topics[t]) + 1;
     if (opts_.messageCounter) {
         uint64_t cur = opts_.messageCounter->load();
@@ -145,7 +201,8 @@ DurableState DurableJournal::open() {
         ::unlink(segmentPath(segments_.back()).c_str());  // not even its file header survived
         segments_.pop_back();
     }
-    if (segments_.empty()) openSegment(found.empty() ? 1 : found.back() + 1, true);
+    // A version 1 segment takes no version 2 records: appends go to a new segment.
+    if (segments_.empty() || lastVersion != 2) openSegment(found.empty() ? 1 : found.back() + 1, true);
     else openSegment(segments_.back(), false);
     log::info("durable_journal_opened", {{"dir", opts_.dir}, {"segments", std::to_string(segments_.size())},
                                          {"records", std::to_string(records)}, {"sessions", std::to_string(replay.sessions().size())},
@@ -267,7 +324,44 @@ void DurableJournal::writeBatch(std::deque<Item>& batch) {
     };
     std::vector<Applied> applied;
     applied.reserve(batch.size());
+    // Done records become one DoneRanges record per lane and run (docs/recovery.md): a run
+    // ends at any other session record, so a Done never moves across its lane's Subscribe,
+    // Unsubscribe or End. Message records may sit between: an offset is acked only after
+    // its message was committed by an earlier batch.
+    std::unordered_map<std::string, size_t> runIndex;  // pid '\0' topic -> runs
+    std::vector<std::pair<Record, std::vector<uint64_t>>> runs;
+    auto flushDone = [&] {
+        for (auto& [rec, offsets] : runs) {
+            std::sort(offsets.begin(), offsets.end());
+            rec.type = RecordType::DoneRanges;
+            for (uint64_t o : offsets) {
+                if (!rec.ranges.empty() && (o <= rec.ranges.back().second || o - 1 == rec.ranges.back().second))
+                    rec.ranges.back().second = std::max(rec.ranges.back().second, o);
+                else rec.ranges.emplace_back(o, o);
+            }
+            const size_t pos = buf.size();
+            encode(buf, rec);
+            applied.push_back(Applied{std::move(rec), segmentSize_ + pos, static_cast<uint32_t>(buf.size() - pos), 0});
+        }
+        runs.clear();
+        runIndex.clear();
+    };
     for (Item& it : batch) {
+        if (!it.isPublish && it.rec.type == RecordType::Done) {
+            std::string key = it.rec.pid;
+            key.push_back('\0');
+            key += it.rec.topic;
+            auto [pos, fresh] = runIndex.emplace(std::move(key), runs.size());
+            if (fresh) {
+                Record r;
+                r.pid = std::move(it.rec.pid);
+                r.topic = std::move(it.rec.topic);
+                runs.emplace_back(std::move(r), std::vector<uint64_t>());
+            }
+            runs[pos->second].second.push_back(it.rec.offset);
+            continue;
+        }
+        if (!it.isPublish) flushDone();
         if (it.isPublish) {
             const uint64_t bytes = it.rec.payload.size();
             if (it.topic >= opts_.topics.size() ||
@@ -296,6 +390,7 @@ void DurableJournal::writeBatch(std::deque<Item>& batch) {
         }
         applied.push_back(std::move(a));
     }
+    flushDone();
     if (buf.empty()) return;
     bool ok = writeAll(buf);
     if (ok && !committed.empty()) {
@@ -321,7 +416,7 @@ void DurableJournal::writeBatch(std::deque<Item>& batch) {
     }
     nextOffset_ = next;
     for (auto& a : applied) {
-        state_.apply(a.rec, segment_, a.pos, a.size, false);
+        state_.apply(a.rec, segment_, a.pos, a.size);
         if (a.rec.type == RecordType::Message) state_.messages()[a.rec.topic][a.rec.offset].payloadBytes = a.payloadBytes;
     }
     segmentSize_ += buf.size();
@@ -422,12 +517,12 @@ void DurableJournal::compact() {
             sub.topic = topic;
             sub.offset = lane.floor;
             encode(buf, sub);
-            for (uint64_t o : lane.above) {
+            if (!lane.above.empty()) {
                 Record d;
-                d.type = RecordType::Done;
+                d.type = RecordType::DoneRanges;
                 d.pid = pid;
                 d.topic = topic;
-                d.offset = o;
+                d.ranges.assign(lane.above.begin(), lane.above.end());
                 encode(buf, d);
             }
         }
@@ -443,7 +538,7 @@ void DurableJournal::compact() {
         std::string data;
         for (uint32_t seg : segments_)
             if (readFile(segmentPath(seg), data))
-                scanSegment(data, [&](const Record& r, size_t pos, size_t size) { fresh.apply(r, seg, pos, static_cast<uint32_t>(size), false); });
+                scanSegment(data, [&](const Record& r, size_t pos, size_t size) { fresh.apply(r, seg, pos, static_cast<uint32_t>(size)); });
         state_ = std::move(fresh);
         return;
     }

@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <algorithm>
+#include <mutex>
 #include <unordered_map>
 
 #include "common/log.hpp"
@@ -48,10 +50,49 @@ void commitTo(Core& core, NamespaceRuntime& ns, std::vector<Committed>& batch) {
     }
 }
 
-// The journal's sessions come back held (docs/recovery.md): detached, each lane holding its
-// unacked messages in offset order, expiring maxDisconnectionDurationMs after this start.
+// What restored lanes build their messages from, on demand (docs/recovery.md): views into
+// the journal's mapped segments, mapped while some lane still needs them. With several lanes
+// on the topic a message is built once (a weak cache: lanes on several loops share it).
+struct HeldTopic {
+    std::shared_ptr<const void> pin;
+    Core* core = nullptr;
+    NamespaceRuntime* ns = nullptr;
+    size_t topic = 0;
+    bool shared = false;
+    std::mutex mu;
+    std::unordered_map<uint64_t, std::weak_ptr<const OutMessage>> built;
+};
+
+struct HeldEntry {
+    uint64_t offset, number;
+    std::string_view key, payload;
+};
+
+MessagePtr buildHeld(HeldTopic& h, const HeldEntry& e) {
+    auto make = [&] {
+        MessagePtr m = h.core->buildMessageWithId(*h.ns, h.topic, std::string(e.payload), std::string(e.key),
+                                                  "msg-" + std::to_string(e.number));
+        m->logOffset = e.offset;
+        return m;
+    };
+    if (!h.shared) return make();
+    std::lock_guard<std::mutex> lk(h.mu);
+    std::weak_ptr<const OutMessage>& w = h.built[e.offset];
+    MessagePtr m = w.lock();
+    if (!m) w = m = make();
+    return m;
+}
+
+// The journal's sessions come back held (docs/recovery.md): detached, each lane's unacked
+// messages (offset order) left in the mapped journal and built when the lane sends them, so
+// that the server serves again without building every held message first. They expire
+// maxDisconnectionDurationMs after this start.
 void restoreSessions(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, DurableState& st) {
-    std::vector<std::unordered_map<uint64_t, MessagePtr>> built(ns.cfg.topics.size());
+    std::vector<std::shared_ptr<HeldTopic>> topics(ns.cfg.topics.size());
+    std::vector<size_t> lanesOn(ns.cfg.topics.size(), 0);
+    for (auto& [pid, stored] : st.sessions())
+        for (auto& [topic, lane] : stored.lanes)
+            if (long t = ns.findTopic(topic); t >= 0) ++lanesOn[static_cast<size_t>(t)];
     size_t i = 0;
     uint64_t restoredMessages = 0;
     for (auto& [pid, stored] : st.sessions()) {
@@ -68,22 +109,29 @@ void restoreSessions(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, Du
                 log::warn("durable_topic_gone", {{"namespace", ns.path()}, {"topic", topic}, {"client", s->id}});
                 continue;
             }
-            std::vector<MessagePtr> pending;
+            const size_t ti = static_cast<size_t>(t);
+            auto pending = std::make_shared<std::vector<HeldEntry>>();
             auto& msgs = st.messages()[topic];
-            for (auto it = msgs.lower_bound(lane.floor); it != msgs.end(); ++it) {
-                if (lane.isDone(it->first)) continue;
-                MessagePtr& m = built[static_cast<size_t>(t)][it->first];
-                if (!m) {
-                    // Built once per message whatever the number of lanes; the replayed text
-                    // is not needed after this.
-                    m = core->buildMessageWithId(ns, static_cast<size_t>(t), std::move(it->second.payload),
-                                                 std::move(it->second.key), "msg-" + std::to_string(it->second.number));
-                    m->logOffset = it->first;
-                }
-                pending.push_back(m);
+            for (auto it = msgs.lower_bound(lane.floor); it != msgs.end(); ++it)
+                if (!lane.isDone(it->first))
+                    pending->push_back(HeldEntry{it->first, it->second.number, it->second.key, it->second.payload});
+            Subscription& sub = s->subscribe(ti);
+            restoredMessages += pending->size();
+            if (pending->empty()) continue;
+            std::shared_ptr<HeldTopic>& h = topics[ti];
+            if (!h) {
+                h = std::make_shared<HeldTopic>();
+                h->pin = st.pinned();
+                h->core = core.get();  // every session holds Core
+                h->ns = &ns;
+                h->topic = ti;
+                h->shared = lanesOn[ti] > 1;
             }
-            restoredMessages += pending.size();
-            s->subscribe(static_cast<size_t>(t)).restore(pending);
+            sub.restoreLater([h, pending, next = size_t(0)](std::vector<MessagePtr>& out, size_t max) mutable {
+                const size_t end = next + std::min(max, pending->size() - next);
+                for (; next < end; ++next) out.push_back(buildHeld(*h, (*pending)[next]));
+                return next < pending->size();
+            });
         }
         core->held.add(pid, s, &shard, ns.index, s->id, s->principal, s->connectToken);
         recovery::hold(*core, s, 0);

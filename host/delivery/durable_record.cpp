@@ -39,13 +39,19 @@ struct Reader {
         return v;
     }
     std::string str() {
-        if (in.size() < 4) return ok = false, std::string();
+        std::string s;
+        str(s);
+        return s;
+    }
+    // Into out, reusing its buffer: a replay decodes every record into the same Record.
+    void str(std::string& out) {
+        out.clear();
+        if (in.size() < 4) return void(ok = false);
         const uint32_t n = get32(in.data());
         in.remove_prefix(4);
-        if (in.size() < n) return ok = false, std::string();
-        std::string s(in.substr(0, n));
+        if (in.size() < n) return void(ok = false);
+        out.assign(in.data(), n);
         in.remove_prefix(n);
-        return s;
     }
 };
 
@@ -94,6 +100,15 @@ void encode(std::string& out, const Record& r) {
             break;
         case RecordType::Snapshot:
             break;
+        case RecordType::DoneRanges:
+            putStr(out, r.pid);
+            putStr(out, r.topic);
+            put32(out, static_cast<uint32_t>(r.ranges.size()));
+            for (auto& [first, last] : r.ranges) {
+                put64(out, first);
+                put64(out, last);
+            }
+            break;
     }
     const size_t bodyLen = out.size() - at - kRecordHeaderSize;
     std::string hdr;
@@ -105,34 +120,38 @@ void encode(std::string& out, const Record& r) {
 bool decodeBody(std::string_view body, Record& r) {
     if (body.empty()) return false;
     Reader rd{body.substr(1)};
-    r = Record{};
+    // Reset field by field, keeping the strings' buffers (no allocation per record).
+    for (std::string* f : {&r.pid, &r.topic, &r.key, &r.payload, &r.id, &r.principal, &r.token}) f->clear();
+    r.offset = r.messageNumber = 0;
+    r.lastOffsets.clear();
+    r.ranges.clear();
     const uint8_t t = static_cast<uint8_t>(body[0]);
     switch (t) {
         case uint8_t(RecordType::Message):
-            r.topic = rd.str();
+            rd.str(r.topic);
             r.offset = rd.u64();
             r.messageNumber = rd.u64();
-            r.key = rd.str();
-            r.payload = rd.str();
+            rd.str(r.key);
+            rd.str(r.payload);
             break;
         case uint8_t(RecordType::Open):
-            r.pid = rd.str();
-            r.id = rd.str();
-            r.principal = rd.str();
-            r.token = rd.str();
+            rd.str(r.pid);
+            rd.str(r.id);
+            rd.str(r.principal);
+            rd.str(r.token);
             break;
         case uint8_t(RecordType::Subscribe):
         case uint8_t(RecordType::Done):
-            r.pid = rd.str();
-            r.topic = rd.str();
+            rd.str(r.pid);
+            rd.str(r.topic);
             r.offset = rd.u64();
             break;
         case uint8_t(RecordType::Unsubscribe):
-            r.pid = rd.str();
-            r.topic = rd.str();
+            rd.str(r.pid);
+            rd.str(r.topic);
             break;
         case uint8_t(RecordType::End):
-            r.pid = rd.str();
+            rd.str(r.pid);
             break;
         case uint8_t(RecordType::Counters): {
             r.messageNumber = rd.u64();
@@ -150,6 +169,23 @@ bool decodeBody(std::string_view body, Record& r) {
         }
         case uint8_t(RecordType::Snapshot):
             break;
+        case uint8_t(RecordType::DoneRanges): {
+            rd.str(r.pid);
+            rd.str(r.topic);
+            if (!rd.ok || rd.in.size() < 4) return false;
+            uint32_t n = get32(rd.in.data());
+            rd.in.remove_prefix(4);
+            // Each range takes 16 bytes: a huge count cannot make us reserve memory.
+            if (n == 0 || n > rd.in.size() / 16) return false;
+            r.ranges.reserve(n);
+            for (uint32_t i = 0; i < n; ++i) {
+                uint64_t first = rd.u64();
+                uint64_t last = rd.u64();
+                if (first > last) return false;
+                r.ranges.emplace_back(first, last);
+            }
+            break;
+        }
         default:
             return false;
     }
@@ -157,13 +193,23 @@ bool decodeBody(std::string_view body, Record& r) {
     return rd.ok && rd.in.empty();
 }
 
+int segmentVersion(std::string_view data) {
+    if (data.size() < kSegmentHeaderSize) return 0;
+    if (std::memcmp(data.data(), kSegmentMagic, kSegmentHeaderSize) == 0) return 2;
+    if (std::memcmp(data.data(), kSegmentMagicV1, kSegmentHeaderSize) == 0) return 1;
+    return 0;
+}
+
 ScanResult scanSegment(std::string_view data, const std::function<void(const Record&, size_t, size_t)>& onRecord) {
     ScanResult res;
     if (data.size() < kSegmentHeaderSize) {
-        res.end = data.empty() ? ScanEnd::Torn : (std::memcmp(data.data(), kSegmentMagic, data.size()) == 0 ? ScanEnd::Torn : ScanEnd::Corrupt);
+        const bool prefix = data.empty() || std::memcmp(data.data(), kSegmentMagic, data.size()) == 0 ||
+                            std::memcmp(data.data(), kSegmentMagicV1, data.size()) == 0;
+        res.end = prefix ? ScanEnd::Torn : ScanEnd::Corrupt;
         return res;
     }
-    if (std::memcmp(data.data(), kSegmentMagic, kSegmentHeaderSize) != 0) {
+    const int version = segmentVersion(data);
+    if (version == 0) {
         res.end = ScanEnd::Corrupt;
         return res;
     }
@@ -186,7 +232,7 @@ ScanResult scanSegment(std::string_view data, const std::function<void(const Rec
             return res;
         }
         std::string_view body = data.substr(pos + kRecordHeaderSize, len);
-        if (crc(body) != sum || !decodeBody(body, r)) {
+        if (crc(body) != sum || !decodeBody(body, r) || (version < 2 && r.type == RecordType::DoneRanges)) {
             res.end = ScanEnd::Corrupt;
             return res;
         }

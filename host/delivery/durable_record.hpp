@@ -2,7 +2,8 @@
 // namespace's journal segment holds, encoded and decoded without any I/O so the parser that
 // reads files after a crash can be fuzzed (tests/fuzz/fuzz_durable_record.cpp).
 //
-// A segment is the 8-byte file header "SFJ1\0\0\0\1" followed by records:
+// A segment is the 8-byte file header "SFJ1\0\0\0\2" followed by records (version 1,
+// "SFJ1\0\0\0\1", is the same without DoneRanges records and is still read):
 //   u32 body length (little-endian) | u32 crc32c of the body | body
 // The body's first byte is its type; strings are u32 length + bytes, integers u64 LE.
 // A crash can leave the last record torn: scanning stops at the first record whose length
@@ -17,7 +18,8 @@
 
 namespace sf::delivery::durable {
 
-constexpr char kSegmentMagic[8] = {'S', 'F', 'J', '1', 0, 0, 0, 1};
+constexpr char kSegmentMagic[8] = {'S', 'F', 'J', '1', 0, 0, 0, 2};
+constexpr char kSegmentMagicV1[8] = {'S', 'F', 'J', '1', 0, 0, 0, 1};
 constexpr size_t kSegmentHeaderSize = sizeof kSegmentMagic;
 constexpr size_t kRecordHeaderSize = 8;
 constexpr uint32_t kMaxBodyBytes = 256u << 20;  // a larger length is garbage, not a record
@@ -31,6 +33,7 @@ enum class RecordType : uint8_t {
     End = 6,       // pid: the session ended for good
     Counters = 7,  // messageNumber, [topic, lastOffset]...: the highest ever given out
     Snapshot = 8,  // first record of a compacted segment: older segments are superseded
+    DoneRanges = 9,  // pid, topic, [first, last]...: every offset of each range is Done (version 2)
 };
 
 struct Record {
@@ -41,6 +44,7 @@ struct Record {
     std::string key, payload;     // Message
     std::string id, principal, token;  // Open
     std::vector<std::pair<std::string, uint64_t>> lastOffsets;  // Counters
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;          // DoneRanges: first <= last, inclusive
 };
 
 // Appends the framed record (header + body) to out.
@@ -61,7 +65,10 @@ struct ScanResult {
 // every good record in order (position/size: where its framed bytes are in data); stops at
 // the first bad one: a short header or body is Torn, a crc mismatch, bad length or
 // undecodable body is Corrupt. A missing or wrong file header is Corrupt at 0.
+// A version 1 segment has no DoneRanges records: one there is Corrupt.
 ScanResult scanSegment(std::string_view data, const std::function<void(const Record&, size_t, size_t)>& onRecord);
+// The segment's format version from its file header: 1, 2, or 0 when it is neither.
+int segmentVersion(std::string_view data);
 
 uint32_t crc(std::string_view bytes);
 

@@ -1,18 +1,37 @@
 #include "delivery/durable_state.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <vector>
 
 namespace sf::delivery::durable {
 
-void StoredLane::done(uint64_t offset) {
-    if (offset < floor) return;
-    if (offset != floor) {
-        above.insert(offset);
-        return;
+void StoredLane::done(uint64_t first, uint64_t last) {
+    if (last < floor) return;
+    first = std::max(first, floor);
+    // Merge with the ranges it overlaps or touches (no +1 that could wrap: offsets are u64).
+    auto it = above.upper_bound(first);
+    if (it != above.begin()) {
+        auto prev = std::prev(it);
+        if (prev->second >= first || prev->second == first - 1) {
+            first = prev->first;
+            last = std::max(last, prev->second);
+            above.erase(prev);
+        }
     }
-    ++floor;
-    for (auto it = above.begin(); it != above.end() && *it == floor; it = above.erase(it)) ++floor;
+    while (it != above.end() && (it->first <= last || it->first - 1 == last)) {
+        last = std::max(last, it->second);
+        it = above.erase(it);
+    }
+    if (first == floor && last != UINT64_MAX) floor = last + 1;  // ranges never touch: the next starts past floor
+    else above.emplace(first, last);
+}
+
+bool StoredLane::isDone(uint64_t offset) const {
+    if (offset < floor) return true;
+    auto it = above.upper_bound(offset);
+    return it != above.begin() && std::prev(it)->second >= offset;
 }
 
 void DurableState::clear() {
@@ -22,7 +41,7 @@ void DurableState::clear() {
     maxNumber_ = 0;
 }
 
-void DurableState::apply(const Record& r, uint32_t segment, uint64_t position, uint32_t size, bool keepPayload) {
+void DurableState::apply(const Record& r, uint32_t segment, uint64_t position, uint32_t size) {
     switch (r.type) {
         case RecordType::Message: {
             StoredMessage& m = messages_[r.topic][r.offset];
@@ -31,10 +50,6 @@ void DurableState::apply(const Record& r, uint32_t segment, uint64_t position, u
             m.position = position;
             m.size = size;
             m.payloadBytes = r.payload.size();
-            if (keepPayload) {
-                m.key = r.key;
-                m.payload = r.payload;
-            }
             uint64_t& last = lastOffset_[r.topic];
             last = std::max(last, r.offset);
             maxNumber_ = std::max(maxNumber_, r.messageNumber);
@@ -65,6 +80,14 @@ void DurableState::apply(const Record& r, uint32_t segment, uint64_t position, u
             if (it == sessions_.end()) break;
             auto lit = it->second.lanes.find(r.topic);
             if (lit != it->second.lanes.end()) lit->second.done(r.offset);
+            break;
+        }
+        case RecordType::DoneRanges: {
+            auto it = sessions_.find(r.pid);
+            if (it == sessions_.end()) break;
+            auto lit = it->second.lanes.find(r.topic);
+            if (lit == it->second.lanes.end()) break;
+            for (auto& [first, last] : r.ranges) lit->second.done(first, last);
             break;
         }
         case RecordType::End:
@@ -131,10 +154,8 @@ uint64_t DurableState::prune(const std::map<std::string, uint64_t>* keepFrom) {
 
 void DurableState::dropPayloads() {
     for (auto& [topic, msgs] : messages_)
-        for (auto& kv : msgs) {
-            std::string().swap(kv.second.key);
-            std::string().swap(kv.second.payload);
-        }
+        for (auto& kv : msgs) kv.second.key = kv.second.payload = std::string_view();
+    pin_.reset();
 }
 
 size_t DurableState::messageCount() const {

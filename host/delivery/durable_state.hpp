@@ -6,8 +6,9 @@
 #pragma once
 #include <cstdint>
 #include <map>
-#include <set>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "delivery/durable_record.hpp"
@@ -20,16 +21,20 @@ struct StoredMessage {
     uint64_t position = 0;
     uint32_t size = 0;
     uint64_t payloadBytes = 0;
-    std::string key, payload;    // only while replaying (restore needs them)
+    // Only in the state a journal's open() returns: views into the mapped segments, valid
+    // while that state (or a copy of it) lives.
+    std::string_view key, payload;
 };
 
 // One lane of a session: it takes topic offsets >= start; every offset below floor is done,
-// and so is each offset in above.
+// and so is each offset in the ranges of above (first -> last, inclusive, disjoint, not
+// adjacent, all above floor: acks out of order cost one entry per gap, not per offset).
 struct StoredLane {
     uint64_t floor = 0;
-    std::set<uint64_t> above;
-    void done(uint64_t offset);
-    bool isDone(uint64_t offset) const { return offset < floor || above.count(offset) > 0; }
+    std::map<uint64_t, uint64_t> above;
+    void done(uint64_t offset) { done(offset, offset); }
+    void done(uint64_t first, uint64_t last);  // every offset of [first, last]
+    bool isDone(uint64_t offset) const;
 };
 
 struct StoredSession {
@@ -39,9 +44,8 @@ struct StoredSession {
 
 class DurableState {
 public:
-    // keepPayload: replay (the restored lanes need the message text); the writer keeps
-    // only where each record is.
-    void apply(const Record& r, uint32_t segment, uint64_t position, uint32_t size, bool keepPayload);
+    // Keeps where each record is, not the message text (the journal's open() adds views).
+    void apply(const Record& r, uint32_t segment, uint64_t position, uint32_t size);
     void clear();
 
     // The lowest offset of topic some lane still needs (lastOffset + 1 when none does).
@@ -50,7 +54,10 @@ public:
     // (topic -> offset) keeps offsets from there on whatever the lanes say: a lane whose
     // Subscribe record is still on its way may need them.
     uint64_t prune(const std::map<std::string, uint64_t>* keepFrom = nullptr);
-    void dropPayloads();
+    void dropPayloads();  // and the mappings they point into
+    // Keeps what the payload views point into alive as long as this state (or a copy).
+    void pin(std::shared_ptr<const void> p) { pin_ = std::move(p); }
+    const std::shared_ptr<const void>& pinned() const { return pin_; }
 
     const std::unordered_map<std::string, StoredSession>& sessions() const { return sessions_; }
     std::map<std::string, std::map<uint64_t, StoredMessage>>& messages() { return messages_; }
@@ -64,6 +71,7 @@ private:
     std::map<std::string, std::map<uint64_t, StoredMessage>> messages_;  // topic -> offset -> message
     std::map<std::string, uint64_t> lastOffset_;
     uint64_t maxNumber_ = 0;
+    std::shared_ptr<const void> pin_;
 };
 
 }  // namespace sf::delivery::durable

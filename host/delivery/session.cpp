@@ -1,6 +1,7 @@
 #include "delivery/session.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <unordered_set>
 
 #include "common/log.hpp"
@@ -12,6 +13,10 @@
 #include "delivery/token_validator.hpp"
 
 namespace sf::delivery {
+
+namespace {
+constexpr size_t kRestoreChunk = 256;  // restored messages built per pull (docs/recovery.md)
+}  // namespace
 
 // ------------------------------------------------------------------ Subscription
 
@@ -76,7 +81,14 @@ void Subscription::enqueueOne(const MessagePtr& m) {
 }
 
 void Subscription::materialize() {
+    if (backlog_) restoreMore(SIZE_MAX);  // restored messages are older than the log's
     for (; cursor_ < end_; ++cursor_) lane_.append(LaneEntry{log_.at(cursor_).msg});
+}
+
+void Subscription::restoreMore(size_t max) {
+    std::vector<MessagePtr> more;
+    if (!backlog_(more, max) || more.empty()) backlog_ = nullptr;
+    for (const MessagePtr& m : more) lane_.append(LaneEntry{m});
 }
 
 void Subscription::deliverDirect(const MessagePtr& m) {
@@ -370,6 +382,10 @@ void Subscription::pump() {
         net::EventLoop& loop = session_.shard.loop();
         while (lane_.inFlight() < ns_.maxInFlight) {
             long i = lane_.firstSendable();
+            if (i < 0 && backlog_) {  // restored messages go before the log's (docs/recovery.md)
+                restoreMore(kRestoreChunk);
+                continue;
+            }
             if (i < 0 && cursor_ == end_) break;
             if (s->backpressured()) break;
             if (i < 0) {  // next from the log: it needs its own entry to wait for the ack

@@ -56,6 +56,13 @@ public:
     void pause();
     // Durable restart (docs/recovery.md): the lane's unacked messages, oldest first.
     void restore(const std::vector<MessagePtr>& pending);
+    // The same built on demand: pull(out, max) appends up to max of them in order and says
+    // whether more are left. They stay ahead of everything the lane takes from the log:
+    // pump pulls a chunk when it has nothing older to send, anything that materializes the
+    // log range pulls them all first.
+    using Backlog = std::function<bool(std::vector<MessagePtr>& out, size_t max)>;
+    void restoreLater(Backlog pull) { backlog_ = std::move(pull); }
+    bool restorePending() const { return static_cast<bool>(backlog_); }
     // Moving to another loop: everything pending in order (lane entries, then the accepted
     // log range), leaving out topic offsets >= upTo (the new lane has those already). The
     // spill, keyed by client and topic, goes with it: this lane will not clear it.
@@ -98,6 +105,7 @@ private:
 
     void enqueueOne(const MessagePtr& m);  // the per-message policy path
     void materialize();                    // move the accepted log range into lane_
+    void restoreMore(size_t max);          // up to max from backlog_ into lane_
     void writeEach(uint64_t from);         // no batch form applies: message by message
     void writeDropOldest(uint64_t from);
     void writeRejectNew(uint64_t from);
@@ -124,6 +132,7 @@ private:
     SpillState spill_;
     std::string lastAckedStream_;  // stream id of the newest acked entry (replayFloor)
     uint64_t subscribedWallMs_ = 0;
+    Backlog backlog_;  // durable restart: unacked messages not built yet
     std::shared_ptr<bool> alive_;  // callbacks hold a weak_ptr: expired = this is gone
 };
 

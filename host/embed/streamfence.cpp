@@ -6,6 +6,7 @@
 #include <chrono>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 
 #include "admin/control_server.hpp"
 #include "cluster/cluster_node.hpp"
@@ -22,6 +23,26 @@
 
 namespace sf {
 namespace {
+
+// The control API's answer to a publish status.
+admin::PublishOutcome outcomeOf(delivery::PublishStatus s, const std::string& ns, const std::string& topic,
+                                const std::string& clientId) {
+    using S = delivery::PublishStatus;
+    switch (s) {
+        case S::Ok: return admin::PublishOutcome{200, ""};
+        case S::UnknownNamespace: return admin::PublishOutcome{404, "unknown namespace " + ns};
+        case S::UnknownTopic: return admin::PublishOutcome{404, "unknown topic " + topic + " in namespace " + ns};
+        case S::UnknownClient: return admin::PublishOutcome{404, "unknown client " + clientId + " in namespace " + ns};
+        case S::NotSubscribed: return admin::PublishOutcome{404, "client " + clientId + " is not subscribed to " + topic};
+        case S::InvalidPayload: return admin::PublishOutcome{400, "payload is not valid JSON"};
+        case S::Overloaded:
+            return admin::PublishOutcome{429, "overloaded: the topic's buffer is full, retry later", 1};
+        case S::Stopping: return admin::PublishOutcome{503, "server is stopping", 1};
+        case S::ClusterUnavailable:
+            return admin::PublishOutcome{503, "cluster unavailable: the other nodes cannot be reached through Redis", 1};
+    }
+    return admin::PublishOutcome{500, "unexpected publish status"};
+}
 
 // The payload, parsed once: delivery encodes its frame from this value.
 json::Value parsePayload(const std::string& s) {
@@ -245,23 +266,16 @@ void StreamFenceServer::start() {
             admin::ControlHooks hooks;
             hooks.publish = [&m](const std::string& ns, const std::string& topic, const json::Value& payload,
                                  const std::string& clientId) {
-                using S = delivery::PublishStatus;
-                S s = clientId.empty() ? m.delivery->publishValue(ns, topic, payload)
-                                       : m.delivery->publishValueTo(ns, clientId, topic, payload);
-                switch (s) {
-                    case S::Ok: return admin::PublishOutcome{200, ""};
-                    case S::UnknownNamespace: return admin::PublishOutcome{404, "unknown namespace " + ns};
-                    case S::UnknownTopic: return admin::PublishOutcome{404, "unknown topic " + topic + " in namespace " + ns};
-                    case S::UnknownClient: return admin::PublishOutcome{404, "unknown client " + clientId + " in namespace " + ns};
-                    case S::NotSubscribed: return admin::PublishOutcome{404, "client " + clientId + " is not subscribed to " + topic};
-                    case S::InvalidPayload: return admin::PublishOutcome{400, "payload is not valid JSON"};
-                    case S::Overloaded:
-                        return admin::PublishOutcome{429, "overloaded: the topic's buffer is full, retry later", 1};
-                    case S::Stopping: return admin::PublishOutcome{503, "server is stopping", 1};
-                    case S::ClusterUnavailable:
-                        return admin::PublishOutcome{503, "cluster unavailable: the other nodes cannot be reached through Redis", 1};
-                }
-                return admin::PublishOutcome{500, "unexpected publish status"};
+                return outcomeOf(clientId.empty() ? m.delivery->publishValue(ns, topic, payload)
+                                                  : m.delivery->publishValueTo(ns, clientId, topic, payload),
+                                 ns, topic, clientId);
+            };
+            hooks.publishAsync = [&m](const std::string& ns, const std::string& topic, const json::Value& payload,
+                                      const std::string& clientId, std::function<void(admin::PublishOutcome)> done) {
+                if (!clientId.empty()) return done(outcomeOf(m.delivery->publishValueTo(ns, clientId, topic, payload), ns, topic, clientId));
+                m.delivery->publishValueAsync(ns, topic, payload, [ns, topic, done = std::move(done)](delivery::PublishStatus st) {
+                    done(outcomeOf(st, ns, topic, ""));
+                });
             };
             hooks.healthJson = [&m] { return m.healthJson(); };
             hooks.rateLimited = [&m] { return m.controlRateLimited.fetch_add(1) + 1; };
@@ -359,6 +373,40 @@ PublishResult StreamFenceServer::publishValue(const std::string& ns, const std::
 PublishResult StreamFenceServer::publish(const std::string& ns, const std::string& topic, const std::string& payloadJson) {
     impl_->checkTopic(ns, topic);
     return publishValue(ns, topic, parsePayload(payloadJson));
+}
+
+void StreamFenceServer::publishAsync(const std::string& ns, const std::string& topic, const std::string& payloadJson,
+                                     std::function<void(PublishResult)> done) {
+    impl_->checkTopic(ns, topic);
+    json::Value v = parsePayload(payloadJson);
+    // An answer given on this thread is passed on after the lock is released, so that done
+    // may publish again; one from the journal's writer thread goes straight through.
+    struct Pending {
+        std::function<void(PublishResult)> done;
+        std::thread::id caller = std::this_thread::get_id();
+        std::atomic<bool> returned{false};
+        bool answered = false;
+        PublishResult result = PublishResult::NotRunning;
+    };
+    auto p = std::make_shared<Pending>();
+    p->done = std::move(done);
+    {
+        std::shared_lock<std::shared_mutex> g(impl_->mu);
+        if (!impl_->stopping && impl_->running) {
+            impl_->delivery->publishValueAsync(ns, topic, v, [p](delivery::PublishStatus st) {
+                if (!p->returned.load() && std::this_thread::get_id() == p->caller) {
+                    p->answered = true;
+                    p->result = resultOf(st);
+                } else {
+                    p->done(resultOf(st));
+                }
+            });
+        } else {
+            p->answered = true;
+        }
+    }
+    p->returned = true;
+    if (p->answered) p->done(p->result);
 }
 
 PublishResult StreamFenceServer::publish(const std::string& ns, const std::string& topic, const Bytes& payload) {

@@ -108,6 +108,13 @@ public:
     // goes (the form onMessage hands over); throws std::invalid_argument on a bad placeholder.
     PublishResult publish(const std::string& ns, const std::string& topic, const std::string& payloadJson,
                           const std::vector<Bytes>& binary);
+    // publish() without blocking the caller: done(result) is called exactly once. A durable
+    // namespace (docs/recovery.md) answers Accepted only once the message is on disk, from
+    // the journal's writer thread: done must be quick and must not block (it may publish
+    // again); many in-flight publishes share one fsync. Otherwise done runs on the calling
+    // thread before publishAsync returns. Throws like publish (unknown topic, bad JSON).
+    void publishAsync(const std::string& ns, const std::string& topic, const std::string& payloadJson,
+                      std::function<void(PublishResult)> done);
     // Publish to one client (socket id of the namespace). False when the client is unknown
     // or not subscribed, when its loop has too many publishTo hand-offs waiting (overload),
     // or when not running; throws UnknownTopicError for an unknown namespace/topic.

@@ -165,3 +165,66 @@ test('a client that left with disconnect() is not restored after a restart; an a
   stays.close();
   await srv.stop();
 });
+
+// One loop: the client comes back on the loop holding its session, whose lane pulls the held
+// messages as it sends; two loops: the session may move, and the move takes them all first.
+for (const ioThreads of [1, 2]) test(`after kill -9 the held messages are built as the lanes send them: before anything newer, in order, shared by two sessions (${ioThreads} loops)`, async () => {
+  const spill = path.join(sf.tmpdir(), 'spill');
+  const server = (port) => Object.assign({ port, ioThreads, spillRootPath: spill, namespaces: [durableNs({ maxInFlight: 16 })] }, recovery);
+  let srv = await sf.start(server(0));
+  const port = srv.port;
+  const a = await client(srv);
+  const b = await client(srv);
+  const ids = new Map();  // seq -> messageId before the kill
+  a.on('t', (p, meta) => { ids.set(p.seq, meta.messageId); });  // a acks nothing
+  const bAcked = new Set();
+  b.on('t', (p, meta) => {  // b acks the even ones (and, its window full of odd ones, sees only the first few)
+    if (p.seq % 2 === 0) { bAcked.add(p.seq); b.emit('ack', { topic: 't', messageId: meta.messageId }); }
+  });
+  await sf.call(a, 'subscribe', { topic: 't' });
+  await sf.call(b, 'subscribe', { topic: 't' });
+  const batch = (from, to) => { const out = []; for (let i = from; i <= to; i++) out.push({ namespace: '/d', topic: 't', payload: { seq: i } }); return out; };
+  for (let i = 1; i <= 300; i += 100) assert.strictEqual((await srv.publish(batch(i, i + 99))).status, 200);
+  await sf.waitUntil(() => ids.size >= 16 && bAcked.size >= 8, 5000);  // the first windows are out
+  await sf.sleep(300);  // b's acks reach the journal with the next write
+  assert.strictEqual((await srv.publish(batch(301, 301))).status, 200);
+  await sf.sleep(200);
+  const pids = [a._pid, b._pid];
+  const oldIds = [a.id, b.id];
+  a.io.reconnection(false);  // (the option object is read once, at construction)
+  b.io.reconnection(false);
+  srv.proc.kill('SIGKILL');
+  await sf.waitUntil(() => srv.exited !== null, 5000);
+
+  srv = await sf.start(server(port));
+  const restored = /durable_sessions_restored namespace=\/d sessions=(\d+) messages=(\d+)/.exec(srv.logs);
+  assert.ok(restored, srv.logs);
+  assert.strictEqual(Number(restored[1]), 2);
+  // Published after the restart, before either client is back: these queue behind the
+  // held messages that are not built yet.
+  assert.strictEqual((await srv.publish(batch(302, 350))).status, 200);
+  const recv = [new Map(), new Map()];  // seq -> messageId after the restart, in arrival order
+  const order = [[], []];
+  const back = await Promise.all(pids.map((pid, k) => new Promise((resolve, reject) => {
+    const s = io(srv.url('/d'), { transports: ['websocket'], forceNew: true, reconnection: false, auth: { pid, offset: '' } });
+    s.on('t', (p, meta) => {
+      order[k].push(p.seq);
+      recv[k].set(p.seq, meta.messageId);
+      s.emit('ack', { topic: 't', messageId: meta.messageId });
+    });
+    const t = setTimeout(() => reject(new Error('connect timeout')), 8000);
+    s.once('connect', () => { clearTimeout(t); resolve(s); });
+  })));
+  // A new client object named the pid itself: recovered shows as the same socket id.
+  assert.deepStrictEqual(back.map((s) => s.id), oldIds);
+  const expectA = batch(1, 350).map((m) => m.payload.seq);
+  const expectB = expectA.filter((s) => !bAcked.has(s));
+  await sf.waitUntil(() => order[0].length >= expectA.length && order[1].length >= expectB.length, 15000,
+    () => `a got ${order[0].length} of ${expectA.length}, b got ${order[1].length} of ${expectB.length}`);
+  assert.deepStrictEqual(order[0], expectA, 'a: every held message, oldest first, then the new ones');
+  assert.deepStrictEqual(order[1], expectB, 'b: its unacked ones in order, then the new ones');
+  for (const [s, id] of ids) assert.strictEqual(recv[0].get(s), id, `seq ${s} keeps its messageId`);
+  assert.strictEqual(recv[0].get(101), recv[1].get(101), 'one messageId per message whatever the lane');
+  back.forEach((s) => s.close());
+  await srv.stop();
+});

@@ -2,7 +2,8 @@
 // as a crash may leave them. The scan must stop at the first bad record without reading past
 // the input, every record it accepts must re-encode to exactly the bytes it was read from,
 // and the good prefix it reports must scan clean to the same records (what the journal
-// truncates a damaged segment to; docs/recovery.md).
+// truncates a damaged segment to; docs/recovery.md). A DoneRanges record has ordered
+// ranges and never comes out of a version 1 segment.
 #include <cstring>
 #include <string>
 
@@ -16,6 +17,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t n = 0;
     ScanResult res = scanSegment(seg, [&](const Record& r, size_t pos, size_t len) {
         FUZZ_CHECK(pos + len <= seg.size());
+        if (r.type == RecordType::DoneRanges) {
+            FUZZ_CHECK(segmentVersion(seg) == 2);
+            FUZZ_CHECK(!r.ranges.empty());
+            for (auto& [first, last] : r.ranges) FUZZ_CHECK(first <= last);
+        }
         std::string again;
         encode(again, r);
         FUZZ_CHECK(again.size() == len);

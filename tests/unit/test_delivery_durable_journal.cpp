@@ -113,6 +113,11 @@ class DurableJournalTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(refusedPublishIsNotWritten);
     CPPUNIT_TEST(compactionKeepsOnlyWhatIsNeeded);
     CPPUNIT_TEST(sealRefusesPublishes);
+    CPPUNIT_TEST(doneRangesRoundTripAndVersion);
+    CPPUNIT_TEST(laneRangesMergeAndAdvanceFloor);
+    CPPUNIT_TEST(acksOfABatchAreWrittenAsRanges);
+    CPPUNIT_TEST(tornDoneRangesRecordIsCut);
+    CPPUNIT_TEST(versionOneJournalIsReadAndAppendsGoToANewSegment);
     CPPUNIT_TEST_SUITE_END();
 
 public:
@@ -170,12 +175,12 @@ public:
 
     void laneDoneOffsetsAndPrune() {
         DurableState st;
-        for (uint64_t o = 1; o <= 5; ++o) st.apply(message("a", o, o, "m" + std::to_string(o)), 1, 0, 0, true);
-        st.apply(sessionRec(RecordType::Open, "p"), 1, 0, 0, false);
-        st.apply(sessionRec(RecordType::Subscribe, "p", "a", 2), 1, 0, 0, false);
-        st.apply(sessionRec(RecordType::Done, "p", "a", 3), 1, 0, 0, false);
-        st.apply(sessionRec(RecordType::Done, "p", "a", 2), 1, 0, 0, false);
-        st.apply(sessionRec(RecordType::Done, "p", "a", 5), 1, 0, 0, false);
+        for (uint64_t o = 1; o <= 5; ++o) st.apply(message("a", o, o, "m" + std::to_string(o)), 1, 0, 0);
+        st.apply(sessionRec(RecordType::Open, "p"), 1, 0, 0);
+        st.apply(sessionRec(RecordType::Subscribe, "p", "a", 2), 1, 0, 0);
+        st.apply(sessionRec(RecordType::Done, "p", "a", 3), 1, 0, 0);
+        st.apply(sessionRec(RecordType::Done, "p", "a", 2), 1, 0, 0);
+        st.apply(sessionRec(RecordType::Done, "p", "a", 5), 1, 0, 0);
         const StoredLane& lane = st.sessions().at("p").lanes.at("a");
         CPPUNIT_ASSERT_EQUAL(uint64_t(4), lane.floor);  // 2 and 3 done, contiguous
         CPPUNIT_ASSERT(lane.isDone(5));
@@ -184,7 +189,7 @@ public:
         st.prune();
         CPPUNIT_ASSERT_EQUAL(size_t(1), st.messages()["a"].size());  // 4: the only one not done
         CPPUNIT_ASSERT(st.messages()["a"].count(4));
-        st.apply(sessionRec(RecordType::End, "p"), 1, 0, 0, false);
+        st.apply(sessionRec(RecordType::End, "p"), 1, 0, 0);
         st.prune();
         CPPUNIT_ASSERT_EQUAL(size_t(0), st.messages()["a"].size());  // nobody needs anything
         CPPUNIT_ASSERT_EQUAL(uint64_t(5), st.lastOffset("a"));        // counters stay
@@ -217,7 +222,7 @@ public:
         const StoredLane& lane = st.sessions().at("p").lanes.at("a");
         std::vector<std::string> pending;
         for (auto& [off, m] : st.messages()["a"])
-            if (!lane.isDone(off)) pending.push_back(m.payload);
+            if (!lane.isDone(off)) pending.emplace_back(m.payload);
         CPPUNIT_ASSERT_EQUAL(size_t(3), pending.size());
         CPPUNIT_ASSERT_EQUAL(std::string("{\"i\":2}"), pending[0]);
         CPPUNIT_ASSERT_EQUAL(std::string("{\"i\":8}"), pending[2]);
@@ -260,7 +265,7 @@ public:
         Harness h;
         DurableState st = h.open(d.path);
         CPPUNIT_ASSERT_EQUAL(size_t(4), st.messages()["a"].size());
-        CPPUNIT_ASSERT_EQUAL(std::string("{\"i\":\"after\"}"), st.messages()["a"].at(4).payload);
+        CPPUNIT_ASSERT_EQUAL(std::string("{\"i\":\"after\"}"), std::string(st.messages()["a"].at(4).payload));
     }
 
     void groupCommitBatchesConcurrentPublishes() {
@@ -323,7 +328,7 @@ public:
             if (!lane.isDone(off)) pending.push_back(off);
         CPPUNIT_ASSERT_EQUAL(size_t(1), pending.size());
         CPPUNIT_ASSERT_EQUAL(uint64_t(7), pending[0]);
-        CPPUNIT_ASSERT_EQUAL("\"" + big + "7\"", st.messages()["a"].at(7).payload);
+        CPPUNIT_ASSERT_EQUAL("\"" + big + "7\"", std::string(st.messages()["a"].at(7).payload));
         CPPUNIT_ASSERT_EQUAL(uint64_t(2001), h.j->nextOffset(0));
         CPPUNIT_ASSERT_EQUAL(uint64_t(2000), h.counter.load());
     }
@@ -334,6 +339,159 @@ public:
         h.open(d.path);
         h.j->seal();
         CPPUNIT_ASSERT(h.j->publishWait(0, "{}", "") == PublishStatus::Stopping);
+    }
+
+    void doneRangesRoundTripAndVersion() {
+        Record d;
+        d.type = RecordType::DoneRanges;
+        d.pid = "p1";
+        d.topic = "a";
+        d.ranges = {{1, 4}, {7, 7}, {9, 1000}};
+        std::vector<Record> out;
+        const std::string seg = segmentOf({d});
+        CPPUNIT_ASSERT_EQUAL(2, segmentVersion(seg));
+        ScanResult res = scanSegment(seg, [&](const Record& r, size_t, size_t) { out.push_back(r); });
+        CPPUNIT_ASSERT(res.end == ScanEnd::Clean);
+        CPPUNIT_ASSERT_EQUAL(size_t(1), out.size());
+        CPPUNIT_ASSERT(out[0].ranges == d.ranges);
+        CPPUNIT_ASSERT_EQUAL(std::string("p1"), out[0].pid);
+        // A version 1 segment is read, but a DoneRanges record in one is not valid there.
+        std::string v1(kSegmentMagicV1, kSegmentHeaderSize);
+        encode(v1, sessionRec(RecordType::Open, "p"));
+        CPPUNIT_ASSERT_EQUAL(1, segmentVersion(v1));
+        CPPUNIT_ASSERT(scanSegment(v1, nullptr).end == ScanEnd::Clean);
+        const size_t good = v1.size();
+        encode(v1, d);
+        res = scanSegment(v1, nullptr);
+        CPPUNIT_ASSERT(res.end == ScanEnd::Corrupt);
+        CPPUNIT_ASSERT_EQUAL(good, res.goodEnd);
+        // A range whose first is past its last, or a count past the body, is corrupt.
+        Record bad = d;
+        bad.ranges = {{5, 4}};
+        CPPUNIT_ASSERT(scanSegment(segmentOf({bad}), nullptr).end == ScanEnd::Corrupt);
+        std::string body = segmentOf({d}).substr(kSegmentHeaderSize + kRecordHeaderSize);
+        body[1 + 4 + 2 + 4 + 1] = 100;  // count 3 -> 100
+        Record r;
+        CPPUNIT_ASSERT(!decodeBody(body, r));
+    }
+
+    void laneRangesMergeAndAdvanceFloor() {
+        StoredLane l;
+        l.floor = 10;
+        l.done(20, 25);
+        l.done(30, 30);
+        CPPUNIT_ASSERT_EQUAL(size_t(2), l.above.size());
+        CPPUNIT_ASSERT(l.isDone(9) && !l.isDone(10) && l.isDone(20) && l.isDone(25) && !l.isDone(26) && l.isDone(30));
+        l.done(26, 29);  // joins both neighbours
+        CPPUNIT_ASSERT_EQUAL(size_t(1), l.above.size());
+        CPPUNIT_ASSERT_EQUAL(uint64_t(30), l.above.begin()->second);
+        l.done(5, 12);   // below and at the floor
+        CPPUNIT_ASSERT_EQUAL(uint64_t(13), l.floor);
+        l.done(13, 19);  // reaches the range above: the floor jumps past it
+        CPPUNIT_ASSERT_EQUAL(uint64_t(31), l.floor);
+        CPPUNIT_ASSERT(l.above.empty());
+        l.done(40);
+        l.done(41);
+        CPPUNIT_ASSERT_EQUAL(size_t(1), l.above.size());
+        l.done(31, 39);
+        CPPUNIT_ASSERT_EQUAL(uint64_t(42), l.floor);
+    }
+
+    void acksOfABatchAreWrittenAsRanges() {
+        TempDir d;
+        {
+            Harness h;
+            h.open(d.path);
+            h.j->append(sessionRec(RecordType::Open, "p"));
+            h.j->append(sessionRec(RecordType::Subscribe, "p", "a", 1));
+            h.j->append(sessionRec(RecordType::Open, "q"));
+            h.j->append(sessionRec(RecordType::Subscribe, "q", "a", 1));
+            for (int i = 0; i < 100; ++i) CPPUNIT_ASSERT(h.j->publishWait(0, "{}", "") == PublishStatus::Ok);
+            const uint64_t before = h.j->stats().records;
+            // 200 acks, out of order, two lanes, one gap each (p: 50; q: 60..100).
+            for (uint64_t o = 100; o >= 1; --o)
+                if (o != 50) h.j->append(sessionRec(RecordType::Done, "p", "a", o));
+            for (uint64_t o = 1; o < 60; ++o) h.j->append(sessionRec(RecordType::Done, "q", "a", o));
+            h.j->seal();
+            // Each batch wrote at most one record per lane (whatever way the writer split them).
+            const JournalStats s = h.j->stats();
+            CPPUNIT_ASSERT(s.records - before <= 2 * s.batches);
+            CPPUNIT_ASSERT(s.records - before < 20);
+        }
+        Harness h;
+        DurableState st = h.open(d.path);
+        const StoredLane& p = st.sessions().at("p").lanes.at("a");
+        const StoredLane& q = st.sessions().at("q").lanes.at("a");
+        CPPUNIT_ASSERT_EQUAL(uint64_t(50), p.floor);
+        CPPUNIT_ASSERT(p.isDone(51) && p.isDone(100) && !p.isDone(50));
+        CPPUNIT_ASSERT_EQUAL(uint64_t(60), q.floor);
+        CPPUNIT_ASSERT(!q.isDone(60) && !q.isDone(100));
+        CPPUNIT_ASSERT_EQUAL(size_t(42), st.messages()["a"].size());  // 50 (p) and 60..100 (q)
+    }
+
+    void tornDoneRangesRecordIsCut() {
+        TempDir d;
+        {
+            Harness h;
+            h.open(d.path);
+            h.j->append(sessionRec(RecordType::Open, "p"));
+            h.j->append(sessionRec(RecordType::Subscribe, "p", "a", 1));
+            for (int i = 0; i < 10; ++i) CPPUNIT_ASSERT(h.j->publishWait(0, "{}", "") == PublishStatus::Ok);
+            h.j->append(sessionRec(RecordType::Done, "p", "a", 1));
+            h.j->seal();
+        }
+        fs::path seg;
+        for (auto& e : fs::directory_iterator(d.path)) seg = e.path();
+        const uint64_t good = fs::file_size(seg);
+        {
+            // kill -9 while acks 2..10 were being written: half a DoneRanges record.
+            Record r;
+            r.type = RecordType::DoneRanges;
+            r.pid = "p";
+            r.topic = "a";
+            r.ranges = {{2, 10}};
+            std::string extra;
+            encode(extra, r);
+            std::ofstream f(seg, std::ios::app | std::ios::binary);
+            f.write(extra.data(), static_cast<std::streamsize>(extra.size() - 3));
+        }
+        Harness h;
+        DurableState st = h.open(d.path);
+        CPPUNIT_ASSERT_EQUAL(good, static_cast<uint64_t>(fs::file_size(seg)));
+        const StoredLane& lane = st.sessions().at("p").lanes.at("a");
+        CPPUNIT_ASSERT_EQUAL(uint64_t(2), lane.floor);  // those acks did not count: 2..10 resent
+        CPPUNIT_ASSERT_EQUAL(size_t(9), st.messages()["a"].size());
+    }
+
+    void versionOneJournalIsReadAndAppendsGoToANewSegment() {
+        TempDir d;
+        // What the previous release wrote: a version 1 segment with one Done per ack.
+        std::string v1(kSegmentMagicV1, kSegmentHeaderSize);
+        encode(v1, sessionRec(RecordType::Open, "p"));
+        encode(v1, sessionRec(RecordType::Subscribe, "p", "a", 1));
+        for (uint64_t o = 1; o <= 3; ++o) encode(v1, message("a", o, o, "{\"v\":" + std::to_string(o) + "}"));
+        encode(v1, sessionRec(RecordType::Done, "p", "a", 2));
+        {
+            std::ofstream f(d.path / "seg-00000001.sfj", std::ios::binary);
+            f.write(v1.data(), static_cast<std::streamsize>(v1.size()));
+        }
+        {
+            Harness h;
+            DurableState st = h.open(d.path);
+            const StoredLane& lane = st.sessions().at("p").lanes.at("a");
+            CPPUNIT_ASSERT(!lane.isDone(1) && lane.isDone(2) && !lane.isDone(3));
+            CPPUNIT_ASSERT_EQUAL(std::string("{\"v\":3}"), std::string(st.messages()["a"].at(3).payload));
+            h.j->append(sessionRec(RecordType::Done, "p", "a", 3));
+            CPPUNIT_ASSERT(h.j->publishWait(0, "{}", "") == PublishStatus::Ok);
+            h.j->seal();
+        }
+        CPPUNIT_ASSERT_EQUAL(v1.size(), static_cast<size_t>(fs::file_size(d.path / "seg-00000001.sfj")));  // untouched
+        CPPUNIT_ASSERT(fs::exists(d.path / "seg-00000002.sfj"));
+        Harness h;
+        DurableState st = h.open(d.path);
+        const StoredLane& lane = st.sessions().at("p").lanes.at("a");
+        CPPUNIT_ASSERT(!lane.isDone(1) && lane.isDone(3) && !lane.isDone(4));
+        CPPUNIT_ASSERT_EQUAL(uint64_t(5), h.j->nextOffset(0));
     }
 };
 
