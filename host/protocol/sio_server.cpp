@@ -560,6 +560,7 @@ void SioServer::stop() {
     for (auto& l : m.loops) l->shutdown();
     for (auto& l : m.loops) l->join();
     for (auto& l : m.loops) l->clear();
+    m.engine->forgetSessions();
 }
 
 size_t SioServer::sessionCount() const { return impl_->engine ? impl_->engine->sessionCount() : 0; }
