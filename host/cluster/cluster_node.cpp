@@ -255,6 +255,7 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
         cf.wait_for(std::chrono::milliseconds(2000));
         loop.stop();
         loop.join();
+        loop.clear();  // its timers and watchers hold this Impl, which holds the loop
         {
             std::lock_guard<std::mutex> lk(resMu);
             resQuit = true;

@@ -30,6 +30,7 @@ struct Watcher {
     int fd;
     uint32_t seq;  // tells a stale epoll event from a reused fd number
     EventLoop::FdCallback cb;
+    std::function<void()> onShutdown;
 };
 
 // A throwing callback must not take the whole loop (and every connection on it) down.
@@ -56,6 +57,10 @@ struct EventLoop::Impl {
     int epfd = -1;
     int wakefd = -1;
     std::atomic<bool> stopping{false};
+    // shutdown(): the hooks run once, on the loop thread if it runs, else on the caller's.
+    std::atomic<bool> running{false};
+    std::atomic<bool> shutdownRequested{false};
+    std::atomic<bool> hooksClaimed{false};
     std::atomic<std::thread::id> loopThread{};
     std::thread thread;
     uint64_t now = monotonicMs();
@@ -128,6 +133,15 @@ struct EventLoop::Impl {
             guarded("timer", fn);
         }
     }
+    void runShutdownHooks() {
+        if (hooksClaimed.exchange(true)) return;
+        std::vector<std::shared_ptr<Watcher>> hooked;
+        for (auto& w : watchers)
+            if (w && w->onShutdown) hooked.push_back(w);
+        for (auto& w : hooked)
+            if (watchers[static_cast<size_t>(w->fd)] == w) guarded("shutdown", w->onShutdown);  // not unwatched by an earlier hook
+        runEndOfTurn();
+    }
     void runEndOfTurn() {
         // Callbacks may defer more (a flush that triggers another); run until empty.
         while (!endOfTurn.empty()) {
@@ -155,20 +169,14 @@ EventLoop::EventLoop(std::string name) : impl_(std::make_unique<Impl>()), name_(
 EventLoop::~EventLoop() {
     stop();
     join();
-    // Drop callbacks (and the connections they keep alive) before the fds go away.
-    impl_->watchers.clear();
-    impl_->timers.clear();
-    impl_->endOfTurn.clear();
-    {
-        std::lock_guard<std::mutex> g(impl_->postMu);
-        impl_->posted.clear();
-    }
+    clear();  // callbacks (and the connections they keep alive) go before the fds
     ::close(impl_->wakefd);
     ::close(impl_->epfd);
 }
 
 void EventLoop::run() {
     Impl& m = *impl_;
+    m.running.store(true);
     m.loopThread = std::this_thread::get_id();
     epoll_event events[kMaxEvents];
     while (!m.stopping.load(std::memory_order_acquire)) {
@@ -211,18 +219,53 @@ void EventLoop::run() {
         // 4. end of turn: connection flushes
         m.runEndOfTurn();
     }
+    // Store running, then read shutdownRequested; shutdown() does the reverse: one of the
+    // two sees the other, so the hooks run (once, hooksClaimed) even if stop() came first.
+    m.running.store(false);
+    if (m.shutdownRequested.load()) m.runShutdownHooks();
     m.stopping.store(false, std::memory_order_release);  // allows run() again after stop()
     m.loopThread = std::thread::id();
 }
 
 void EventLoop::start() {
     if (impl_->thread.joinable()) return;
+    impl_->running.store(true);  // before the thread: a shutdown() right after start() waits for it
     impl_->thread = std::thread([this] { run(); });
 }
 
 void EventLoop::stop() {
     impl_->stopping.store(true, std::memory_order_release);
     impl_->wake();
+}
+
+void EventLoop::shutdown() {
+    Impl& m = *impl_;
+    m.shutdownRequested.store(true);
+    if (m.running.load()) stop();  // run() runs the hooks on its way out
+    else m.runShutdownHooks();     // not running: this is the only thread touching it
+}
+
+void EventLoop::clear() {
+    Impl& m = *impl_;
+    // Destroying a callback may destroy an object that cancels a timer, unwatches, defers or
+    // posts: each container is moved out before its contents die, until all stay empty.
+    for (;;) {
+        auto watchers = std::move(m.watchers);
+        m.watchers.clear();
+        auto timers = std::move(m.timers);
+        m.timers.clear();
+        m.heap.clear();
+        auto endOfTurn = std::move(m.endOfTurn);
+        m.endOfTurn.clear();
+        std::vector<std::function<void()>> posted;
+        {
+            std::lock_guard<std::mutex> g(m.postMu);
+            posted.swap(m.posted);
+        }
+        bool any = !timers.empty() || !endOfTurn.empty() || !posted.empty() ||
+                   std::any_of(watchers.begin(), watchers.end(), [](const auto& w) { return w != nullptr; });
+        if (!any) return;
+    }
 }
 
 void EventLoop::join() {
@@ -260,7 +303,7 @@ void EventLoop::cancelTimer(TimerId id) {
 
 uint64_t EventLoop::nowMs() const { return inLoopThread() ? impl_->now : monotonicMs(); }
 
-void EventLoop::watch(int fd, uint32_t events, FdCallback cb) {
+void EventLoop::watch(int fd, uint32_t events, FdCallback cb, std::function<void()> onShutdown) {
     Impl& m = *impl_;
     if (fd < 0) throw std::invalid_argument("EventLoop::watch: negative fd");
     if (static_cast<size_t>(fd) >= m.watchers.size()) m.watchers.resize(static_cast<size_t>(fd) + 64);
@@ -270,6 +313,7 @@ void EventLoop::watch(int fd, uint32_t events, FdCallback cb) {
     w->seq = m.nextSeq++;
     if (m.nextSeq == 0) m.nextSeq = 1;
     w->cb = std::move(cb);
+    w->onShutdown = std::move(onShutdown);
     epoll_event ev{};
     ev.events = events;
     ev.data.u64 = (static_cast<uint64_t>(w->seq) << 32) | static_cast<uint32_t>(fd);

@@ -25,6 +25,16 @@ public:
     void stop();  // thread-safe; run() returns after the current turn
     void join();
 
+    // The owner's final stop, in two steps so loops that post to each other stop first.
+    // shutdown() (thread-safe, returns at once): on the loop thread every watcher's
+    // onShutdown hook runs (a connection aborts, which breaks its handler<->connection
+    // cycle), then the loop stops; join() waits for that. clear() (loop not running): drops
+    // every timer, watcher, posted and deferred function and what they keep alive. Those
+    // hold sessions and connections, and through them the loop's own owner: a cycle that
+    // would outlive the owner. The loop is not run again after clear().
+    void shutdown();
+    void clear();
+
     // Thread-safe: fn runs on the loop thread, in posting order.
     void post(std::function<void()> fn);
     bool inLoopThread() const;
@@ -35,9 +45,10 @@ public:
     uint64_t nowMs() const;  // monotonic, cached per loop turn
 
     // Loop thread only: watch an fd. events = EPOLLIN/EPOLLOUT/... bits; the callback
-    // receives the ready bits. One watcher per fd.
+    // receives the ready bits. One watcher per fd. onShutdown runs once at shutdown() if
+    // the fd is still watched then.
     using FdCallback = std::function<void(uint32_t events)>;
-    void watch(int fd, uint32_t events, FdCallback cb);
+    void watch(int fd, uint32_t events, FdCallback cb, std::function<void()> onShutdown = {});
     void modify(int fd, uint32_t events);
     void unwatch(int fd);
 

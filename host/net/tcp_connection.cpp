@@ -86,7 +86,12 @@ void TcpConnection::start() {
     started_ = true;
     auto self = std::static_pointer_cast<TcpConnection>(shared_from_this());
     // The watcher's callback owns a reference: the loop keeps the connection alive until unwatch.
-    loop_.watch(fd_, EPOLLIN | EPOLLRDHUP, [self](uint32_t ev) { self->onEvents(ev); });
+    // At the loop's shutdown an open connection aborts: that releases its handler, which
+    // holds it in turn (docs/threads-and-ownership.md).
+    std::weak_ptr<TcpConnection> weak = self;
+    loop_.watch(fd_, EPOLLIN | EPOLLRDHUP, [self](uint32_t ev) { self->onEvents(ev); }, [weak] {
+        if (auto c = weak.lock()) c->abort("event loop shutting down");
+    });
     watching_ = true;
     if (wireBytes_ || pendingAppBytes()) scheduleFlush();  // sends queued before start()
 }

@@ -355,6 +355,10 @@ void EngineConnection::handleRequest(http::Request& req) {
                                     {"remote", conn_->remoteAddress()}});
     if (upgrade) {
         startWebsocket(req, s, false, true);
+        // A refused handshake (no Sec-WebSocket-Key, wrong version) got its 400 and its
+        // session is gone: it must not start, nor reach the layer above, whose handler and
+        // the session would hold each other for good.
+        if (s->finished.load()) return;
     } else {
         reply(200, http::kTextPlain, ctx_->openPacket(id, false), ka, cors);
     }

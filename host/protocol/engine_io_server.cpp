@@ -1,5 +1,6 @@
 #include "protocol/engine_io_server.hpp"
 
+#include <unordered_map>
 #include <vector>
 
 #include "net/event_loop.hpp"
@@ -16,7 +17,27 @@ EngineServer::EngineServer(Options opts, SessionCallback onSession, std::shared_
     ctx_->onSession = std::move(onSession);
 }
 
-EngineServer::~EngineServer() { ctx_->closed.store(true); }
+namespace {
+// Destroyed by the caller, outside the lock: a session's destructor may take it.
+std::unordered_map<std::string, std::shared_ptr<EngineServerSession>> takeSessions(EngineContext& ctx) {
+    std::unordered_map<std::string, std::shared_ptr<EngineServerSession>> all;
+    std::lock_guard<std::mutex> g(ctx.mu);
+    all.swap(ctx.sessions);
+    return all;
+}
+}  // namespace
+
+EngineServer::~EngineServer() {
+    ctx_->closed.store(true);
+    takeSessions(*ctx_);  // the loops may still run: their sessions' handlers are theirs to drop
+}
+
+void EngineServer::forgetSessions() {
+    for (auto& kv : takeSessions(*ctx_)) {
+        kv.second->close("server stopped");  // the handler hears onClose and lets go of what it holds
+        kv.second->setHandler(nullptr);
+    }
+}
 
 std::shared_ptr<net::ConnectionHandler> EngineServer::makeHandler(const std::shared_ptr<net::Connection>& c) {
     if (ctx_->closed.load()) return nullptr;

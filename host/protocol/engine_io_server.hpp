@@ -27,6 +27,10 @@ public:
     std::shared_ptr<net::ConnectionHandler> makeHandler(const std::shared_ptr<net::Connection>& c);
     // Thread-safe: close every session (posted to their loops); refuse new ones.
     void closeAll(const std::string& reason);
+    // Once the loops have stopped for good: forget the sessions still registered (one whose
+    // close waited for a timer that will not run) and their handlers. A session holds the
+    // context that holds it, and its handler, which holds it (and the server) in turn.
+    void forgetSessions();
     size_t sessionCount() const;
     const Options& options() const;
 

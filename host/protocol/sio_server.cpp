@@ -628,8 +628,12 @@ void SioServer::stop() {
     while (m.engine->sessionCount() > 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    for (auto& l : m.loops) l->stop();
+    // Abort what is still open on every loop, then drop the callbacks that hold sessions and
+    // connections (and through them this Impl): docs/threads-and-ownership.md, Lifetimes.
+    for (auto& l : m.loops) l->shutdown();
     for (auto& l : m.loops) l->join();
+    for (auto& l : m.loops) l->clear();
+    m.engine->forgetSessions();
 }
 
 void SioServer::appendLimitMetrics(MetricSnapshot& out) const {

@@ -98,8 +98,9 @@ int main(int argc, char** argv) {
     acceptor.reset();
     engine.closeAll("server shutting down");
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    for (auto& l : loops) l->stop();
+    for (auto& l : loops) l->shutdown();  // as SioServer::stop: open connections abort
     for (auto& l : loops) l->join();
+    for (auto& l : loops) l->clear();
     sf::log::info("stopped", {{"server", "eio-conformance"}});
     return 0;
 }

@@ -1,5 +1,5 @@
 // EventLoop: posts from other threads, timers (order, cancellation, zero delay), fd
-// watchers and end-of-turn work.
+// watchers, end-of-turn work, and the final shutdown()/clear() that ends ownership cycles.
 #include <cppunit/extensions/HelperMacros.h>
 
 #include "net_harness.hpp"
@@ -15,7 +15,38 @@ class EventLoopTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(zeroDelayTimerFromTimerRunsNextTurn);
     CPPUNIT_TEST(unwatchDuringDispatchSkipsStaleEvent);
     CPPUNIT_TEST(endOfTurnRunsAfterIo);
+    CPPUNIT_TEST(shutdownAbortsOpenConnectionsAndClearDropsCallbacks);
+    CPPUNIT_TEST(shutdownOfALoopNotRunningRunsHooksAtOnce);
     CPPUNIT_TEST_SUITE_END();
+
+    // Counts live instances; the last one destroyed in a batch re-arms a timer, as a session
+    // whose destructor cancels and schedules would.
+    struct Tracked {
+        std::atomic<int>& alive;
+        EventLoop* rearm;
+        Tracked(std::atomic<int>& a, EventLoop* r) : alive(a), rearm(r) { ++alive; }
+        ~Tracked() {
+            if (rearm) {
+                rearm->cancelTimer(1);
+                rearm->addTimer(3600 * 1000, [t = std::make_shared<Tracked>(alive, nullptr)] {});
+            }
+            --alive;
+        }
+    };
+
+    // Holds its connection, as protocol handlers do: only the connection's close breaks it.
+    struct HoldingHandler : ConnectionHandler {
+        std::shared_ptr<Connection> conn;
+        EventLoop* loop = nullptr;
+        std::atomic<int>* closes = nullptr;
+        std::atomic<bool>* closedOnLoop = nullptr;
+        void onData(Connection&, std::string_view) override {}
+        void onDrain(Connection&) override {}
+        void onClose(Connection&, const std::string&) override {
+            *closedOnLoop = loop->inLoopThread();
+            ++*closes;
+        }
+    };
 
 public:
     void postOrderFromOtherThreads() {
@@ -149,6 +180,57 @@ public:
         });
         loop.run();
         CPPUNIT_ASSERT((order == std::vector<std::string>{"post", "cached", "end1", "end2", "next-turn"}));
+    }
+
+    void shutdownAbortsOpenConnectionsAndClearDropsCallbacks() {
+        EventLoop loop("t");
+        loop.start();
+        int sv[2];
+        CPPUNIT_ASSERT_EQUAL(0, ::socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+        std::atomic<int> closes{0}, alive{0};
+        std::atomic<bool> closedOnLoop{false};
+        std::weak_ptr<Connection> weakConn;
+        onLoop(loop, [&] {
+            auto conn = TcpConnection::create(loop, sv[0], "pair");
+            auto h = std::make_shared<HoldingHandler>();
+            h->conn = conn;  // the cycle: connection -> handler -> connection
+            h->loop = &loop;
+            h->closes = &closes;
+            h->closedOnLoop = &closedOnLoop;
+            conn->setHandler(h);
+            conn->start();
+            weakConn = conn;
+            loop.addTimer(3600 * 1000, [t = std::make_shared<Tracked>(alive, &loop)] {});
+        });
+        loop.post([t = std::make_shared<Tracked>(alive, nullptr)] {});  // may or may not run: either is fine
+        loop.shutdown();
+        loop.join();
+        CPPUNIT_ASSERT_EQUAL(1, closes.load());
+        CPPUNIT_ASSERT(closedOnLoop.load());
+        CPPUNIT_ASSERT(weakConn.expired());
+        char c;
+        CPPUNIT_ASSERT(::recv(sv[1], &c, 1, 0) <= 0);  // the peer sees the end
+        CPPUNIT_ASSERT(alive.load() >= 1);             // the hour-long timer still holds its object
+        loop.clear();
+        CPPUNIT_ASSERT_EQUAL(0, alive.load());  // including the timer added while clearing
+        ::close(sv[1]);
+    }
+
+    void shutdownOfALoopNotRunningRunsHooksAtOnce() {
+        EventLoop loop("t");
+        int p[2];
+        CPPUNIT_ASSERT_EQUAL(0, ::pipe(p));
+        int hooks = 0;
+        loop.watch(p[0], EPOLLIN, [](uint32_t) {}, [&] {
+            ++hooks;
+            loop.unwatch(p[0]);
+        });
+        loop.shutdown();
+        CPPUNIT_ASSERT_EQUAL(1, hooks);
+        loop.shutdown();  // once only
+        CPPUNIT_ASSERT_EQUAL(1, hooks);
+        loop.clear();
+        for (int fd : p) ::close(fd);
     }
 };
 
