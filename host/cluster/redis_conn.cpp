@@ -51,6 +51,10 @@ void RedisConn::connect(const std::string& ip, int port, std::function<void()> o
 }
 
 void RedisConn::close() {
+    // The callbacks capture their owner (the cluster node): kept past close they would keep
+    // it alive for ever (a cycle LeakSanitizer reports at exit).
+    onUp_ = nullptr;
+    onDown_ = nullptr;
     if (!ctx_) return;
     redisAsyncContext* ac = ctx_;
     ctx_ = nullptr;  // callbacks of this context from now on are teardown only
@@ -129,7 +133,10 @@ void RedisConn::onConnect(const redisAsyncContext* ac, int status) {
     }
     c->connected_ = true;
     redisEnableKeepAlive(&const_cast<redisAsyncContext*>(ac)->c);
-    if (c->onUp_) c->onUp_();
+    // Called once, and from a local: it may close this connection (and clear onUp_) itself.
+    auto up = std::move(c->onUp_);
+    c->onUp_ = nullptr;
+    if (up) up();
 }
 
 void RedisConn::onDisconnect(const redisAsyncContext* ac, int /*status*/) {
