@@ -81,7 +81,10 @@ test('lossy topic under a flood: never refuses, memory bounded, readers end on t
     assert.strictEqual(r.refused, 0, 'a lossy topic drops per lane, it never refuses the publisher');
     assert.strictEqual(r.other, 0);
     assert.ok(r.accepted.length > 10000, `the flood was a flood (${r.accepted.length})`);
-    assert.ok(rssMax - rss0 < 100 * 1024, `RSS grew ${rssMax - rss0} KiB under the flood`);
+    // Under AddressSanitizer (make test-sanitize) freed memory waits in its quarantine
+    // (256 MiB by default) before reuse: that is the sanitizer's, not the server's.
+    const slack = process.env.ASAN_OPTIONS ? 256 * 1024 : 0;
+    assert.ok(rssMax - rss0 < 100 * 1024 + slack, `RSS grew ${rssMax - rss0} KiB under the flood`);
     // Readers keep up to the newest; each sees increasing seqs per publisher stream, no duplicates.
     await sf.waitUntil(() => fast.every((f) => f.got.includes(last)), 20000,
       () => `fast readers did not reach seq ${last}: ${fast.map((f) => f.got.length).join(',')}`);
