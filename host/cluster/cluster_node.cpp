@@ -1195,13 +1195,7 @@ void ClusterNode::appendMetrics(MetricSnapshot& out) const {
     const Impl& m = *impl_;
     using T = MetricSample::Type;
     auto add = [&](const char* name, const char* help, T type, double v, std::vector<std::pair<std::string, std::string>> labels = {}) {
-        MetricSample s;
-        s.name = name;
-        s.help = help;
-        s.type = type;
-        s.labels = std::move(labels);
-        s.value = v;
-        out.push_back(std::move(s));
+        out.push_back(makeMetricSample(name, help, type, std::move(labels), v));
     };
     const char* outHelp = "Messages this node sent to the other nodes, by path (pubsub, stream, direct = publishTo).";
     add("streamfence_cluster_messages_out_total", outHelp, T::Counter, double(m.outPubsub.load()), {{"via", "pubsub"}});

@@ -18,4 +18,16 @@ struct MetricSample {
 
 using MetricSnapshot = std::vector<MetricSample>;
 
+// The one way the host builds a sample (registry, protocol limits, cluster node).
+inline MetricSample makeMetricSample(std::string name, std::string help, MetricSample::Type type,
+                                     std::vector<std::pair<std::string, std::string>> labels, double value) {
+    MetricSample s;
+    s.name = std::move(name);
+    s.help = std::move(help);
+    s.type = type;
+    s.labels = std::move(labels);
+    s.value = value;
+    return s;
+}
+
 }  // namespace sf

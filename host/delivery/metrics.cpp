@@ -44,13 +44,7 @@ const Def kBytesMax{"streamfence_lane_bytes_max", "Largest number of payload byt
 const Def kInflight{"streamfence_inflight", "AT_LEAST_ONCE messages sent and awaiting an ack, summed over the topic's lanes.", MetricSample::Type::Gauge};
 
 MetricSample sample(const Def& d, std::vector<std::pair<std::string, std::string>> labels, double v) {
-    MetricSample s;
-    s.name = d.name;
-    s.help = d.help;
-    s.type = d.type;
-    s.labels = std::move(labels);
-    s.value = v;
-    return s;
+    return makeMetricSample(d.name, d.help, d.type, std::move(labels), v);
 }
 
 double load(const std::atomic<uint64_t>& a) { return static_cast<double>(a.load(std::memory_order_relaxed)); }

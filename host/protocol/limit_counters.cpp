@@ -7,13 +7,7 @@ namespace {
 
 MetricSample sample(const char* name, const char* help, MetricSample::Type type,
                     std::vector<std::pair<std::string, std::string>> labels, double v) {
-    MetricSample s;
-    s.name = name;
-    s.help = help;
-    s.type = type;
-    s.labels = std::move(labels);
-    s.value = v;
-    return s;
+    return makeMetricSample(name, help, type, std::move(labels), v);
 }
 
 double load(const std::atomic<uint64_t>& a) { return static_cast<double>(a.load(std::memory_order_relaxed)); }
