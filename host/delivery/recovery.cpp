@@ -145,15 +145,22 @@ void hold(Core& core, const std::shared_ptr<Session>& s, uint64_t confirmedMark)
     });
 }
 
-bool restore(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, const sio::SocketPtr& s, const Done& done) {
-    const Value& auth = s->auth();
+bool recoveryAuth(const sio::Socket& s, std::string& pid, std::string& offset) {
+    const Value& auth = s.auth();
     if (!auth.isObject()) return false;
     const Value* p = auth.find("pid");
     if (!p || !p->isString() || p->asString().empty()) return false;
-    std::string offset;
+    pid = p->asString();
+    offset.clear();
     if (const Value* o = auth.find("offset"); o && o->isString()) offset = o->asString();
+    return true;
+}
+
+bool restore(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, const sio::SocketPtr& s, const Done& done) {
+    std::string pid, offset;
+    if (!recoveryAuth(*s, pid, offset)) return false;
     HeldSessions::Claim c;
-    if (!core->held.claim(p->asString(), ns.index, c)) return false;
+    if (!core->held.claim(pid, ns.index, c)) return false;
     LoopShard* here = core->shardFor(s->loop());
     if (!here || !c.session) return false;
     log::debug("session_claimed", {{"namespace", ns.path()}, {"client", c.id}, {"detached", c.wasDetached ? "true" : "false"},

@@ -29,6 +29,10 @@ std::string newPid();
 // maxDisconnectionDurationMs on its loop, then drop it (counted, logged, reported).
 void hold(Core& core, const std::shared_ptr<Session>& s, uint64_t confirmedMark);
 
+// The {pid, offset} a reconnecting client's CONNECT auth carries (offset "" when it saw no
+// message yet); false without a pid.
+bool recoveryAuth(const sio::Socket& s, std::string& pid, std::string& offset);
+
 // Authorised CONNECT whose auth names the pid of a session still known: attach it to s,
 // answer CONNECT through done with its old id and pid, replay what the client missed
 // after auth.offset, resume its lanes. False when there is nothing to recover (the caller

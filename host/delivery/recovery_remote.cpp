@@ -137,13 +137,8 @@ void merge(Core& core, Session& session, HandOver& h) {
 bool restoreRemote(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, const sio::SocketPtr& s,
                    const std::string& token, const Done& done, std::function<void()> fresh) {
     if (!core->bus || !core->cfg.recovery.enabled) return false;
-    const json::Value& auth = s->auth();
-    if (!auth.isObject()) return false;
-    const json::Value* p = auth.find("pid");
-    if (!p || !p->isString() || p->asString().empty()) return false;
-    std::string offset;
-    if (const json::Value* o = auth.find("offset"); o && o->isString()) offset = o->asString();
-    const std::string pid = p->asString();
+    std::string pid, offset;
+    if (!recoveryAuth(*s, pid, offset)) return false;
     std::weak_ptr<Core> wc = core;
     NamespaceRuntime* nsp = &ns;
     net::EventLoop* loop = &s->loop();
