@@ -251,28 +251,54 @@ PublishStatus DurableJournal::publishWait(size_t topic, std::string payload, std
 
 void DurableJournal::publishAsync(size_t topic, std::string payload, std::string key, std::function<void(PublishStatus)> done) {
     Item it;
-    it.isPublish = true;
+    it.kind = Item::Kind::Publish;
     it.topic = topic;
-    it.rec.type = RecordType::Message;
-    it.rec.payload = std::move(payload);
-    it.rec.key = std::move(key);
-    it.done = std::move(done);
+    const uint64_t bytes = payload.size();
+    it.a = std::move(payload);
+    it.b = std::move(key);
+    PublishStatus refusedWith = PublishStatus::Stopping;
     {
         std::lock_guard<std::mutex> lk(mu_);
         if (!sealed_) {
-            queue_.push_back(std::move(it));
-            cv_.notify_one();
-            return;
+            if ((opts_.maxQueuedPublishes && queuedPublishes_ >= opts_.maxQueuedPublishes) ||
+                (opts_.maxQueuedBytes && queuedBytes_ + bytes > opts_.maxQueuedBytes)) {
+                refusedWith = PublishStatus::Overloaded;  // the writer is that far behind
+            } else {
+                it.done = std::move(done);
+                ++queuedPublishes_;
+                queuedBytes_ += bytes;
+                queue_.push_back(std::move(it));
+                cv_.notify_one();
+                return;
+            }
         }
     }
-    it.done(PublishStatus::Stopping);
+    done(refusedWith);
 }
 
 void DurableJournal::append(Record r) {
+    if (r.type == RecordType::Done) {  // gathered with the lane's other acks of the batch
+        auto t = std::find(opts_.topics.begin(), opts_.topics.end(), r.topic);
+        if (t != opts_.topics.end()) return appendDone(r.pid, static_cast<size_t>(t - opts_.topics.begin()), r.offset, r.offset);
+    }
     std::lock_guard<std::mutex> lk(mu_);
     if (sealed_) return;
     Item it;
-    it.rec = std::move(r);
+    it.rec = std::make_unique<Record>(std::move(r));
+    queue_.push_back(std::move(it));
+    cv_.notify_one();
+}
+
+void DurableJournal::appendDone(const std::string& pid, size_t topic, uint64_t first, uint64_t last) {
+    if (first == 0 || last < first) return;  // 0: never journaled (publishTo)
+    std::lock_guard<std::mutex> lk(mu_);
+    if (sealed_) return;
+    Item it;
+    it.kind = Item::Kind::Done;
+    it.topic = topic;
+    it.first = first;
+    it.last = last;
+    it.a = pid;
     queue_.push_back(std::move(it));
     cv_.notify_one();
 }
@@ -302,6 +328,7 @@ void DurableJournal::run() {
             cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
             if (queue_.empty() && stop_) return;
             batch.swap(queue_);
+            queuedPublishes_ = queuedBytes_ = 0;
         }
         writeBatch(batch);
         batch.clear();
@@ -328,66 +355,84 @@ void DurableJournal::writeBatch(std::deque<Item>& batch) {
     // ends at any other session record, so a Done never moves across its lane's Subscribe,
     // Unsubscribe or End. Message records may sit between: an offset is acked only after
     // its message was committed by an earlier batch.
-    std::unordered_map<std::string, size_t> runIndex;  // pid '\0' topic -> runs
-    std::vector<std::pair<Record, std::vector<uint64_t>>> runs;
+    struct Run {
+        Record rec;  // pid, topic
+        std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    };
+    struct RunKey {
+        std::string_view pid;
+        size_t topic;
+        bool operator==(const RunKey& o) const { return topic == o.topic && pid == o.pid; }
+    };
+    struct RunKeyHash {
+        size_t operator()(const RunKey& k) const { return std::hash<std::string_view>()(k.pid) * 31 + k.topic; }
+    };
+    std::deque<Run> runs;                                  // stable: the keys view their pids
+    std::unordered_map<RunKey, size_t, RunKeyHash> runIndex;
     auto flushDone = [&] {
-        for (auto& [rec, offsets] : runs) {
-            std::sort(offsets.begin(), offsets.end());
+        for (Run& run : runs) {
+            std::sort(run.ranges.begin(), run.ranges.end());
+            Record& rec = run.rec;
             rec.type = RecordType::DoneRanges;
-            for (uint64_t o : offsets) {
-                if (!rec.ranges.empty() && (o <= rec.ranges.back().second || o - 1 == rec.ranges.back().second))
-                    rec.ranges.back().second = std::max(rec.ranges.back().second, o);
-                else rec.ranges.emplace_back(o, o);
+            for (const auto& [first, last] : run.ranges) {
+                if (!rec.ranges.empty() && first <= rec.ranges.back().second + 1)
+                    rec.ranges.back().second = std::max(rec.ranges.back().second, last);
+                else rec.ranges.emplace_back(first, last);
             }
             const size_t pos = buf.size();
             encode(buf, rec);
             applied.push_back(Applied{std::move(rec), segmentSize_ + pos, static_cast<uint32_t>(buf.size() - pos), 0});
         }
-        runs.clear();
         runIndex.clear();
+        runs.clear();
     };
+    Record msg;  // reused for every publish's record
+    msg.type = RecordType::Message;
     for (Item& it : batch) {
-        if (!it.isPublish && it.rec.type == RecordType::Done) {
-            std::string key = it.rec.pid;
-            key.push_back('\0');
-            key += it.rec.topic;
-            auto [pos, fresh] = runIndex.emplace(std::move(key), runs.size());
-            if (fresh) {
-                Record r;
-                r.pid = std::move(it.rec.pid);
-                r.topic = std::move(it.rec.topic);
-                runs.emplace_back(std::move(r), std::vector<uint64_t>());
+        if (it.kind == Item::Kind::Done) {
+            if (it.topic >= opts_.topics.size()) continue;
+            auto found = runIndex.find(RunKey{it.a, it.topic});
+            if (found == runIndex.end()) {
+                Run& run = runs.emplace_back();
+                run.rec.pid = std::move(it.a);
+                run.rec.topic = opts_.topics[it.topic];
+                found = runIndex.emplace(RunKey{run.rec.pid, it.topic}, runs.size() - 1).first;
             }
-            runs[pos->second].second.push_back(it.rec.offset);
+            runs[found->second].ranges.emplace_back(it.first, it.last);
             continue;
         }
-        if (!it.isPublish) flushDone();
-        if (it.isPublish) {
-            const uint64_t bytes = it.rec.payload.size();
-            if (it.topic >= opts_.topics.size() ||
-                (hooks_.admit && !hooks_.admit(it.topic, pending[it.topic], pendingBytes[it.topic], bytes))) {
-                it.done(PublishStatus::Overloaded);
-                continue;
-            }
-            ++pending[it.topic];
-            pendingBytes[it.topic] += bytes;
-            it.rec.topic = opts_.topics[it.topic];
-            it.rec.offset = next[it.topic]++;
-            it.rec.messageNumber = opts_.messageCounter ? opts_.messageCounter->fetch_add(1) + 1 : it.rec.offset;
+        if (it.kind == Item::Kind::Session) {
+            flushDone();
+            Record& r = *it.rec;
+            const size_t pos = buf.size();
+            encode(buf, r);
+            applied.push_back(Applied{std::move(r), segmentSize_ + pos, static_cast<uint32_t>(buf.size() - pos), 0});
+            continue;
         }
+        const uint64_t bytes = it.a.size();
+        if (it.topic >= opts_.topics.size() ||
+            (hooks_.admit && !hooks_.admit(it.topic, pending[it.topic], pendingBytes[it.topic], bytes))) {
+            it.done(PublishStatus::Overloaded);
+            continue;
+        }
+        ++pending[it.topic];
+        pendingBytes[it.topic] += bytes;
+        msg.topic = opts_.topics[it.topic];
+        msg.offset = next[it.topic]++;
+        msg.messageNumber = opts_.messageCounter ? opts_.messageCounter->fetch_add(1) + 1 : msg.offset;
+        msg.payload.swap(it.a);
+        msg.key.swap(it.b);
         const size_t pos = buf.size();
-        encode(buf, it.rec);
-        Applied a{Record{}, segmentSize_ + pos, static_cast<uint32_t>(buf.size() - pos), it.rec.payload.size()};
-        if (it.isPublish) {
-            a.rec.type = RecordType::Message;
-            a.rec.topic = it.rec.topic;
-            a.rec.offset = it.rec.offset;
-            a.rec.messageNumber = it.rec.messageNumber;
-            committed.push_back(Committed{it.topic, it.rec.offset, it.rec.messageNumber, std::move(it.rec.key), std::move(it.rec.payload)});
-            accepted.push_back(std::move(it.done));
-        } else {
-            a.rec = std::move(it.rec);
-        }
+        encode(buf, msg);
+        Applied a{Record{}, segmentSize_ + pos, static_cast<uint32_t>(buf.size() - pos), bytes};
+        a.rec.type = RecordType::Message;
+        a.rec.topic = msg.topic;
+        a.rec.offset = msg.offset;
+        a.rec.messageNumber = msg.messageNumber;
+        committed.push_back(Committed{it.topic, msg.offset, msg.messageNumber, std::move(msg.key), std::move(msg.payload)});
+        msg.key.clear();
+        msg.payload.clear();
+        accepted.push_back(std::move(it.done));
         applied.push_back(std::move(a));
     }
     flushDone();

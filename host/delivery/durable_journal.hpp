@@ -14,6 +14,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -45,6 +46,11 @@ struct JournalOptions {
     uint64_t segmentBytes = 256ull << 20;            // a new segment past this size
     uint64_t compactCheckBytes = 64ull << 20;        // look at compaction after this much written
     uint64_t compactSlackBytes = 64ull << 20;        // compact when total > 2 x live + this
+    // Publishes waiting for the writer (0: no bound). Past either bound publishAsync refuses
+    // at once with Overloaded: an open-loop publisher cannot grow the queue without limit
+    // (docs/recovery.md, "Accepted means on disk").
+    uint64_t maxQueuedPublishes = 0;
+    uint64_t maxQueuedBytes = 0;
 };
 
 struct JournalStats {
@@ -73,6 +79,9 @@ public:
     void publishAsync(size_t topic, std::string payload, std::string key, std::function<void(PublishStatus)> done);
     // Session records; dropped once sealed.
     void append(Record r);
+    // The lane (pid, topic index) is done with offsets [first, last]: acked, retried out or
+    // refused by its overflow policy. Gathered per lane and batch into one DoneRanges record.
+    void appendDone(const std::string& pid, size_t topic, uint64_t first, uint64_t last);
     // Writes and syncs what is queued, stops the writer; later publishes get Stopping.
     void seal();
 
@@ -80,11 +89,15 @@ public:
     std::string segmentPath(uint32_t n) const;
 
 private:
+    // Small on purpose (a deque node holds several): a publish or a done range carries its
+    // few fields, any other session record its own Record.
     struct Item {
-        bool isPublish = false;
-        size_t topic = 0;
-        Record rec;  // publish: payload, key; otherwise the session record
-        std::function<void(PublishStatus)> done;
+        enum class Kind : uint8_t { Publish, Done, Session } kind = Kind::Session;
+        size_t topic = 0;               // Publish, Done: topic index
+        uint64_t first = 0, last = 0;   // Done: offsets, inclusive
+        std::string a, b;               // Publish: payload, key; Done: pid
+        std::function<void(PublishStatus)> done;  // Publish
+        std::unique_ptr<Record> rec;    // Session
     };
     void run();
     void writeBatch(std::deque<Item>& batch);
@@ -108,6 +121,7 @@ private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::deque<Item> queue_;
+    uint64_t queuedPublishes_ = 0, queuedBytes_ = 0;  // publishes in queue_
     bool sealed_ = false, stop_ = false;
     JournalStats stats_;
     std::thread writer_;

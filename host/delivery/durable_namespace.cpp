@@ -173,6 +173,11 @@ void openNamespace(const std::shared_ptr<Core>& core, NamespaceRuntime& ns) {
     o.dir = journalDir(core->cfg, ns.cfg);
     o.topics = ns.cfg.topics;
     o.messageCounter = &core->messageCounter;
+    // What the topic logs could take at once: more waiting for the writer is refused.
+    for (const auto& log : ns.logs) {
+        o.maxQueuedPublishes += log->limits().maxMessages;
+        o.maxQueuedBytes += log->limits().maxBytes;
+    }
     JournalHooks h;
     NamespaceRuntime* nsp = &ns;
     Core* c = core.get();  // the journal is sealed before Core goes (Delivery's destructor)
@@ -224,12 +229,11 @@ void recordUnsubscribe(const Session& s, size_t topic) {
 }
 
 void recordDone(const Session& s, size_t topic, uint64_t offset) {
-    DurableJournal* j = journalOf(s);
-    if (!j || offset == 0) return;  // 0: publishTo, never journaled
-    Record r = sessionRecord(RecordType::Done, s);
-    r.topic = s.ns.topic(topic);
-    r.offset = offset;
-    j->append(std::move(r));
+    if (DurableJournal* j = journalOf(s)) j->appendDone(s.pid, topic, offset, offset);
+}
+
+void recordRefused(const Session& s, size_t topic, uint64_t first, uint64_t last) {
+    if (DurableJournal* j = journalOf(s)) j->appendDone(s.pid, topic, first, last);
 }
 
 void recordEnd(const Session& s) {

@@ -193,8 +193,8 @@ void Lane::append(LaneEntry e) {
 }
 
 long Lane::firstSendable() const {
-    for (size_t i = 0; i < entries_.size(); ++i)
-        if (!entries_[i].inFlight) return static_cast<long>(i);
+    for (; sendFrom_ < entries_.size(); ++sendFrom_)
+        if (!entries_[sendFrom_].inFlight) return static_cast<long>(sendFrom_);
     return -1;
 }
 
@@ -217,11 +217,13 @@ void Lane::clearInFlight(size_t i) {
     if (e.inFlight) --inFlight_;
     e.inFlight = false;
     e.timer = 0;
+    if (i < sendFrom_) sendFrom_ = i;
 }
 
 LaneEntry Lane::take(size_t i) {
     LaneEntry e = std::move(entries_[i]);
     entries_.eraseAt(i);
+    if (i < sendFrom_) --sendFrom_;
     bytes_ -= e.msg->bytes;
     if (e.inFlight) --inFlight_;
     return e;
@@ -229,6 +231,7 @@ LaneEntry Lane::take(size_t i) {
 
 std::deque<LaneEntry> Lane::takeAll() {
     std::deque<LaneEntry> out = entries_.takeAll();
+    sendFrom_ = 0;
     bytes_ = 0;
     inFlight_ = 0;
     return out;

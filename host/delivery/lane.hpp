@@ -85,6 +85,8 @@ public:
     const std::string& ns() const { return ns_; }
     const std::string& topic() const { return topic_; }
 
+    // Mutable access for timers, counts and messages; inFlight changes only through
+    // markInFlight / clearInFlight (firstSendable relies on it).
     LaneEntry& at(size_t i) { return entries_[i]; }
     const LaneEntry& at(size_t i) const { return entries_[i]; }
     // Index of the oldest entry not in flight, or -1.
@@ -113,6 +115,9 @@ private:
     LazyDeque<LaneEntry> entries_;  // nothing allocated until a message arrives
     uint64_t bytes_ = 0;
     uint32_t inFlight_ = 0;
+    // Every entry before this index is in flight: firstSendable starts here instead of
+    // walking up to maxInFlight entries per send (docs/message-path.md).
+    mutable size_t sendFrom_ = 0;
 };
 
 }  // namespace sf::delivery

@@ -73,11 +73,28 @@ void Subscription::enqueueOne(const MessagePtr& m) {
             break;
         case EnqueueVerdict::Rejected:
             overflow(out.reason);
+            refused(m->logOffset, m->logOffset);
             break;
         case EnqueueVerdict::Spill:
             spill(m, out.reason);
             break;
     }
+}
+
+// A durable lane's refusals are final: the journal marks them done for this lane, so it
+// can drop them and a restart does not send them after all (docs/recovery.md).
+void Subscription::refused(uint64_t firstOffset, uint64_t lastOffset) {
+    if (!ns_.journal || session_.pid.empty() || firstOffset == 0) return;
+    durable::recordRefused(session_, topic_, firstOffset, lastOffset);
+}
+
+// Loop-log positions [from, to): one range when their offsets are consecutive (a durable
+// topic's always are: the journal is its only appender), else message by message.
+void Subscription::refusedLogRange(uint64_t from, uint64_t to) {
+    if (from >= to || !ns_.journal || session_.pid.empty()) return;
+    const uint64_t first = log_.at(from).msg->logOffset, last = log_.at(to - 1).msg->logOffset;
+    if (last >= first && last - first == to - 1 - from) return refused(first, last);
+    for (uint64_t q = from; q < to; ++q) refused(log_.at(q).msg->logOffset, log_.at(q).msg->logOffset);
 }
 
 void Subscription::materialize() {
@@ -189,6 +206,7 @@ void Subscription::writeRejectNew(uint64_t from) {
     end_ = lo;
     materialize();  // later publishes follow the refused ones: the lane keeps its own copy
     uint64_t rejected = head - lo;
+    uint64_t refusedFrom = lo;  // the refused positions: runs [refusedFrom, next taken)
     // Stopped by bytes with count to spare: a smaller later message may still fit, exactly
     // as it would when offered alone (REJECT_NEW judges each message by itself).
     for (uint64_t q = lo + (lo < head ? 1 : 0); q < head && lane_.size() < lim.maxMessages && lane_.bytes() < lim.maxBytes; ++q) {
@@ -196,8 +214,11 @@ void Subscription::writeRejectNew(uint64_t from) {
         if (lane_.fits(m->bytes)) {
             lane_.append(LaneEntry{m});
             --rejected;
+            refusedLogRange(refusedFrom, q);
+            refusedFrom = q + 1;
         }
     }
+    refusedLogRange(refusedFrom, head);
     cursor_ = end_ = head;
     if (rejected) overflow(reasons::kRejectNewFull, rejected);
 }
@@ -530,7 +551,8 @@ void Subscription::moveIn(Moved&& m) {
             ++i;
             continue;
         }
-        lane_.take(i);
+        const uint64_t off = lane_.take(i).msg->logOffset;
+        refused(off, off);
         ++dropped;
     }
     if (dropped) {

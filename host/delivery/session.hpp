@@ -109,6 +109,8 @@ private:
     void writeEach(uint64_t from);         // no batch form applies: message by message
     void writeDropOldest(uint64_t from);
     void writeRejectNew(uint64_t from);
+    void refused(uint64_t firstOffset, uint64_t lastOffset);  // durable: the lane never sends these
+    void refusedLogRange(uint64_t from, uint64_t to);         // the same for loop-log positions [from, to)
     void writeKeepNewest(uint64_t from);
     void spill(const MessagePtr& m, const std::string& reason);
     void removeOwed();

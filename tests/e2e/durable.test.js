@@ -228,3 +228,51 @@ for (const ioThreads of [1, 2]) test(`after kill -9 the held messages are built 
   back.forEach((s) => s.close());
   await srv.stop();
 });
+
+test('what a full lane refused stays refused after kill -9: the restart resends the lane, not the refusals', async () => {
+  const spill = path.join(sf.tmpdir(), 'spill');
+  const nsCfg = sf.ns('/d', ['t', 'u'], {
+    deliveryMode: 'AT_LEAST_ONCE', durable: true, maxRetries: 5, ackTimeoutMs: 60000, maxInFlight: 5,
+    maxQueuedMessagesPerClient: 10, maxQueuedBytesPerClient: 1 << 20,
+  });
+  const server = (port) => Object.assign({ port, spillRootPath: spill, namespaces: [nsCfg] }, recovery);
+  let srv = await sf.start(server(0));
+  const port = srv.port;
+  const c = await client(srv);
+  const before = [], after = [];
+  let restarted = false;
+  c.on('t', (p, meta) => {
+    if (!restarted) return before.push(p.seq);  // never acked: the lane stays full
+    after.push(p.seq);
+    c.emit('ack', { topic: 't', messageId: meta.messageId });
+  });
+  await sf.call(c, 'subscribe', { topic: 't' });
+  const batch = [];
+  for (let i = 1; i <= 100; i++) batch.push({ namespace: '/d', topic: 't', payload: { seq: i } });
+  const r = await srv.publish(batch);
+  assert.strictEqual(r.status, 200, r.body);
+  assert.ok(r.json.results.every((e) => e.status === 200), 'all 100 accepted (on disk)');
+  // 5 in flight + 5 queued fill the lane; REJECT_NEW refuses the other 90 for this client.
+  await sf.waitUntil(async () => sf.metricValue(await srv.metrics(), 'streamfence_queue_overflow_total', { namespace: '/d', topic: 't' }) >= 90, 5000);
+  await sf.waitUntil(() => before.length === 5, 5000, () => `received ${before.length}`);
+  assert.deepStrictEqual(before, [1, 2, 3, 4, 5]);
+  await sf.sleep(100);
+  // A publish elsewhere syncs the session records queued before it (docs/recovery.md).
+  assert.strictEqual((await srv.publish([{ namespace: '/d', topic: 'u', payload: { seq: 0 } }])).status, 200);
+  srv.proc.kill('SIGKILL');
+  await sf.waitUntil(() => srv.exited !== null, 5000);
+
+  const reconnected = new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no reconnect after restart')), 15000);
+    c.once('connect', () => { clearTimeout(t); resolve(c.recovered); });
+  });
+  restarted = true;
+  srv = await sf.start(server(port));
+  assert.strictEqual(await reconnected, true, 'socket.recovered after the restart');
+  // What the lane held comes back; what it refused does not.
+  await sf.waitUntil(() => after.length >= 10, 10000, () => `after restart: ${after.join(',')}`);
+  await sf.sleep(500);
+  assert.deepStrictEqual(after, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  c.close();
+  await srv.stop();
+});

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -113,6 +114,8 @@ class DurableJournalTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(refusedPublishIsNotWritten);
     CPPUNIT_TEST(compactionKeepsOnlyWhatIsNeeded);
     CPPUNIT_TEST(sealRefusesPublishes);
+    CPPUNIT_TEST(queueBeyondItsBoundIsRefusedAtOnce);
+    CPPUNIT_TEST(refusedRangesAreDoneForTheirLane);
     CPPUNIT_TEST(doneRangesRoundTripAndVersion);
     CPPUNIT_TEST(laneRangesMergeAndAdvanceFloor);
     CPPUNIT_TEST(acksOfABatchAreWrittenAsRanges);
@@ -331,6 +334,70 @@ public:
         CPPUNIT_ASSERT_EQUAL("\"" + big + "7\"", std::string(st.messages()["a"].at(7).payload));
         CPPUNIT_ASSERT_EQUAL(uint64_t(2001), h.j->nextOffset(0));
         CPPUNIT_ASSERT_EQUAL(uint64_t(2000), h.counter.load());
+    }
+
+    // An open-loop publisher faster than the writer: past the queue's bound publishAsync
+    // answers Overloaded on the caller's thread instead of queueing without limit.
+    void queueBeyondItsBoundIsRefusedAtOnce() {
+        TempDir d;
+        JournalOptions o;
+        o.dir = d.path.string();
+        o.topics = {"a"};
+        o.maxQueuedPublishes = 3;
+        o.maxQueuedBytes = 1000;
+        DurableJournal j(o, JournalHooks{});
+        j.open();  // not started: nothing leaves the queue
+        std::vector<PublishStatus> got;
+        std::mutex mu;
+        auto done = [&](PublishStatus st) {
+            std::lock_guard<std::mutex> lk(mu);
+            got.push_back(st);
+        };
+        for (int i = 0; i < 3; ++i) j.publishAsync(0, "{}", "", done);
+        CPPUNIT_ASSERT(got.empty());  // queued
+        j.publishAsync(0, "{}", "", done);
+        CPPUNIT_ASSERT_EQUAL(size_t(1), got.size());
+        CPPUNIT_ASSERT(got[0] == PublishStatus::Overloaded);
+        j.start();
+        j.seal();  // the three queued are written
+        CPPUNIT_ASSERT_EQUAL(size_t(4), got.size());
+        CPPUNIT_ASSERT_EQUAL(3, int(std::count(got.begin(), got.end(), PublishStatus::Ok)));
+        // The bound counts what waits, not what was written: room again.
+        DurableJournal k(o, JournalHooks{});
+        k.open();
+        k.start();
+        PublishStatus st = k.publishWait(0, std::string(900, ' '), "");
+        CPPUNIT_ASSERT(st == PublishStatus::Ok);
+        st = k.publishWait(0, std::string(1001, ' '), "");
+        CPPUNIT_ASSERT(st == PublishStatus::Overloaded);  // larger than the byte bound
+    }
+
+    // Offsets a lane's overflow policy refused are done for that lane (one range record),
+    // so a restart does not owe them and pruning may drop them.
+    void refusedRangesAreDoneForTheirLane() {
+        TempDir d;
+        {
+            Harness h;
+            h.open(d.path);
+            Record open;
+            open.type = RecordType::Open;
+            open.pid = "p";
+            open.id = "sock";
+            h.j->append(open);
+            h.j->append(sessionRec(RecordType::Subscribe, "p", "a", 1));
+            for (int i = 0; i < 10; ++i) CPPUNIT_ASSERT(h.j->publishWait(0, "{}", "") == PublishStatus::Ok);
+            h.j->appendDone("p", 0, 3, 8);  // refused 3..8
+            h.j->appendDone("p", 0, 1, 1);  // acked 1
+            CPPUNIT_ASSERT(h.j->publishWait(1, "{}", "") == PublishStatus::Ok);  // syncs them
+            h.j->seal();
+        }
+        Harness h;
+        DurableState st = h.open(d.path);
+        const StoredLane& lane = st.sessions().at("p").lanes.at("a");
+        std::vector<uint64_t> owed;
+        for (auto& [off, m] : st.messages()["a"])
+            if (!lane.isDone(off)) owed.push_back(off);
+        CPPUNIT_ASSERT((owed == std::vector<uint64_t>{2, 9, 10}));
     }
 
     void sealRefusesPublishes() {

@@ -112,6 +112,7 @@ class DeliveryLaneTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(hostEnforcesLimits);
     CPPUNIT_TEST(replacementUndoneWhenOverBytes);
     CPPUNIT_TEST(takeAndFindKeepCounters);
+    CPPUNIT_TEST(firstSendableMatchesAScan);
     CPPUNIT_TEST(coalesceKeyFromPayload);
     CPPUNIT_TEST(coalesceFlagWithAnyPolicy);
     CPPUNIT_TEST(realDropOldestPluginIfBuilt);
@@ -292,6 +293,48 @@ public:
         auto full = lane.enqueue(msg("6"));  // no policy: plain REJECT
         CPPUNIT_ASSERT(full.verdict == EnqueueVerdict::Rejected);
         CPPUNIT_ASSERT_EQUAL(std::string(reasons::kQueueFull), full.reason);
+    }
+
+    // firstSendable keeps a position instead of scanning from the front: after any mix of
+    // sends, ack timeouts, acks, removals and appends it must give what a scan gives.
+    void firstSendableMatchesAScan() {
+        Lane lane("/ns", "t", LaneLimits{64, 1u << 20}, nullptr, false);
+        auto scan = [&]() -> long {
+            for (size_t i = 0; i < lane.size(); ++i)
+                if (!lane.at(i).inFlight) return static_cast<long>(i);
+            return -1;
+        };
+        uint32_t seed = 12345;
+        auto rnd = [&](uint32_t n) { seed = seed * 1103515245u + 12345u; return (seed >> 16) % n; };
+        int id = 0;
+        for (int step = 0; step < 20000; ++step) {
+            switch (rnd(6)) {
+                case 0:
+                case 1:
+                    if (lane.size() < 64) lane.enqueue(msg("x", "t", ++id));
+                    break;
+                case 2: {  // send the first sendable
+                    long i = lane.firstSendable();
+                    if (i >= 0) lane.markInFlight(static_cast<size_t>(i), 0);
+                    break;
+                }
+                case 3:  // ack timeout somewhere
+                    if (!lane.empty()) lane.clearInFlight(rnd(static_cast<uint32_t>(lane.size())));
+                    break;
+                case 4:  // ack or removal anywhere
+                    if (!lane.empty()) lane.take(rnd(static_cast<uint32_t>(lane.size())));
+                    break;
+                case 5:
+                    if (rnd(50) == 0) lane.takeAll();
+                    else if (lane.size() < 64) {
+                        LaneEntry e{msg("y", "t", ++id)};
+                        e.inFlight = rnd(2) == 0;  // a moved lane brings entries in flight
+                        lane.append(std::move(e));
+                    }
+                    break;
+            }
+            CPPUNIT_ASSERT_EQUAL(scan(), lane.firstSendable());
+        }
     }
 
     void coalesceKeyFromPayload() {
