@@ -128,19 +128,39 @@ uint64_t DurableState::prune(const std::map<std::string, uint64_t>* keepFrom) {
             auto it = keepFrom->find(topic);
             if (it != keepFrom->end()) keep = std::min(keep, it->second);
         }
-        // A message is needed while some lane that takes it has not done it. Lanes by floor:
-        // for offset o only those with floor <= o can need it, and past the lowest floor
-        // most of them are done with it (one unacked message must not pin everything after).
-        std::vector<const StoredLane*> lanes;
+        // A message is needed while some lane that takes it has not done it: the union of
+        // every lane's gaps (from its floor, between its done ranges, after the last one),
+        // merged once, then one walk over the messages. Per-message lane checks would cost
+        // messages x lanes when most lanes are done (refused runs; docs/recovery.md).
+        std::vector<std::pair<uint64_t, uint64_t>> need;  // inclusive
         for (auto& kv : sessions_) {
-            auto it = kv.second.lanes.find(topic);
-            if (it != kv.second.lanes.end()) lanes.push_back(&it->second);
+            auto lt = kv.second.lanes.find(topic);
+            if (lt == kv.second.lanes.end()) continue;
+            const StoredLane& lane = lt->second;
+            uint64_t from = lane.floor;
+            bool open = true;
+            for (const auto& [first, last] : lane.above) {
+                if (first > from) need.emplace_back(from, first - 1);
+                if (last == UINT64_MAX) {
+                    open = false;
+                    break;
+                }
+                from = std::max(from, last + 1);
+            }
+            if (open) need.emplace_back(from, UINT64_MAX);
         }
-        std::sort(lanes.begin(), lanes.end(), [](const StoredLane* a, const StoredLane* b) { return a->floor < b->floor; });
+        std::sort(need.begin(), need.end());
+        std::vector<std::pair<uint64_t, uint64_t>> merged;
+        for (const auto& iv : need) {
+            if (!merged.empty() && (iv.first <= merged.back().second || iv.first - 1 == merged.back().second))
+                merged.back().second = std::max(merged.back().second, iv.second);
+            else merged.push_back(iv);
+        }
+        size_t j = 0;
         for (auto it = msgs.begin(); it != msgs.end();) {
             const uint64_t o = it->first;
-            bool needed = o >= keep;
-            for (size_t i = 0; !needed && i < lanes.size() && lanes[i]->floor <= o; ++i) needed = !lanes[i]->isDone(o);
+            while (j < merged.size() && merged[j].second < o) ++j;
+            const bool needed = o >= keep || (j < merged.size() && merged[j].first <= o);
             if (!needed) {
                 it = msgs.erase(it);
                 continue;
