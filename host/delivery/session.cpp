@@ -256,10 +256,14 @@ void Subscription::spill(const MessagePtr& m, const std::string& reason) {
     ++spill_.pending;
     ++spill_.appendsIssued;
     spill_.everSpilled = true;
+    // Counted as spilled once the backend says it holds it: a failed append is counted once,
+    // as the failure (docs/message-path.md, the spill row).
     int rc = ns_.storage->append(session_.shard.loop(), spillKey(), r,
-                                 [this, alive](int status, std::vector<SpillRecord>, std::string err) {
+                                 [this, alive, reason](int status, std::vector<SpillRecord>, std::string err) {
                                      if (alive.expired()) return;
                                      if (status == SF_OK) {
+                                         metrics_.spilled.fetch_add(1, std::memory_order_relaxed);
+                                         overflow(reason);  // spilled also counts as overflow, reason "spilled to disk" (docs/client-protocol.md)
                                          pump();  // memory may have room for it already
                                          return;
                                      }
@@ -275,8 +279,6 @@ void Subscription::spill(const MessagePtr& m, const std::string& reason) {
         overflow(rc == SF_ERR_FULL ? "spill quota exceeded" : "spill storage unavailable");
         return;
     }
-    metrics_.spilled.fetch_add(1, std::memory_order_relaxed);
-    overflow(reason);  // spilled also counts as overflow, reason "spilled to disk" (docs/client-protocol.md)
 }
 
 void Subscription::maybeRefill() {

@@ -55,6 +55,8 @@ test('failing storage plugin: server stays up, refusals counted and logged, noth
   sent += 300;
   let seen = 0;
   await sf.waitUntil(async () => (seen = await refusedNow()) === 300, 5000, () => `failed appends: ${seen} of 300 counted`);
+  assert.strictEqual(sf.metricValue(await srv.metrics(), 'streamfence_messages_spilled_total', L), 200 - 16,
+    'a failed append is not counted as spilled');
   assert.ok(logCount('event=spill_append_failed') > 0, 'failed appends are logged');
   await otherStillServed('appends failing');
 
