@@ -524,6 +524,9 @@ Subscription::Moved Subscription::moveOut(uint64_t upTo) {
         out.entries.push_back(std::move(e));
     }
     out.spillPending = spill_.pending;
+    // Else the new lane reads them again (duplicates). Not while a remove of them is under
+    // way: its outcome is unknown here, and removing twice would lose unread records.
+    out.removeOwed = spill_.reading ? 0 : spill_.removeOwed;
     out.everSpilled = spill_.everSpilled;
     keepSpill_ = true;
     return out;
@@ -538,6 +541,7 @@ void Subscription::moveIn(Moved&& m) {
         lane_.append(std::move(e));
     }
     spill_.pending += m.spillPending;
+    spill_.removeOwed += m.removeOwed;
     spill_.everSpilled = spill_.everSpilled || m.everSpilled;
     for (auto& e : newer) {
         if (movedIds.count(e.msg->messageId)) continue;

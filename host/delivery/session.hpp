@@ -70,6 +70,7 @@ public:
         std::vector<LaneEntry> entries;
         std::vector<std::string> alsoHave;  // messageIds the client has or gets otherwise (replay history)
         uint64_t spillPending = 0;
+        uint64_t removeOwed = 0;  // spilled records already in entries whose remove failed
         bool everSpilled = false;
     };
     Moved moveOut(uint64_t upTo);
