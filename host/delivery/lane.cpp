@@ -204,11 +204,11 @@ long Lane::find(std::string_view messageId) const {
     return -1;
 }
 
-void Lane::markInFlight(size_t i, net::TimerId timer) {
+void Lane::markInFlight(size_t i, uint64_t deadline) {
     LaneEntry& e = entries_[i];
     if (!e.inFlight) ++inFlight_;
     e.inFlight = true;
-    e.timer = timer;
+    e.deadline = deadline;
     ++e.sends;
 }
 
@@ -216,7 +216,7 @@ void Lane::clearInFlight(size_t i) {
     LaneEntry& e = entries_[i];
     if (e.inFlight) --inFlight_;
     e.inFlight = false;
-    e.timer = 0;
+    e.deadline = 0;
     if (i < sendFrom_) sendFrom_ = i;
 }
 

@@ -30,7 +30,7 @@ struct LaneEntry {
     bool inFlight = false;   // sent, awaiting ack (AT_LEAST_ONCE)
     uint32_t sends = 0;      // times handed to the socket
     uint32_t retries = 0;    // re-sends so far
-    net::TimerId timer = 0;  // ack deadline while in flight
+    uint64_t deadline = 0;   // loop ms when the ack is due, while in flight (0: none)
 };
 
 enum class EnqueueVerdict { Accepted, Coalesced, Rejected, Spill };
@@ -93,7 +93,7 @@ public:
     long firstSendable() const;
     // Index of the entry with this messageId, or -1.
     long find(std::string_view messageId) const;
-    void markInFlight(size_t i, net::TimerId timer);
+    void markInFlight(size_t i, uint64_t deadline);
     void clearInFlight(size_t i);  // ack timeout: waits for a re-send
     LaneEntry take(size_t i);      // remove and return (counters adjusted)
     std::deque<LaneEntry> takeAll();

@@ -34,8 +34,7 @@ Subscription::Subscription(Session& session, size_t topic)
 Subscription::~Subscription() {
     alive_.reset();  // late timer/storage callbacks see this gone
     net::EventLoop& loop = session_.shard.loop();
-    for (size_t i = 0; i < lane_.size(); ++i)
-        if (lane_.at(i).inFlight && lane_.at(i).timer) loop.cancelTimer(lane_.at(i).timer);
+    if (ackTimer_) loop.cancelTimer(ackTimer_);
     metrics_.inflight.fetch_sub(lane_.inFlight(), std::memory_order_relaxed);
     if (expiryTimer) loop.cancelTimer(expiryTimer);
     if (spill_.retryTimer) loop.cancelTimer(spill_.retryTimer);
@@ -416,11 +415,9 @@ void Subscription::pump() {
                 i = static_cast<long>(lane_.size() - 1);
             }
             LaneEntry& e = lane_.at(static_cast<size_t>(i));
-            std::string id = e.msg->messageId;
-            net::TimerId t = loop.addTimer(ns_.ackTimeoutMs, [this, alive, id] {
-                if (!alive.expired()) onAckTimeout(id);
-            });
-            lane_.markInFlight(static_cast<size_t>(i), t);
+            const uint64_t due = loop.nowMs() + static_cast<uint64_t>(ns_.ackTimeoutMs);
+            lane_.markInFlight(static_cast<size_t>(i), due);
+            armAckTimer(due);
             metrics_.inflight.fetch_add(1, std::memory_order_relaxed);
             sio::FramePtr f = e.msg->frame;
             s->sendFrame(f);
@@ -441,11 +438,46 @@ void Subscription::pump() {
     maybeRefill();
 }
 
+void Subscription::armAckTimer(uint64_t at) {
+    if (ackTimer_ && ackTimerAt_ <= at) return;  // fires first anyway
+    net::EventLoop& loop = session_.shard.loop();
+    if (ackTimer_) loop.cancelTimer(ackTimer_);
+    const uint64_t now = loop.nowMs();
+    std::weak_ptr<bool> alive = alive_;
+    ackTimerAt_ = at;
+    ackTimer_ = loop.addTimer(at > now ? at - now : 0, [this, alive] {
+        if (alive.expired()) return;
+        ackTimer_ = 0;
+        onAckTimer();
+    });
+}
+
+// Acks are usually in time, so this runs about once per ackTimeoutMs per lane: one scan of
+// the in-flight entries for those due, then the timer moves to the earliest one left.
+void Subscription::onAckTimer() {
+    const uint64_t now = session_.shard.loop().nowMs();
+    std::vector<std::string> due;
+    for (size_t i = 0; i < lane_.size(); ++i) {
+        const LaneEntry& e = lane_.at(i);
+        if (e.inFlight && e.deadline <= now) due.push_back(e.msg->messageId);
+    }
+    std::weak_ptr<bool> alive = alive_;
+    for (const std::string& id : due) {
+        onAckTimeout(id);
+        if (alive.expired()) return;
+    }
+    uint64_t next = 0;
+    for (size_t i = 0; i < lane_.size(); ++i) {
+        const LaneEntry& e = lane_.at(i);
+        if (e.inFlight && (next == 0 || e.deadline < next)) next = e.deadline;
+    }
+    if (next) armAckTimer(next);
+}
+
 void Subscription::onAckTimeout(const std::string& messageId) {
     long i = lane_.find(messageId);
     if (i < 0 || !lane_.at(static_cast<size_t>(i)).inFlight) return;
     LaneEntry& e = lane_.at(static_cast<size_t>(i));
-    e.timer = 0;  // fired
     const std::string& topic = ns_.topic(topic_);
     if (e.retries < ns_.maxRetries) {
         int attempt = static_cast<int>(++e.retries);
@@ -470,8 +502,7 @@ bool Subscription::ack(const std::string& messageId) {
     LaneEntry& e = lane_.at(static_cast<size_t>(i));
     if (e.sends == 0) return false;  // never sent: an ack cannot skip a message (Java semantics)
     durable::recordDone(session_, topic_, e.msg->logOffset);
-    if (e.inFlight) {
-        if (e.timer) session_.shard.loop().cancelTimer(e.timer);
+    if (e.inFlight) {  // its deadline goes with it; the lane's timer finds nothing due
         metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
     }
     if (!e.msg->streamId.empty() && streamIdLess(lastAckedStream_, e.msg->streamId)) lastAckedStream_ = e.msg->streamId;
@@ -501,10 +532,11 @@ std::vector<LaneEntry> Subscription::handOut() {
 
 void Subscription::pause() {
     net::EventLoop& loop = session_.shard.loop();
+    if (ackTimer_) loop.cancelTimer(ackTimer_);
+    ackTimer_ = 0;
     for (size_t i = 0; i < lane_.size(); ++i) {
         LaneEntry& e = lane_.at(i);
         if (!e.inFlight) continue;
-        if (e.timer) loop.cancelTimer(e.timer);
         lane_.clearInFlight(i);  // not a retry: the re-send after recovery is the same delivery
         metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
     }

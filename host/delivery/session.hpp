@@ -119,6 +119,10 @@ private:
     void maybeRefill();
     void onRead(int status, std::vector<SpillRecord> recs, const std::string& error, uint32_t asked, uint64_t appendsAtRead);
     void onAckTimeout(const std::string& messageId);
+    // One timer per lane for the earliest ack deadline of its in-flight entries, instead of
+    // a timer per send (docs/message-path.md): armAckTimer keeps it at or before `at`.
+    void armAckTimer(uint64_t at);
+    void onAckTimer();
     // count messages the lane did not take, for one reason: one listener event per call (a
     // batch write's rejections are one call).
     void overflow(const std::string& reason, uint64_t count = 1);
@@ -137,6 +141,8 @@ private:
     uint64_t subscribedWallMs_ = 0;
     Backlog backlog_;  // durable restart: unacked messages not built yet
     std::shared_ptr<bool> alive_;  // callbacks hold a weak_ptr: expired = this is gone
+    net::TimerId ackTimer_ = 0;
+    uint64_t ackTimerAt_ = 0;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
