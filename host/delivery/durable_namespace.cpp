@@ -111,9 +111,9 @@ void restoreSessions(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, Du
             std::shared_ptr<HeldTopic>& h = topics[ti];
             if (!h) {
                 h = std::make_shared<HeldTopic>();
-                // The state is this function's to take apart: no copy of the topic's messages.
+                // Shares the replayed array (and the journal writer's), no copy.
                 auto mit = st.messages().find(topic);
-                h->messages = std::make_shared<const TopicMessages>(mit == st.messages().end() ? TopicMessages() : std::move(mit->second));
+                h->messages = std::make_shared<const TopicMessages>(mit == st.messages().end() ? TopicMessages() : mit->second);
                 h->bytes = st.bytes();
                 h->core = core.get();  // every session holds Core
                 h->ns = &ns;

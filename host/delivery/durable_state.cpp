@@ -36,35 +36,42 @@ bool StoredLane::isDone(uint64_t offset) const {
     return it != above.begin() && std::prev(it)->second >= offset;
 }
 
+std::vector<TopicMessages::Entry>& TopicMessages::own() {
+    // Unshared when we hold the only reference: nobody else can take one from it then.
+    if (entries_.use_count() > 1) entries_ = std::make_shared<std::vector<Entry>>(*entries_);
+    return *entries_;
+}
+
 void TopicMessages::put(uint64_t offset, const StoredMessage& m) {
-    if (entries_.empty() || entries_.back().first < offset) {
-        entries_.emplace_back(offset, m);
+    std::vector<Entry>& v = own();
+    if (v.empty() || v.back().first < offset) {
+        v.emplace_back(offset, m);
         return;
     }
-    auto it = std::lower_bound(entries_.begin(), entries_.end(), offset, [](const Entry& e, uint64_t o) { return e.first < o; });
-    if (it != entries_.end() && it->first == offset) it->second = m;
-    else entries_.emplace(it, offset, m);
+    auto it = std::lower_bound(v.begin(), v.end(), offset, [](const Entry& e, uint64_t o) { return e.first < o; });
+    if (it != v.end() && it->first == offset) it->second = m;
+    else v.emplace(it, offset, m);
 }
 
 TopicMessages::const_iterator TopicMessages::lower_bound(uint64_t offset) const {
-    return std::lower_bound(entries_.begin(), entries_.end(), offset, [](const Entry& e, uint64_t o) { return e.first < o; });
+    return std::lower_bound(entries_->begin(), entries_->end(), offset, [](const Entry& e, uint64_t o) { return e.first < o; });
 }
 
 const StoredMessage& TopicMessages::at(uint64_t offset) const {
     auto it = lower_bound(offset);
-    if (it == entries_.end() || it->first != offset) throw std::out_of_range("durable state: no message at offset " + std::to_string(offset));
+    if (it == end() || it->first != offset) throw std::out_of_range("durable state: no message at offset " + std::to_string(offset));
     return it->second;
 }
 
 size_t TopicMessages::count(uint64_t offset) const {
     auto it = lower_bound(offset);
-    return it != entries_.end() && it->first == offset ? 1 : 0;
+    return it != end() && it->first == offset ? 1 : 0;
 }
 
 size_t TopicMessages::countIn(uint64_t first, uint64_t last) const {
     if (first > last) return 0;
     auto from = lower_bound(first);
-    auto to = last == UINT64_MAX ? entries_.end() : lower_bound(last + 1);
+    auto to = last == UINT64_MAX ? end() : lower_bound(last + 1);
     return static_cast<size_t>(to - from);
 }
 

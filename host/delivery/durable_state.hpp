@@ -30,12 +30,20 @@ struct StoredMessage {
 // A topic's messages by offset, ascending: a flat array, since the journal gives a topic's
 // offsets in order and a replay only appends (docs/recovery.md, Restart). An offset out of
 // order (a journal we did not write) is put in its place; an offset already there is
-// replaced, as the later record wins.
+// replaced, as the later record wins. A copy shares the array until one of them changes it
+// (the replayed state handed to the restore and the writer's own start out the same; the
+// array is not copied while the server waits to listen). A shared array is never changed,
+// so copies may live on other threads.
 class TopicMessages {
 public:
     using Entry = std::pair<uint64_t, StoredMessage>;
     using iterator = std::vector<Entry>::iterator;
     using const_iterator = std::vector<Entry>::const_iterator;
+
+    TopicMessages() = default;
+    // No moves: a moved-from array would be null; a copy shares it, as cheap.
+    TopicMessages(const TopicMessages&) = default;
+    TopicMessages& operator=(const TopicMessages&) = default;
 
     void put(uint64_t offset, const StoredMessage& m);
     const StoredMessage& at(uint64_t offset) const;  // std::out_of_range when absent
@@ -45,17 +53,20 @@ public:
     size_t countIn(uint64_t first, uint64_t last) const;
     template <class Pred>
     void eraseIf(Pred p) {
-        entries_.erase(std::remove_if(entries_.begin(), entries_.end(), p), entries_.end());
+        std::vector<Entry>& v = own();
+        v.erase(std::remove_if(v.begin(), v.end(), p), v.end());
     }
-    size_t size() const { return entries_.size(); }
-    bool empty() const { return entries_.empty(); }
-    iterator begin() { return entries_.begin(); }
-    iterator end() { return entries_.end(); }
-    const_iterator begin() const { return entries_.begin(); }
-    const_iterator end() const { return entries_.end(); }
+    size_t size() const { return entries_->size(); }
+    bool empty() const { return entries_->empty(); }
+    iterator begin() { return own().begin(); }
+    iterator end() { return own().end(); }
+    const_iterator begin() const { return entries_->begin(); }
+    const_iterator end() const { return entries_->end(); }
+    bool sharesWith(const TopicMessages& o) const { return entries_ == o.entries_; }
 
 private:
-    std::vector<Entry> entries_;
+    std::vector<Entry>& own();  // the array to change: copied first while shared
+    std::shared_ptr<std::vector<Entry>> entries_ = std::make_shared<std::vector<Entry>>();
 };
 
 // Where the replayed segments can be read (the journal's open() maps them): the bytes of

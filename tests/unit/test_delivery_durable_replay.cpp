@@ -198,9 +198,20 @@ public:
         CPPUNIT_ASSERT_EQUAL(uint64_t(7), t.lower_bound(6)->first);
         CPPUNIT_ASSERT_EQUAL(size_t(3), t.countIn(2, 7));
         CPPUNIT_ASSERT_EQUAL(size_t(5), t.countIn(0, UINT64_MAX));
+        // A copy shares the array until one side changes it; the other never sees that.
+        const TopicMessages copy = t;
+        CPPUNIT_ASSERT(copy.sharesWith(t));
         t.eraseIf([](const TopicMessages::Entry& e) { return e.first % 3 == 0; });
+        CPPUNIT_ASSERT(!copy.sharesWith(t));
         CPPUNIT_ASSERT_EQUAL(size_t(3), t.size());
         CPPUNIT_ASSERT_EQUAL(size_t(0), t.count(9));
+        CPPUNIT_ASSERT_EQUAL(size_t(5), copy.size());
+        TopicMessages again = copy;
+        again.put(11, msg(11));
+        CPPUNIT_ASSERT_EQUAL(size_t(5), copy.size());
+        CPPUNIT_ASSERT_EQUAL(size_t(6), again.size());
+        TopicMessages moved = std::move(again);  // a move leaves a usable array behind
+        CPPUNIT_ASSERT_EQUAL(size_t(6), again.size() + 0 * moved.size());
     }
 
     void pendingCountLeavesOutDoneRanges() {
@@ -259,9 +270,15 @@ public:
             CPPUNIT_ASSERT_EQUAL("{\"i\":" + std::to_string(i) + ",\"pad\":\"" + std::string(100, 'p') + "\"}", std::string(st.payloadOf(m)));
             CPPUNIT_ASSERT_EQUAL(i % 3 ? "key" + std::to_string(i) : std::string(), std::string(st.keyOf(m)));
         }
-        // A copy shares the mapping; without one nothing is read.
+        // A copy shares the mapping; without one nothing is read. What the copy adds stays
+        // in the copy (its topic cache points into its own arrays).
         DurableState copy = st;
         CPPUNIT_ASSERT_EQUAL(std::string(st.payloadOf(st.messages()["a"].at(1))), std::string(copy.payloadOf(copy.messages()["a"].at(1))));
+        copy.addMessage("a", 100, 100, 0, 0, 1, 0, 0);
+        CPPUNIT_ASSERT_EQUAL(size_t(31), copy.messages()["a"].size());
+        CPPUNIT_ASSERT_EQUAL(size_t(30), st.messages()["a"].size());
+        st.addMessage("a", 101, 101, 0, 0, 1, 0, 0);
+        CPPUNIT_ASSERT(!copy.messages()["a"].count(101) && st.messages()["a"].count(101));
         DurableState none;
         CPPUNIT_ASSERT(none.payloadOf(st.messages()["a"].at(1)).empty());
     }
