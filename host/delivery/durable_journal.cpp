@@ -195,8 +195,9 @@ DurableState DurableJournal::open() {
             }
         }
         const bool ok = mapped->add(seg, fd, static_cast<size_t>(res.goodEnd));
+        const std::string why = ok ? std::string() : errnoText();  // before close() may change errno
         ::close(fd);
-        if (!ok) throw std::runtime_error("durable journal: cannot map " + path + ": " + errnoText());
+        if (!ok) throw std::runtime_error("durable journal: cannot map " + path + ": " + why);
         segments_.push_back(seg);
         segmentSize_ = res.goodEnd;
     }

@@ -11,8 +11,8 @@ namespace sf::delivery::durable {
 
 namespace {
 
-// Fills buf[from, want) from the file at position at; false on a read error or a file
-// shorter than its size said.
+// Reads want bytes at position at into `into`; false on a read error or a file shorter
+// than its size said.
 bool readAt(int fd, char* into, size_t want, uint64_t at) {
     size_t got = 0;
     while (got < want) {
