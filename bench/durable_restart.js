@@ -4,6 +4,10 @@
 // the time from spawn to listening (journal replayed, sessions rebuilt: serving again), to a
 // recovered CONNECT, and to the first and last resent message.
 //   cd tests && node ../bench/durable_restart.js [HELD_MB=1024] [PAYLOAD_BYTES=2048]
+// RESTARTS=n first restarts n times more on the same journal, each only until listening,
+// then kill -9 (nothing connects, so the journal stays the same); with COMPARE_BIN=<another
+// streamfenced> each round restarts that binary and this build in turn (ABBA order), so a
+// before/after comparison sees the same journal, page cache and machine load.
 const path = require('node:path');
 const { io } = require(path.join(process.cwd(), 'node_modules', 'socket.io-client'));
 process.env.SF_BUILD_DIR = process.env.SF_BUILD_DIR || path.resolve(__dirname, '../build');
@@ -54,6 +58,21 @@ const count = Math.ceil((heldMb << 20) / payloadBytes);
   const walk = (d) => { for (const e of fs.readdirSync(d, { withFileTypes: true })) { const p = path.join(d, e.name); if (e.isDirectory()) walk(p); else bytes += fs.statSync(p).size; } };
   walk(spill);
 
+  const ready = (logs) => (/event=durable_namespace_ready (.*)/.exec(logs) || [])[1];
+  const restarts = Number(process.env.RESTARTS || 0);
+  const bins = process.env.COMPARE_BIN ? [['compare', process.env.COMPARE_BIN], ['this', undefined]] : [['this', undefined]];
+  for (let round = 0; round < restarts; round++) {
+    for (const [label, bin] of round % 2 ? [...bins].reverse() : bins) {
+      const load = require('node:os').loadavg()[0].toFixed(1);
+      const t = Date.now();
+      const h = await sf.start(server(port), {}, { startTimeoutMs: 600000, bin });
+      const ms = Date.now() - t;
+      h.proc.kill('SIGKILL');
+      await sf.waitUntil(() => h.exited !== null, 5000);
+      console.log(`RESTART held_mb=${heldMb} bin=${label} listening_ms=${ms} load=${load} ${ready(h.logs)}`);
+    }
+  }
+
   const s0 = Date.now();
   srv = await sf.start(server(port), {}, { startTimeoutMs: 600000 });
   const listenMs = Date.now() - s0;
@@ -71,7 +90,7 @@ const count = Math.ceil((heldMb << 20) / payloadBytes);
   const rss = fs.readFileSync(`/proc/${srv.proc.pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)[1];
   console.log(`RESULT held_mb=${heldMb} messages=${count} payload=${payloadBytes} journal_bytes=${bytes} publish_s=${pubS.toFixed(1)} ` +
     `listening_ms=${listenMs} recovered_connect_ms=${recoveredMs} same_id=${c2.id === firstId} first_message_ms=${first - s0} ` +
-    `all_resent_ms=${last - s0} server_peak_rss_kb=${rss} ${(/event=durable_namespace_ready (.*)/.exec(srv.logs) || [])[1]}`);
+    `all_resent_ms=${last - s0} server_peak_rss_kb=${rss} ${ready(srv.logs)}`);
   if (process.env.SHOW_LOGS) console.log(srv.logs.split('\n').filter((l) => !/plugin_loaded/.test(l)).join('\n'));
   c2.close();
   await srv.stop();

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "common/log.hpp"
+#include "delivery/durable_segment_file.hpp"
 
 namespace sf::delivery::durable {
 
@@ -53,39 +54,33 @@ bool readFile(const std::string& path, std::string& out) {
     return true;
 }
 
-// A whole segment mapped read-only for replay: the replayed state points into it instead
-// of copying every payload (docs/recovery.md, restart cost).
-struct MappedSegments {
-    std::vector<std::pair<void*, size_t>> maps;
-    ~MappedSegments() {
-        for (auto& [p, n] : maps) ::munmap(p, n);
+// The replayed segments mapped read-only, for restored lanes to build their messages from
+// when they send them (docs/recovery.md, Restart). Not populated: a page is read in when a
+// lane first needs it, so the start never touches the held bytes twice.
+struct MappedSegments : SegmentBytes {
+    struct Map {
+        uint32_t segment;
+        const char* data;
+        size_t size;
+    };
+    std::vector<Map> maps;  // by segment number, ascending
+    ~MappedSegments() override {
+        for (auto& m : maps) ::munmap(const_cast<char*>(m.data), m.size);
+    }
+    std::string_view bytes(uint32_t segment, uint64_t position, uint64_t size) const override {
+        auto it = std::lower_bound(maps.begin(), maps.end(), segment, [](const Map& m, uint32_t s) { return m.segment < s; });
+        if (it == maps.end() || it->segment != segment || position > it->size || size > it->size - position) return std::string_view();
+        return std::string_view(it->data + position, size);
+    }
+    // The first n bytes of the file at fd; false when it cannot be mapped.
+    bool add(uint32_t segment, int fd, size_t n) {
+        if (n == 0) return true;
+        void* p = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) return false;
+        maps.push_back(Map{segment, static_cast<const char*>(p), n});
+        return true;
     }
 };
-
-// Maps path; an empty file is an empty view. False when it cannot be opened or mapped.
-bool mapFile(const std::string& path, MappedSegments& into, std::string_view& out) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        ::close(fd);
-        return false;
-    }
-    out = std::string_view();
-    const size_t n = static_cast<size_t>(st.st_size);
-    if (n > 0) {
-        // Populated at once: one call instead of a page fault per few pages while scanning.
-        void* p = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-        if (p == MAP_FAILED) {
-            ::close(fd);
-            return false;
-        }
-        into.maps.emplace_back(p, n);
-        out = std::string_view(static_cast<const char*>(p), n);
-    }
-    ::close(fd);
-    return true;
-}
 
 // The first bytes of a file (its header and first record's start).
 std::string readHead(const std::string& path, size_t n) {
@@ -154,43 +149,61 @@ DurableState DurableJournal::open() {
     for (size_t i = 0; i < first; ++i) ::unlink(segmentPath(found[i]).c_str());
     found.erase(found.begin(), found.begin() + static_cast<long>(first));
 
-    // One pass over mapped segments: the state keeps where each message is and views of its
-    // key and payload (no copy); the caller's copy keeps the mappings until it is gone.
+    // One pass over each segment, read in pieces: a message record is checked (crc, fields)
+    // and only where it is kept, its bytes are not copied (docs/recovery.md, Restart). The
+    // segments are then mapped for the restored lanes to read the messages from.
     auto mapped = std::make_shared<MappedSegments>();
     uint64_t records = 0;
     int lastVersion = 2;
+    std::string buf;
     for (size_t i = 0; i < found.size(); ++i) {
         const uint32_t seg = found[i];
-        std::string_view data;
-        if (!mapFile(segmentPath(seg), *mapped, data)) throw std::runtime_error("durable journal: cannot read " + segmentPath(seg));
-        ScanResult res = scanSegment(data, [&](const Record& r, size_t pos, size_t size) {
-            state_.apply(r, seg, pos, static_cast<uint32_t>(size));
-            if (r.type == RecordType::Message) {
-                // payload is the record's last field, its u32 length and the key before it.
-                StoredMessage& m = state_.messages()[r.topic][r.offset];
-                m.payload = data.substr(pos + size - r.payload.size(), r.payload.size());
-                m.key = data.substr(pos + size - r.payload.size() - 4 - r.key.size(), r.key.size());
-            }
-        });
+        const std::string path = segmentPath(seg);
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        struct stat st {};
+        if (fd < 0 || ::fstat(fd, &st) != 0) {
+            if (fd >= 0) ::close(fd);
+            throw std::runtime_error("durable journal: cannot read " + path + ": " + errnoText());
+        }
+        const uint64_t fileSize = static_cast<uint64_t>(st.st_size);
+        RecordVisitor visit;
+        visit.onMessage = [&](const MessageView& m, size_t pos, size_t size) {
+            state_.addMessage(m.topic, m.offset, m.number, static_cast<uint32_t>(m.key.size()), static_cast<uint32_t>(m.payload.size()), seg, pos,
+                              static_cast<uint32_t>(size));
+        };
+        visit.onRecord = [&](const Record& r, size_t pos, size_t size) { state_.apply(r, seg, pos, static_cast<uint32_t>(size)); };
+        char head[kSegmentHeaderSize];
+        lastVersion = ::pread(fd, head, sizeof head, 0) == static_cast<ssize_t>(sizeof head) ? segmentVersion(std::string_view(head, sizeof head)) : 0;
+        ScanResult res;
+        try {
+            res = scanSegmentFile(fd, fileSize, visit, buf);
+        } catch (const std::exception& e) {
+            ::close(fd);
+            throw std::runtime_error("durable journal: cannot read " + path + ": " + e.what());
+        }
         records += res.records;
         totalBytes_ += res.goodEnd;
-        lastVersion = segmentVersion(data);
         if (res.end != ScanEnd::Clean) {
             // A crash mid-write leaves a torn tail: cut it so appends follow the last good
             // record (docs/recovery.md). Anything else is logged as corruption.
             log::warn(res.end == ScanEnd::Torn ? "durable_journal_torn_tail" : "durable_journal_corrupt",
-                      {{"segment", segmentPath(seg)}, {"good_bytes", std::to_string(res.goodEnd)},
-                       {"dropped_bytes", std::to_string(data.size() - res.goodEnd)}});
-            if (::truncate(segmentPath(seg).c_str(), static_cast<off_t>(res.goodEnd)) != 0)
-                throw std::runtime_error("durable journal: cannot truncate " + segmentPath(seg) + ": " + errnoText());
+                      {{"segment", path}, {"good_bytes", std::to_string(res.goodEnd)},
+                       {"dropped_bytes", std::to_string(fileSize - res.goodEnd)}});
+            if (::truncate(path.c_str(), static_cast<off_t>(res.goodEnd)) != 0) {
+                ::close(fd);
+                throw std::runtime_error("durable journal: cannot truncate " + path + ": " + errnoText());
+            }
         }
+        const bool ok = mapped->add(seg, fd, static_cast<size_t>(res.goodEnd));
+        const std::string why = ok ? std::string() : errnoText();  // before close() may change errno
+        ::close(fd);
+        if (!ok) throw std::runtime_error("durable journal: cannot map " + path + ": " + why);
         segments_.push_back(seg);
         segmentSize_ = res.goodEnd;
     }
     state_.prune();
     DurableState replay = state_;
-    replay.pin(mapped);
-    state_.dropPayloads();
+    replay.setBytes(mapped);
     for (size_t t = 0; t < opts_.topics.size(); ++t) nextOffset_[t] = replay.lastOffset(opts_.topics[t]) + 1;
     if (opts_.messageCounter) {
         uint64_t cur = opts_.messageCounter->load();
@@ -347,7 +360,7 @@ void DurableJournal::writeBatch(std::deque<Item>& batch) {
         Record rec;  // a publish's without its key and payload: the state keeps only where it is
         uint64_t pos;
         uint32_t size;
-        uint64_t payloadBytes;
+        uint32_t keyBytes, payloadBytes;
     };
     std::vector<Applied> applied;
     applied.reserve(batch.size());
@@ -381,7 +394,7 @@ void DurableJournal::writeBatch(std::deque<Item>& batch) {
             }
             const size_t pos = buf.size();
             encode(buf, rec);
-            applied.push_back(Applied{std::move(rec), segmentSize_ + pos, static_cast<uint32_t>(buf.size() - pos), 0});
+            applied.push_back(Applied{std::move(rec), segmentSize_ + pos, static_cast<uint32_t>(buf.size() - pos), 0, 0});
         }
         runIndex.clear();
         runs.clear();
@@ -406,7 +419,7 @@ void DurableJournal::writeBatch(std::deque<Item>& batch) {
             Record& r = *it.rec;
             const size_t pos = buf.size();
             encode(buf, r);
-            applied.push_back(Applied{std::move(r), segmentSize_ + pos, static_cast<uint32_t>(buf.size() - pos), 0});
+            applied.push_back(Applied{std::move(r), segmentSize_ + pos, static_cast<uint32_t>(buf.size() - pos), 0, 0});
             continue;
         }
         const uint64_t bytes = it.a.size();
@@ -424,7 +437,8 @@ void DurableJournal::writeBatch(std::deque<Item>& batch) {
         msg.key.swap(it.b);
         const size_t pos = buf.size();
         encode(buf, msg);
-        Applied a{Record{}, segmentSize_ + pos, static_cast<uint32_t>(buf.size() - pos), bytes};
+        Applied a{Record{}, segmentSize_ + pos, static_cast<uint32_t>(buf.size() - pos), static_cast<uint32_t>(msg.key.size()),
+                  static_cast<uint32_t>(bytes)};
         a.rec.type = RecordType::Message;
         a.rec.topic = msg.topic;
         a.rec.offset = msg.offset;
@@ -461,8 +475,9 @@ void DurableJournal::writeBatch(std::deque<Item>& batch) {
     }
     nextOffset_ = next;
     for (auto& a : applied) {
-        state_.apply(a.rec, segment_, a.pos, a.size);
-        if (a.rec.type == RecordType::Message) state_.messages()[a.rec.topic][a.rec.offset].payloadBytes = a.payloadBytes;
+        if (a.rec.type == RecordType::Message)
+            state_.addMessage(a.rec.topic, a.rec.offset, a.rec.messageNumber, a.keyBytes, a.payloadBytes, segment_, a.pos, a.size);
+        else state_.apply(a.rec, segment_, a.pos, a.size);
     }
     segmentSize_ += buf.size();
     totalBytes_ += buf.size();

@@ -50,11 +50,13 @@ void commitTo(Core& core, NamespaceRuntime& ns, std::vector<Committed>& batch) {
     }
 }
 
-// What restored lanes build their messages from, on demand (docs/recovery.md): views into
-// the journal's mapped segments, mapped while some lane still needs them. With several lanes
-// on the topic a message is built once (a weak cache: lanes on several loops share it).
+// What restored lanes build their messages from, on demand (docs/recovery.md): the topic's
+// replayed messages (where each record is) and the mapped journal, kept while some lane
+// still needs them. With several lanes on the topic a message is built once (a weak cache:
+// lanes on several loops share it).
 struct HeldTopic {
-    std::shared_ptr<const void> pin;
+    std::shared_ptr<const TopicMessages> messages;
+    std::shared_ptr<const SegmentBytes> bytes;
     Core* core = nullptr;
     NamespaceRuntime* ns = nullptr;
     size_t topic = 0;
@@ -63,29 +65,25 @@ struct HeldTopic {
     std::unordered_map<uint64_t, std::weak_ptr<const OutMessage>> built;
 };
 
-struct HeldEntry {
-    uint64_t offset, number;
-    std::string_view key, payload;
-};
-
-MessagePtr buildHeld(HeldTopic& h, const HeldEntry& e) {
+MessagePtr buildHeld(HeldTopic& h, uint64_t offset, const StoredMessage& e) {
     auto make = [&] {
-        MessagePtr m = h.core->buildMessageWithId(*h.ns, h.topic, std::string(e.payload), std::string(e.key),
+        MessagePtr m = h.core->buildMessageWithId(*h.ns, h.topic, std::string(payloadOf(*h.bytes, e)), std::string(keyOf(*h.bytes, e)),
                                                   "msg-" + std::to_string(e.number));
-        m->logOffset = e.offset;
+        m->logOffset = offset;
         return m;
     };
     if (!h.shared) return make();
     std::lock_guard<std::mutex> lk(h.mu);
-    std::weak_ptr<const OutMessage>& w = h.built[e.offset];
+    std::weak_ptr<const OutMessage>& w = h.built[offset];
     MessagePtr m = w.lock();
     if (!m) w = m = make();
     return m;
 }
 
-// The journal's sessions come back held (docs/recovery.md): detached, each lane's unacked
-// messages (offset order) left in the mapped journal and built when the lane sends them, so
-// that the server serves again without building every held message first. They expire
+// The journal's sessions come back held (docs/recovery.md): detached, each lane owing its
+// unacked messages (offset order), found in the topic's replayed messages and built from
+// the mapped journal only when the lane sends them, so that the server serves again
+// without building, or even listing, every held message first. They expire
 // maxDisconnectionDurationMs after this start.
 void restoreSessions(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, DurableState& st) {
     std::vector<std::shared_ptr<HeldTopic>> topics(ns.cfg.topics.size());
@@ -110,27 +108,32 @@ void restoreSessions(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, Du
                 continue;
             }
             const size_t ti = static_cast<size_t>(t);
-            auto pending = std::make_shared<std::vector<HeldEntry>>();
-            auto& msgs = st.messages()[topic];
-            for (auto it = msgs.lower_bound(lane.floor); it != msgs.end(); ++it)
-                if (!lane.isDone(it->first))
-                    pending->push_back(HeldEntry{it->first, it->second.number, it->second.key, it->second.payload});
-            Subscription& sub = s->subscribe(ti);
-            restoredMessages += pending->size();
-            if (pending->empty()) continue;
             std::shared_ptr<HeldTopic>& h = topics[ti];
             if (!h) {
                 h = std::make_shared<HeldTopic>();
-                h->pin = st.pinned();
+                // Shares the replayed array (and the journal writer's), no copy.
+                auto mit = st.messages().find(topic);
+                h->messages = std::make_shared<const TopicMessages>(mit == st.messages().end() ? TopicMessages() : mit->second);
+                h->bytes = st.bytes();
                 h->core = core.get();  // every session holds Core
                 h->ns = &ns;
                 h->topic = ti;
                 h->shared = lanesOn[ti] > 1;
             }
-            sub.restoreLater([h, pending, next = size_t(0)](std::vector<MessagePtr>& out, size_t max) mutable {
-                const size_t end = next + std::min(max, pending->size() - next);
-                for (; next < end; ++next) out.push_back(buildHeld(*h, (*pending)[next]));
-                return next < pending->size();
+            Subscription& sub = s->subscribe(ti);
+            const size_t pending = pendingCount(*h->messages, lane);
+            restoredMessages += pending;
+            if (pending == 0) continue;
+            const size_t from = static_cast<size_t>(h->messages->lower_bound(lane.floor) - h->messages->begin());
+            sub.restoreLater([h, lane, next = from](std::vector<MessagePtr>& out, size_t max) mutable {
+                const TopicMessages& msgs = *h->messages;
+                for (size_t added = 0; next < msgs.size() && added < max; ++next) {
+                    auto& [offset, m] = *(msgs.begin() + static_cast<long>(next));
+                    if (lane.isDone(offset)) continue;
+                    out.push_back(buildHeld(*h, offset, m));
+                    ++added;
+                }
+                return next < msgs.size();
             });
         }
         core->held.add(pid, s, &shard, ns.index, s->id, s->principal, s->connectToken);

@@ -45,13 +45,17 @@ struct Reader {
     }
     // Into out, reusing its buffer: a replay decodes every record into the same Record.
     void str(std::string& out) {
-        out.clear();
-        if (in.size() < 4) return void(ok = false);
+        std::string_view v = view();
+        out.assign(v.data(), v.size());
+    }
+    std::string_view view() {
+        if (in.size() < 4) return ok = false, std::string_view();
         const uint32_t n = get32(in.data());
         in.remove_prefix(4);
-        if (in.size() < n) return void(ok = false);
-        out.assign(in.data(), n);
+        if (in.size() < n) return ok = false, std::string_view();
+        std::string_view v = in.substr(0, n);
         in.remove_prefix(n);
+        return v;
     }
 };
 
@@ -117,6 +121,17 @@ void encode(std::string& out, const Record& r) {
     std::memcpy(&out[at], hdr.data(), kRecordHeaderSize);
 }
 
+bool decodeMessage(std::string_view body, MessageView& m) {
+    if (body.empty() || static_cast<uint8_t>(body[0]) != uint8_t(RecordType::Message)) return false;
+    Reader rd{body.substr(1)};
+    m.topic = rd.view();
+    m.offset = rd.u64();
+    m.number = rd.u64();
+    m.key = rd.view();
+    m.payload = rd.view();
+    return rd.ok && rd.in.empty();
+}
+
 bool decodeBody(std::string_view body, Record& r) {
     if (body.empty()) return false;
     Reader rd{body.substr(1)};
@@ -127,13 +142,17 @@ bool decodeBody(std::string_view body, Record& r) {
     r.ranges.clear();
     const uint8_t t = static_cast<uint8_t>(body[0]);
     switch (t) {
-        case uint8_t(RecordType::Message):
-            rd.str(r.topic);
-            r.offset = rd.u64();
-            r.messageNumber = rd.u64();
-            rd.str(r.key);
-            rd.str(r.payload);
-            break;
+        case uint8_t(RecordType::Message): {
+            MessageView m;
+            if (!decodeMessage(body, m)) return false;
+            r.topic.assign(m.topic.data(), m.topic.size());
+            r.offset = m.offset;
+            r.messageNumber = m.number;
+            r.key.assign(m.key.data(), m.key.size());
+            r.payload.assign(m.payload.data(), m.payload.size());
+            r.type = RecordType::Message;
+            return true;
+        }
         case uint8_t(RecordType::Open):
             rd.str(r.pid);
             rd.str(r.id);
@@ -200,7 +219,55 @@ int segmentVersion(std::string_view data) {
     return 0;
 }
 
-ScanResult scanSegment(std::string_view data, const std::function<void(const Record&, size_t, size_t)>& onRecord) {
+ScanStep scanRecords(std::string_view data, size_t position, int version, bool last, const RecordVisitor& visit) {
+    ScanStep st;
+    size_t pos = 0;
+    Record r;
+    MessageView m;
+    while (pos < data.size()) {
+        if (data.size() - pos < kRecordHeaderSize) {
+            if (last) st.end = ScanEnd::Torn;
+            else st.need = kRecordHeaderSize;
+            break;
+        }
+        const uint32_t len = get32(data.data() + pos);
+        const uint32_t sum = get32(data.data() + pos + 4);
+        if (len == 0 || len > kMaxBodyBytes) {
+            st.end = ScanEnd::Corrupt;
+            break;
+        }
+        if (data.size() - pos - kRecordHeaderSize < len) {
+            if (last) st.end = ScanEnd::Torn;
+            else st.need = kRecordHeaderSize + len;
+            break;
+        }
+        std::string_view body = data.substr(pos + kRecordHeaderSize, len);
+        if (crc(body) != sum) {
+            st.end = ScanEnd::Corrupt;
+            break;
+        }
+        const size_t at = position + pos, size = kRecordHeaderSize + len;
+        if (visit.onMessage && static_cast<uint8_t>(body[0]) == uint8_t(RecordType::Message)) {
+            if (!decodeMessage(body, m)) {
+                st.end = ScanEnd::Corrupt;
+                break;
+            }
+            visit.onMessage(m, at, size);
+        } else {
+            if (!decodeBody(body, r) || (version < 2 && r.type == RecordType::DoneRanges)) {
+                st.end = ScanEnd::Corrupt;
+                break;
+            }
+            if (visit.onRecord) visit.onRecord(r, at, size);
+        }
+        pos += size;
+        st.consumed = pos;
+        ++st.records;
+    }
+    return st;
+}
+
+ScanResult scanSegment(std::string_view data, const RecordVisitor& visit) {
     ScanResult res;
     if (data.size() < kSegmentHeaderSize) {
         const bool prefix = data.empty() || std::memcmp(data.data(), kSegmentMagic, data.size()) == 0 ||
@@ -213,35 +280,17 @@ ScanResult scanSegment(std::string_view data, const std::function<void(const Rec
         res.end = ScanEnd::Corrupt;
         return res;
     }
-    size_t pos = kSegmentHeaderSize;
-    res.goodEnd = pos;
-    Record r;
-    while (pos < data.size()) {
-        if (data.size() - pos < kRecordHeaderSize) {
-            res.end = ScanEnd::Torn;
-            return res;
-        }
-        const uint32_t len = get32(data.data() + pos);
-        const uint32_t sum = get32(data.data() + pos + 4);
-        if (len == 0 || len > kMaxBodyBytes) {
-            res.end = ScanEnd::Corrupt;
-            return res;
-        }
-        if (data.size() - pos - kRecordHeaderSize < len) {
-            res.end = ScanEnd::Torn;
-            return res;
-        }
-        std::string_view body = data.substr(pos + kRecordHeaderSize, len);
-        if (crc(body) != sum || !decodeBody(body, r) || (version < 2 && r.type == RecordType::DoneRanges)) {
-            res.end = ScanEnd::Corrupt;
-            return res;
-        }
-        if (onRecord) onRecord(r, pos, kRecordHeaderSize + len);
-        pos += kRecordHeaderSize + len;
-        res.goodEnd = pos;
-        ++res.records;
-    }
+    ScanStep st = scanRecords(data.substr(kSegmentHeaderSize), kSegmentHeaderSize, version, true, visit);
+    res.goodEnd = kSegmentHeaderSize + st.consumed;
+    res.end = st.end;
+    res.records = st.records;
     return res;
+}
+
+ScanResult scanSegment(std::string_view data, const std::function<void(const Record&, size_t, size_t)>& onRecord) {
+    RecordVisitor visit;
+    visit.onRecord = onRecord;
+    return scanSegment(data, visit);
 }
 
 }  // namespace sf::delivery::durable

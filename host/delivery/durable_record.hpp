@@ -47,12 +47,23 @@ struct Record {
     std::vector<std::pair<uint64_t, uint64_t>> ranges;          // DoneRanges: first <= last, inclusive
 };
 
+// A Message record's fields as views into the bytes it was read from: what a replay keeps
+// (where the record is), without copying or allocating anything per message.
+struct MessageView {
+    std::string_view topic, key, payload;
+    uint64_t offset = 0, number = 0;
+};
+
 // Appends the framed record (header + body) to out.
 void encode(std::string& out, const Record& r);
 
 // Decodes one body (no header). False when it is malformed (unknown type, short fields,
 // trailing bytes): a record whose crc matched but that we cannot read.
 bool decodeBody(std::string_view body, Record& out);
+
+// Decodes a Message body (no header) into views of body; false when it is not a well-formed
+// Message (the same checks as decodeBody, which copies through this).
+bool decodeMessage(std::string_view body, MessageView& out);
 
 enum class ScanEnd { Clean, Torn, Corrupt };
 struct ScanResult {
@@ -67,6 +78,30 @@ struct ScanResult {
 // undecodable body is Corrupt. A missing or wrong file header is Corrupt at 0.
 // A version 1 segment has no DoneRanges records: one there is Corrupt.
 ScanResult scanSegment(std::string_view data, const std::function<void(const Record&, size_t, size_t)>& onRecord);
+// What a scan hands over, each good record in order with where its framed bytes are
+// (position in the segment, size). With onMessage set, Message records go there as views
+// and are never decoded into a Record (docs/recovery.md, Restart); every other record, and
+// every record when onMessage is empty, goes to onRecord.
+struct RecordVisitor {
+    std::function<void(const MessageView&, size_t, size_t)> onMessage;
+    std::function<void(const Record&, size_t, size_t)> onRecord;
+};
+
+// One piece of a segment read in pieces: bytes are the segment's bytes from position on
+// (past the file header, on a record boundary). Scans the whole records in it; a record cut
+// by the end of bytes is Torn when last is set (bytes run to the end of the file), otherwise
+// the scan stops before it and asks for need bytes from there. Stops at the first bad record
+// like scanSegment.
+struct ScanStep {
+    size_t consumed = 0;  // bytes of whole good records scanned
+    ScanEnd end = ScanEnd::Clean;
+    size_t need = 0;      // not last: the bytes the next record needs from consumed on (0: none cut)
+    size_t records = 0;
+};
+ScanStep scanRecords(std::string_view bytes, size_t position, int version, bool last, const RecordVisitor& visit);
+// scanSegment with a visitor: Message records as views when visit.onMessage is set.
+ScanResult scanSegment(std::string_view data, const RecordVisitor& visit);
+
 // The segment's format version from its file header: 1, 2, or 0 when it is neither.
 int segmentVersion(std::string_view data);
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <iterator>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace sf::delivery::durable {
@@ -34,27 +36,97 @@ bool StoredLane::isDone(uint64_t offset) const {
     return it != above.begin() && std::prev(it)->second >= offset;
 }
 
+std::vector<TopicMessages::Entry>& TopicMessages::own() {
+    // Unshared when we hold the only reference: nobody else can take one from it then.
+    if (entries_.use_count() > 1) entries_ = std::make_shared<std::vector<Entry>>(*entries_);
+    return *entries_;
+}
+
+void TopicMessages::put(uint64_t offset, const StoredMessage& m) {
+    std::vector<Entry>& v = own();
+    if (v.empty() || v.back().first < offset) {
+        v.emplace_back(offset, m);
+        return;
+    }
+    auto it = std::lower_bound(v.begin(), v.end(), offset, [](const Entry& e, uint64_t o) { return e.first < o; });
+    if (it != v.end() && it->first == offset) it->second = m;
+    else v.emplace(it, offset, m);
+}
+
+TopicMessages::const_iterator TopicMessages::lower_bound(uint64_t offset) const {
+    return std::lower_bound(entries_->begin(), entries_->end(), offset, [](const Entry& e, uint64_t o) { return e.first < o; });
+}
+
+const StoredMessage& TopicMessages::at(uint64_t offset) const {
+    auto it = lower_bound(offset);
+    if (it == end() || it->first != offset) throw std::out_of_range("durable state: no message at offset " + std::to_string(offset));
+    return it->second;
+}
+
+size_t TopicMessages::count(uint64_t offset) const {
+    auto it = lower_bound(offset);
+    return it != end() && it->first == offset ? 1 : 0;
+}
+
+size_t TopicMessages::countIn(uint64_t first, uint64_t last) const {
+    if (first > last) return 0;
+    auto from = lower_bound(first);
+    auto to = last == UINT64_MAX ? end() : lower_bound(last + 1);
+    return static_cast<size_t>(to - from);
+}
+
+size_t pendingCount(const TopicMessages& msgs, const StoredLane& lane) {
+    size_t n = static_cast<size_t>(msgs.end() - msgs.lower_bound(lane.floor));
+    for (auto& [first, last] : lane.above) n -= msgs.countIn(first, last);  // ranges lie above floor, disjoint
+    return n;
+}
+
 void DurableState::clear() {
     sessions_.clear();
     messages_.clear();
     lastOffset_.clear();
     maxNumber_ = 0;
+    cache_ = TopicCache();
+}
+
+void DurableState::addMessage(std::string_view topic, uint64_t offset, uint64_t number, uint32_t keyBytes, uint32_t payloadBytes,
+                              uint32_t segment, uint64_t position, uint32_t size) {
+    if (!cache_.messages || topic != cache_.topic) {
+        cache_.topic.assign(topic.data(), topic.size());
+        cache_.messages = &messages_[cache_.topic];
+        cache_.lastOffset = &lastOffset_[cache_.topic];
+    }
+    StoredMessage m;
+    m.number = number;
+    m.segment = segment;
+    m.position = position;
+    m.size = size;
+    m.keyBytes = keyBytes;
+    m.payloadBytes = payloadBytes;
+    cache_.messages->put(offset, m);
+    *cache_.lastOffset = std::max(*cache_.lastOffset, offset);
+    maxNumber_ = std::max(maxNumber_, number);
+}
+
+std::string_view payloadOf(const SegmentBytes& bytes, const StoredMessage& m) {
+    if (m.payloadBytes > m.size) return std::string_view();
+    std::string_view rec = bytes.bytes(m.segment, m.position, m.size);
+    return rec.size() == m.size ? rec.substr(m.size - m.payloadBytes) : std::string_view();
+}
+
+std::string_view keyOf(const SegmentBytes& bytes, const StoredMessage& m) {
+    const uint64_t tail = uint64_t(m.payloadBytes) + 4 + m.keyBytes;  // key, payload length, payload
+    if (tail > m.size) return std::string_view();
+    std::string_view rec = bytes.bytes(m.segment, m.position, m.size);
+    return rec.size() == m.size ? rec.substr(m.size - tail, m.keyBytes) : std::string_view();
 }
 
 void DurableState::apply(const Record& r, uint32_t segment, uint64_t position, uint32_t size) {
     switch (r.type) {
-        case RecordType::Message: {
-            StoredMessage& m = messages_[r.topic][r.offset];
-            m.number = r.messageNumber;
-            m.segment = segment;
-            m.position = position;
-            m.size = size;
-            m.payloadBytes = r.payload.size();
-            uint64_t& last = lastOffset_[r.topic];
-            last = std::max(last, r.offset);
-            maxNumber_ = std::max(maxNumber_, r.messageNumber);
+        case RecordType::Message:
+            addMessage(r.topic, r.offset, r.messageNumber, static_cast<uint32_t>(r.key.size()), static_cast<uint32_t>(r.payload.size()),
+                       segment, position, size);
             break;
-        }
         case RecordType::Open: {
             StoredSession& s = sessions_[r.pid];
             s.id = r.id;
@@ -156,26 +228,16 @@ uint64_t DurableState::prune(const std::map<std::string, uint64_t>* keepFrom) {
                 merged.back().second = std::max(merged.back().second, iv.second);
             else merged.push_back(iv);
         }
-        size_t j = 0;
-        for (auto it = msgs.begin(); it != msgs.end();) {
-            const uint64_t o = it->first;
+        size_t j = 0;  // the array is in offset order: one walk alongside the merged gaps
+        msgs.eraseIf([&](const TopicMessages::Entry& e) {
+            const uint64_t o = e.first;
             while (j < merged.size() && merged[j].second < o) ++j;
             const bool needed = o >= keep || (j < merged.size() && merged[j].first <= o);
-            if (!needed) {
-                it = msgs.erase(it);
-                continue;
-            }
-            bytes += it->second.payloadBytes;
-            ++it;
-        }
+            if (needed) bytes += e.second.payloadBytes;
+            return !needed;
+        });
     }
     return bytes;
-}
-
-void DurableState::dropPayloads() {
-    for (auto& [topic, msgs] : messages_)
-        for (auto& kv : msgs) kv.second.key = kv.second.payload = std::string_view();
-    pin_.reset();
 }
 
 size_t DurableState::messageCount() const {

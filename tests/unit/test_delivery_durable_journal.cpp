@@ -267,7 +267,7 @@ public:
         const StoredLane& lane = st.sessions().at("p").lanes.at("a");
         std::vector<std::string> pending;
         for (auto& [off, m] : st.messages()["a"])
-            if (!lane.isDone(off)) pending.emplace_back(m.payload);
+            if (!lane.isDone(off)) pending.emplace_back(st.payloadOf(m));
         CPPUNIT_ASSERT_EQUAL(size_t(3), pending.size());
         CPPUNIT_ASSERT_EQUAL(std::string("{\"i\":2}"), pending[0]);
         CPPUNIT_ASSERT_EQUAL(std::string("{\"i\":8}"), pending[2]);
@@ -310,7 +310,7 @@ public:
         Harness h;
         DurableState st = h.open(d.path);
         CPPUNIT_ASSERT_EQUAL(size_t(4), st.messages()["a"].size());
-        CPPUNIT_ASSERT_EQUAL(std::string("{\"i\":\"after\"}"), std::string(st.messages()["a"].at(4).payload));
+        CPPUNIT_ASSERT_EQUAL(std::string("{\"i\":\"after\"}"), std::string(st.payloadOf(st.messages()["a"].at(4))));
     }
 
     void groupCommitBatchesConcurrentPublishes() {
@@ -373,7 +373,7 @@ public:
             if (!lane.isDone(off)) pending.push_back(off);
         CPPUNIT_ASSERT_EQUAL(size_t(1), pending.size());
         CPPUNIT_ASSERT_EQUAL(uint64_t(7), pending[0]);
-        CPPUNIT_ASSERT_EQUAL("\"" + big + "7\"", std::string(st.messages()["a"].at(7).payload));
+        CPPUNIT_ASSERT_EQUAL("\"" + big + "7\"", std::string(st.payloadOf(st.messages()["a"].at(7))));
         CPPUNIT_ASSERT_EQUAL(uint64_t(2001), h.j->nextOffset(0));
         CPPUNIT_ASSERT_EQUAL(uint64_t(2000), h.counter.load());
     }
@@ -589,7 +589,7 @@ public:
             DurableState st = h.open(d.path);
             const StoredLane& lane = st.sessions().at("p").lanes.at("a");
             CPPUNIT_ASSERT(!lane.isDone(1) && lane.isDone(2) && !lane.isDone(3));
-            CPPUNIT_ASSERT_EQUAL(std::string("{\"v\":3}"), std::string(st.messages()["a"].at(3).payload));
+            CPPUNIT_ASSERT_EQUAL(std::string("{\"v\":3}"), std::string(st.payloadOf(st.messages()["a"].at(3))));
             h.j->append(sessionRec(RecordType::Done, "p", "a", 3));
             CPPUNIT_ASSERT(h.j->publishWait(0, "{}", "") == PublishStatus::Ok);
             h.j->seal();

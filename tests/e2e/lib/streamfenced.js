@@ -32,7 +32,7 @@ async function start(server, top = {}, opts = {}) {
   });
   const file = path.join(dir, 'streamfence.json');
   fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
-  const proc = spawn(BIN, ['-c', file, ...(opts.args || [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(opts.bin || BIN, ['-c', file, ...(opts.args || [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   const h = { proc, dir, file, cfg, logs: '', port: 0, controlPort: 0, exited: null };
   running.add(h);
   proc.stdout.on('data', (d) => { h.logs += d; });
