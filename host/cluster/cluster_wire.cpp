@@ -57,6 +57,8 @@ std::optional<std::vector<std::string>> decodeRecord(const std::string& data, si
             ++i;
         }
         if (digits == 0 || i >= data.size() || data[i] != ':') return std::nullopt;
+        // One spelling per record, as encodeRecord writes it: "01:" is not a length.
+        if (digits > 1 && data[i - digits] == '0') return std::nullopt;
         ++i;
         if (len > data.size() - i) return std::nullopt;
         out.emplace_back(data, i, len);

@@ -12,8 +12,9 @@ using delivery::RemoteSessionRecord;
 
 namespace {
 
+// Canonical decimal only, as std::to_string writes it: no sign, no leading zero.
 bool toU64(const std::string& s, uint64_t& out) {
-    if (s.empty()) return false;
+    if (s.empty() || (s.size() > 1 && s[0] == '0')) return false;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
     return ec == std::errc() && p == s.data() + s.size();
 }

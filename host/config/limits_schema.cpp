@@ -8,7 +8,7 @@ namespace {
 const std::vector<std::string> kLimitsKeys = {
     "maxConnections", "maxConnectionsPerAddress", "maxConnectionsPerAddressPerSecond", "addressTableSize",
     "exemptLoopback", "maxNamespacesPerConnection", "maxSubscriptionsPerClient", "maxPendingPollsPerSession",
-    "maxPendingPolls", "maxFramesPerMessage", "maxAttachmentsPerPacket"};
+    "maxPendingPolls", "maxFramesPerMessage", "maxAttachmentsPerPacket", "maxSessionsPerConnection"};
 
 }  // namespace
 
@@ -27,6 +27,7 @@ void readLimits(const MapView& server, ServerConfig& out) {
     readInt(m, "maxPendingPolls", lo, hi, l.maxPendingPolls);
     readInt(m, "maxFramesPerMessage", lo, hi, l.maxFramesPerMessage);
     readInt(m, "maxAttachmentsPerPacket", lo, hi, l.maxAttachmentsPerPacket);
+    readInt(m, "maxSessionsPerConnection", lo, hi, l.maxSessionsPerConnection);
 }
 
 }  // namespace sf::config

@@ -158,6 +158,7 @@ void validateLimits(Reporter& r, const std::string& lp, const LimitsConfig& l) {
     range(r, lp + ".maxPendingPolls", l.maxPendingPolls, 0, 10000000);
     range(r, lp + ".maxFramesPerMessage", l.maxFramesPerMessage, 1, 1000000);
     range(r, lp + ".maxAttachmentsPerPacket", l.maxAttachmentsPerPacket, 0, 100000);
+    range(r, lp + ".maxSessionsPerConnection", l.maxSessionsPerConnection, 0, 1000000);
 }
 
 void validateServer(Reporter& r, const ServerConfig& s) {

@@ -166,7 +166,8 @@ bool restoreRemote(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, cons
                 if (t < 0) continue;  // a topic this node is not configured with
                 session->subscribe(static_cast<size_t>(t));
                 want.topics.emplace_back(topic, floor);
-                core->notify([&](Listener& l) { l.onSubscribed(SubscribedEvent{nsp->path(), session->id, topic}); });
+                // Named in an init-capture: clang before C++20 cannot capture a structured binding.
+                core->notify([&, &name = topic](Listener& l) { l.onSubscribed(SubscribedEvent{nsp->path(), session->id, name}); });
             }
             log::debug("session_claimed_remote", {{"namespace", nsp->path()}, {"client", session->id}, {"from", rec.node},
                                                   {"topics", std::to_string(want.topics.size())}});

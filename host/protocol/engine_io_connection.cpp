@@ -61,7 +61,7 @@ void EngineConnection::armIdle() {
 
 namespace {
 // One throttle per kind of line: a flood of offenders must not flood the log.
-log::Throttle gTimeoutLog, gPollLimitLog, gFrameLimitLog;
+log::Throttle gTimeoutLog, gPollLimitLog, gFrameLimitLog, gSessionLimitLog;
 }  // namespace
 
 void EngineConnection::armRequestDeadline() {
@@ -114,6 +114,24 @@ bool EngineConnection::admitPoll(const std::shared_ptr<EngineServerSession>& s, 
     const std::string body = sessionFull ? "{\"code\":3,\"message\":\"Too many pending polls for this session\"}"
                                          : "{\"code\":3,\"message\":\"Too many pending polls, retry later\"}";
     reply(sessionFull ? 429 : 503, http::kJson, body, ka, cors + "Retry-After: 1\r\n");
+    return false;
+}
+
+// Handshakes on one connection (limits.maxSessionsPerConnection): a client opening session
+// after session over one keep-alive connection would otherwise never meet the per-address
+// accept limits. Past the cap the handshake is answered 429 and the connection closed, so
+// the next one costs a new connection; the stock client opens one session per connection.
+bool EngineConnection::admitSession(const std::string& cors) {
+    const Options& o = ctx_->opts;
+    if (o.maxSessionsPerConnection <= 0 || ++sessionsOpened_ <= o.maxSessionsPerConnection) return true;
+    uint64_t n = ctx_->limits->sessionsPerConnection.fetch_add(1, std::memory_order_relaxed) + 1;
+    uint64_t suppressed = 0;
+    if (gSessionLimitLog.allow(suppressed))
+        log::warn("session_limit", {{"remote", conn_->remoteAddress()}, {"limit", "sessions_per_connection"},
+                                    {"max", std::to_string(o.maxSessionsPerConnection)},
+                                    {"count", std::to_string(n)}, {"suppressed", std::to_string(suppressed)}});
+    reply(429, http::kJson, "{\"code\":3,\"message\":\"Too many sessions on this connection\"}", false,
+          cors + "Retry-After: 1\r\n");
     return false;
 }
 
@@ -348,6 +366,7 @@ void EngineConnection::handleRequest(http::Request& req) {
         reply(503, http::kTextPlain, "Server shutting down", false, cors);
         return;
     }
+    if (!admitSession(cors)) return;
     std::string id = randomId();
     auto s = std::make_shared<EngineServerSession>(ctx_, loop_, id, req, conn_->remoteAddress(), upgrade);
     ctx_->add(id, s);

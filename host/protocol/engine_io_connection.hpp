@@ -82,6 +82,7 @@ private:
     void armRequestDeadline();
     void clearRequestDeadline();
     bool admitPoll(const std::shared_ptr<EngineServerSession>& s, bool ka, const std::string& cors);
+    bool admitSession(const std::string& cors);
     void releasePoll();
 
     std::shared_ptr<EngineContext> ctx_;
@@ -98,6 +99,7 @@ private:
     bool pollIsGet_ = false;
     bool pollCounted_ = false;  // pollSession_'s request counts in the pending-poll limits
     bool gotBytes_ = false;     // any byte received (for the timeout's log line)
+    int64_t sessionsOpened_ = 0;  // handshakes answered on this connection (limits.maxSessionsPerConnection)
     net::TimerId idleTimer_ = 0;
     uint64_t lastActivity_ = 0;
     net::TimerId requestTimer_ = 0;  // deadline of the request being received (handshakeTimeoutMs)

@@ -28,6 +28,10 @@ struct Options {
     size_t maxFramesPerMessage = 1024;
     int64_t maxPendingPollsPerSession = 4;
     int64_t maxPendingPolls = 100000;
+    // Engine.IO sessions opened (handshakes) over one HTTP connection's lifetime; past it the
+    // handshake is refused and the connection closed, so a further session costs a new
+    // connection and meets the per-address accept limits (conf/README.md).
+    int64_t maxSessionsPerConnection = 16;
     // Backpressure (docs/threads-and-ownership.md): a sender stops once a session's
     // bufferedBytes() reaches highWaterBytes; EngineSessionHandler::onDrain is then
     // guaranteed once the queue is at or below lowWaterBytes (unless the session closes).

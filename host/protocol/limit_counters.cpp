@@ -31,7 +31,8 @@ void appendLimitMetrics(const LimitCounters& c, const net::AddressLimiter* addre
                          kCounter, {}, load(c.handshakeTimeouts)));
     const std::pair<const char*, const std::atomic<uint64_t>*> limits[] = {
         {"namespaces_per_connection", &c.namespaces}, {"pending_polls_per_session", &c.pollsPerSession},
-        {"pending_polls", &c.polls}, {"frames_per_message", &c.wsFrames}, {"attachments_per_packet", &c.attachments}};
+        {"pending_polls", &c.polls}, {"frames_per_message", &c.wsFrames}, {"attachments_per_packet", &c.attachments},
+        {"sessions_per_connection", &c.sessionsPerConnection}};
     for (const auto& [label, counter] : limits)
         out.push_back(sample("streamfence_protocol_limit_refused_total",
                              "Requests, packets or messages refused because they went past a per-connection limit (limits.*), by limit.",

@@ -18,6 +18,7 @@ struct LimitCounters {
     std::atomic<uint64_t> namespaces{0};         // CONNECTs past maxNamespacesPerConnection
     std::atomic<uint64_t> pollsPerSession{0};    // polls past maxPendingPollsPerSession (429)
     std::atomic<uint64_t> polls{0};              // polls past maxPendingPolls (503)
+    std::atomic<uint64_t> sessionsPerConnection{0};  // handshakes past maxSessionsPerConnection (429)
     std::atomic<uint64_t> wsFrames{0};           // websocket messages past maxFramesPerMessage (1008)
     std::atomic<uint64_t> attachments{0};        // packets past maxAttachmentsPerPacket
     std::atomic<int64_t> pendingPolls{0};        // polls in flight now, all sessions

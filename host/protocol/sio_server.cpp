@@ -545,6 +545,7 @@ void SioServer::start() {
     o.maxFramesPerMessage = static_cast<size_t>(c.limits.maxFramesPerMessage);
     o.maxPendingPollsPerSession = c.limits.maxPendingPollsPerSession;
     o.maxPendingPolls = c.limits.maxPendingPolls;
+    o.maxSessionsPerConnection = c.limits.maxSessionsPerConnection;
     m.limits.maxAttachments = static_cast<size_t>(c.limits.maxAttachmentsPerPacket);
     o.allowPolling = c.engineIoTransport == config::EngineIoTransport::WEBSOCKET_OR_POLLING;
     o.corsOrigins = c.corsOrigins;

@@ -1,13 +1,14 @@
 'use strict';
 // Per-connection caps (conf/README.md "limits") and the control API's request rate:
 // namespaces per Engine.IO session, subscriptions per client, pending long-polls per session
-// and per server, websocket frames per message, attachments per packet, control requests per
-// second per address. Each refusal is told to the client as the protocol allows, counted and
+// and per server, Engine.IO sessions per HTTP connection, websocket frames per message,
+// attachments per packet, control requests per second per address. Each refusal is told to the client as the protocol allows, counted and
 // logged. Raw sockets and hand-made websocket frames against the real binary.
 const test = require('node:test');
 const assert = require('node:assert');
 const http = require('node:http');
-const { Manager } = require('socket.io-client');
+const net = require('node:net');
+const { Manager, io } = require('socket.io-client');
 const sf = require('./lib/streamfenced');
 const { openWs } = require('./lib/raw_ws');
 
@@ -131,6 +132,83 @@ test('long-polls past maxPendingPollsPerSession get 429, past maxPendingPolls 50
   for (const g of [gets[1], again]) g.abort();
 });
 
+// One raw keep-alive connection, handshake after handshake, each answer awaited before the
+// next request: what a client gets that opens session after session on one connection.
+async function handshakesOnOneConnection(port, n) {
+  const sock = net.connect({ port, host: '127.0.0.1' });
+  let received = '';
+  let closed = false;
+  sock.on('data', (d) => { received += d; });
+  sock.on('close', () => { closed = true; });
+  sock.on('error', () => {});
+  await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  const statuses = () => [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+  for (let i = 0; i < n && !closed; i++) {
+    sock.write('GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n');
+    await sf.waitUntil(() => statuses().length > i || closed, 5000, `no answer to handshake ${i + 1}`);
+  }
+  await sf.sleep(200);
+  const r = { statuses: statuses(), closed, received };
+  sock.destroy();
+  return r;
+}
+
+test('handshakes past maxSessionsPerConnection on one keep-alive connection get 429 and the connection is closed', async () => {
+  // The default (16): sixteen sessions on one connection, the seventeenth refused.
+  const srv = await sf.start({ namespaces: [sf.ns('/feed', ['t'])] });
+  const r = await handshakesOnOneConnection(srv.port, 20);
+  assert.deepStrictEqual(r.statuses, [...Array(16).fill(200), 429], r.statuses.join(','));
+  assert.strictEqual(r.closed, true, 'the connection is closed after the refusal');
+  assert.match(r.received, /HTTP\/1\.1 429 [^\r]*\r\n(?:[^\r]+\r\n)*Retry-After: 1\r\n/);
+  assert.match(r.received, /"message":"Too many sessions on this connection"/);
+  assert.strictEqual(await limitValue(srv, 'sessions_per_connection'), 1);
+  assert.match(srv.logs, /event=session_limit .*limit=sessions_per_connection max=16 count=1/);
+  // The count is per connection: a new one opens sessions again.
+  assert.deepStrictEqual((await handshakesOnOneConnection(srv.port, 1)).statuses, [200]);
+
+  // Configured lower; 0 turns the cap off.
+  const srv2 = await sf.start({ limits: { maxSessionsPerConnection: 2 }, namespaces: [sf.ns('/feed', ['t'])] });
+  assert.deepStrictEqual((await handshakesOnOneConnection(srv2.port, 5)).statuses, [200, 200, 429]);
+  const srv3 = await sf.start({ limits: { maxSessionsPerConnection: 0 }, namespaces: [sf.ns('/feed', ['t'])] });
+  const off = await handshakesOnOneConnection(srv3.port, 20);
+  assert.deepStrictEqual(off.statuses, Array(20).fill(200));
+  assert.strictEqual(off.closed, false);
+  assert.strictEqual(await limitValue(srv3, 'sessions_per_connection'), 0);
+});
+
+test('stock socket.io-client over polling reusing keep-alive connections stays within the default', async () => {
+  // As a browser does: one agent keeps its connections and reuses them for the next
+  // session (two sockets, so a held long-poll GET does not block the POSTs).
+  const srv = await sf.start({ namespaces: [sf.ns('/feed', ['t'])] });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  let created = 0;
+  const create = agent.createConnection.bind(agent);
+  agent.createConnection = (...a) => { created++; return create(...a); };
+  const sessions = 8;
+  for (let i = 0; i < sessions; i++) {
+    const c = await sf.connect(srv, '/feed', { transports: ['polling'], agent });
+    assert.deepStrictEqual(await sf.call(c, 'subscribe', { topic: 't' }), { ok: true });
+    c.close();
+    await sf.sleep(100);
+  }
+  agent.destroy();
+  assert.ok(created < sessions, `${created} connections for ${sessions} sessions: the agent did not reuse them`);
+  assert.strictEqual(await limitValue(srv, 'sessions_per_connection'), 0);
+  assert.doesNotMatch(srv.logs, /event=session_limit/);
+
+  // Past a (low) cap the same client is refused once, then reconnects on a new connection.
+  const srv2 = await sf.start({ limits: { maxSessionsPerConnection: 1 }, namespaces: [sf.ns('/feed', ['t'])] });
+  const agent2 = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  for (let i = 0; i < 4; i++) {
+    const c = io(srv2.url('/feed'), { transports: ['polling'], agent: agent2, forceNew: true, reconnectionDelay: 50, reconnectionDelayMax: 100 });
+    await sf.once(c, 'connect', 8000);
+    c.close();
+    await sf.sleep(100);
+  }
+  agent2.destroy();
+  assert.ok(await limitValue(srv2, 'sessions_per_connection') >= 1, 'the reused connections met the cap');
+});
+
 test('a websocket message of more than maxFramesPerMessage frames is closed with 1008', async () => {
   const srv = await sf.start({ limits: { maxFramesPerMessage: 10 }, namespaces: [sf.ns('/feed', ['t'])] });
   const ws = await openWs(srv.port);
@@ -196,7 +274,7 @@ test('every limit counter is exposed at 0 on a fresh server', async () => {
     Object.entries(labels).every(([k, v]) => s.labels[k] === v) && s.value === 0);
   for (const reason of ['max_connections', 'max_connections_per_address', 'connection_rate'])
     assert.ok(has('streamfence_connections_refused_total', { reason }), reason);
-  for (const limit of ['namespaces_per_connection', 'pending_polls_per_session', 'pending_polls', 'frames_per_message', 'attachments_per_packet'])
+  for (const limit of ['namespaces_per_connection', 'pending_polls_per_session', 'pending_polls', 'frames_per_message', 'attachments_per_packet', 'sessions_per_connection'])
     assert.ok(has('streamfence_protocol_limit_refused_total', { limit }), limit);
   for (const name of ['streamfence_handshake_timeouts_total', 'streamfence_control_rate_limited_total', 'streamfence_address_table_entries'])
     assert.ok(has(name), name);

@@ -11,7 +11,7 @@ build=$(cd "${1:?build dir}" && pwd)
 seconds=${2:?seconds}
 shift 2
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http_request websocket engine_io socket_io json jwt config disk_record hpkv_codec emitter spill_record durable_record)
+[ ${#targets[@]} -gt 0 ] || targets=(http_request websocket engine_io socket_io json jwt config disk_record hpkv_codec emitter spill_record durable_record session_wire)
 summary=()
 failed=0
 for t in "${targets[@]}"; do

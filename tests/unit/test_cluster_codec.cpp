@@ -50,7 +50,7 @@ public:
     }
 
     void recordsRejectMalformed() {
-        for (const char* bad : {"3:ab", "x:a", ":a", "1a", "99999999999:a", "2:ab3"}) CPPUNIT_ASSERT_MESSAGE(bad, !decodeRecord(bad));
+        for (const char* bad : {"3:ab", "x:a", ":a", "1a", "99999999999:a", "2:ab3", "01:a", "00:"}) CPPUNIT_ASSERT_MESSAGE(bad, !decodeRecord(bad));
     }
 
     void keysEscapeTheSeparator() {

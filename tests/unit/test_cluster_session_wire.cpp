@@ -102,6 +102,7 @@ public:
         CPPUNIT_ASSERT(!decodeHandOver(encodeRecord({"1", "0", "1", "0"})));  // one pending announced, none there
         CPPUNIT_ASSERT(!decodeHandOver(encodeRecord({"1", "0", "18446744073709551615", "1"})));  // counts overflow
         CPPUNIT_ASSERT(!decodeHandOver(encodeRecord({"1", "x", "0", "0"})));
+        CPPUNIT_ASSERT(!decodeHandOver(encodeRecord({"0", "09", "0", "0"})));  // one spelling per count (fuzz_session_wire)
         CPPUNIT_ASSERT(!decodeHandOver(encodeRecord({"1", "0", "1", "0", encodeRecord({"t", "", "", "{}", "0"})})));  // no id
         CPPUNIT_ASSERT(!decodeHandOver(encodeRecord({"1", "0", "1", "0", encodeRecord({"t", "i", "", "{}", "-1"})})));
         CPPUNIT_ASSERT(decodeHandOver(encodeRecord({"1", "0", "1", "0", encodeRecord({"t", "i", "", "{}", "0"})})));

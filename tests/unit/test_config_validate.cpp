@@ -193,7 +193,10 @@ public:
                         "streamfence.yaml:3:14: servers.s.limits.maxConnection: unknown key \"maxConnection\" (did you mean \"maxConnections\"?)");
         expectOnlyError(withServer("    control: {maxRequestsPerSecond: -5}\n"),
                         "streamfence.yaml:3:15: servers.s.control.maxRequestsPerSecond: out of range: -5 (expected 0..1000000)");
-        expectNoErrors(withServer("    limits: {maxConnections: 0, maxPendingPolls: 0, exemptLoopback: false, maxAttachmentsPerPacket: 0}\n"));
+        expectOnlyError(withServer("    limits: {maxSessionsPerConnection: -1}\n"),
+                        "streamfence.yaml:3:14: servers.s.limits.maxSessionsPerConnection: out of range: -1 (expected 0..1000000)");
+        expectNoErrors(withServer("    limits: {maxConnections: 0, maxPendingPolls: 0, exemptLoopback: false, maxAttachmentsPerPacket: 0,\n"
+                                  "             maxSessionsPerConnection: 0}\n"));
     }
 
     void validateBuiltInCode() {
