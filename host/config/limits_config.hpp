@@ -19,7 +19,7 @@ struct LimitsConfig {
     int maxSubscriptionsPerClient = 1000;        // topics one client socket holds in one namespace
     int maxPendingPollsPerSession = 4;           // long-poll requests (GET + POST) in flight for one session
     int maxPendingPolls = 100000;                // ... for the whole server; 0 = no cap
-    int maxSessionsPerConnection = 16;           // Engine.IO handshakes on one HTTP keep-alive connection
+    int maxSessionsPerConnection = 0;            // Engine.IO handshakes on one HTTP keep-alive connection; 0 = no cap (a proxy multiplexes many clients on one)
     int maxFramesPerMessage = 1024;              // WebSocket frames (first + continuations) of one message
     int maxAttachmentsPerPacket = 64;            // binary attachments of one Socket.IO packet
 };

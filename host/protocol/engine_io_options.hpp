@@ -31,7 +31,7 @@ struct Options {
     // Engine.IO sessions opened (handshakes) over one HTTP connection's lifetime; past it the
     // handshake is refused and the connection closed, so a further session costs a new
     // connection and meets the per-address accept limits (conf/README.md).
-    int64_t maxSessionsPerConnection = 16;
+    int64_t maxSessionsPerConnection = 0;
     // Backpressure (docs/threads-and-ownership.md): a sender stops once a session's
     // bufferedBytes() reaches highWaterBytes; EngineSessionHandler::onDrain is then
     // guaranteed once the queue is at or below lowWaterBytes (unless the session closes).

@@ -154,8 +154,9 @@ async function handshakesOnOneConnection(port, n) {
 }
 
 test('handshakes past maxSessionsPerConnection on one keep-alive connection get 429 and the connection is closed', async () => {
-  // The default (16): sixteen sessions on one connection, the seventeenth refused.
-  const srv = await sf.start({ namespaces: [sf.ns('/feed', ['t'])] });
+  // The value conf/README.md suggests for direct clients (16): sixteen sessions on one
+  // connection, the seventeenth refused.
+  const srv = await sf.start({ limits: { maxSessionsPerConnection: 16 }, namespaces: [sf.ns('/feed', ['t'])] });
   const r = await handshakesOnOneConnection(srv.port, 20);
   assert.deepStrictEqual(r.statuses, [...Array(16).fill(200), 429], r.statuses.join(','));
   assert.strictEqual(r.closed, true, 'the connection is closed after the refusal');
@@ -166,20 +167,21 @@ test('handshakes past maxSessionsPerConnection on one keep-alive connection get 
   // The count is per connection: a new one opens sessions again.
   assert.deepStrictEqual((await handshakesOnOneConnection(srv.port, 1)).statuses, [200]);
 
-  // Configured lower; 0 turns the cap off.
+  // Configured lower; the default (0) has no cap: a proxy carries many clients on one
+  // connection.
   const srv2 = await sf.start({ limits: { maxSessionsPerConnection: 2 }, namespaces: [sf.ns('/feed', ['t'])] });
   assert.deepStrictEqual((await handshakesOnOneConnection(srv2.port, 5)).statuses, [200, 200, 429]);
-  const srv3 = await sf.start({ limits: { maxSessionsPerConnection: 0 }, namespaces: [sf.ns('/feed', ['t'])] });
+  const srv3 = await sf.start({ namespaces: [sf.ns('/feed', ['t'])] });
   const off = await handshakesOnOneConnection(srv3.port, 20);
   assert.deepStrictEqual(off.statuses, Array(20).fill(200));
   assert.strictEqual(off.closed, false);
   assert.strictEqual(await limitValue(srv3, 'sessions_per_connection'), 0);
 });
 
-test('stock socket.io-client over polling reusing keep-alive connections stays within the default', async () => {
+test('stock socket.io-client over polling reusing keep-alive connections stays within the suggested cap', async () => {
   // As a browser does: one agent keeps its connections and reuses them for the next
   // session (two sockets, so a held long-poll GET does not block the POSTs).
-  const srv = await sf.start({ namespaces: [sf.ns('/feed', ['t'])] });
+  const srv = await sf.start({ limits: { maxSessionsPerConnection: 16 }, namespaces: [sf.ns('/feed', ['t'])] });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
   let created = 0;
   const create = agent.createConnection.bind(agent);
