@@ -256,6 +256,11 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
         loop.stop();
         loop.join();
         loop.clear();  // its timers and watchers hold this Impl, which holds the loop
+        // Answered by teardown() unless it did not run in time; the loop thread is gone now.
+        confirmWaits.clear();
+        gathering.clear();
+        gathers.clear();
+        requests.clear();
         {
             std::lock_guard<std::mutex> lk(resMu);
             resQuit = true;
@@ -443,6 +448,16 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
         for (auto& [id, r] : pending) r.done(ClusterSend::Unavailable);
         link = Link::Down;
         setLinkWord("DOWN", why);
+        // Gathers for claimed sessions cannot progress either (their replies carry the old
+        // gen): they finish with what they have. Left waiting at stop they would hold the
+        // sessions, whose Core holds this node (a cycle).
+        auto waits = std::move(confirmWaits);
+        confirmWaits.clear();
+        for (auto& w : waits) w.then();  // link is Down: each finishes its gather
+        auto unfinished = std::move(gathering);
+        gathering.clear();
+        gathers.clear();
+        for (auto& g : unfinished) finishGather(g);
     }
 
     void fail(const std::string& why) {

@@ -12,6 +12,7 @@
 #include "delivery/message.hpp"
 #include "delivery/namespace_handler.hpp"
 #include "delivery/session.hpp"
+#include "delivery/spill_inflight.hpp"
 
 namespace sf::delivery {
 
@@ -506,6 +507,8 @@ void Delivery::shutdown(uint64_t drainMs, uint64_t timeoutMs) {
             if (&h->shard == &shard) h->close("server shutting down");
     });
     if (!answered) log::warn("delivery_shutdown_timeout", {{"server", c.cfg.name}});
+    // Spill operations still in flight complete onto the loops, which must outlive them.
+    if (!spill_inflight::waitIdle(timeoutMs)) log::warn("spill_ops_pending_at_shutdown", {{"server", c.cfg.name}});
     std::lock_guard<std::mutex> lk(*mu);
     for (auto& [ns, e] : *left)
         log::warn("shutdown_dropped", {{"server", c.cfg.name}, {"namespace", ns}, {"messages", std::to_string(e.first)},

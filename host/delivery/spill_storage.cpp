@@ -1,8 +1,36 @@
 #include "delivery/spill_storage.hpp"
 
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
+#include <mutex>
+
+#include "delivery/spill_inflight.hpp"
 
 namespace sf::delivery {
+
+namespace spill_inflight {
+namespace {
+std::mutex mu;
+std::condition_variable idle;
+uint64_t count = 0;
+}  // namespace
+
+void begin() {
+    std::lock_guard<std::mutex> lk(mu);
+    ++count;
+}
+
+void end() {
+    std::lock_guard<std::mutex> lk(mu);
+    if (--count == 0) idle.notify_all();
+}
+
+bool waitIdle(uint64_t ms) {
+    std::unique_lock<std::mutex> lk(mu);
+    return idle.wait_for(lk, std::chrono::milliseconds(ms), [] { return count == 0; });
+}
+}  // namespace spill_inflight
 
 namespace {
 
@@ -46,6 +74,7 @@ void trampoline(void* cookie, int status, const sf_record* records, size_t count
         std::unique_ptr<Op> own(op);
         own->done(status, std::move(recs), std::move(err));
     });
+    spill_inflight::end();  // only now: the loop is not touched after this
 }
 
 struct KeyView {
@@ -62,8 +91,12 @@ struct KeyView {
 template <class F>
 int issue(net::EventLoop& loop, SpillStorage::Done done, F call) {
     auto* op = new Op{&loop, std::move(done)};
+    spill_inflight::begin();
     int rc = call(op);
-    if (rc != SF_OK) delete op;  // refused: no callback will come
+    if (rc != SF_OK) {  // refused: no callback will come
+        delete op;
+        spill_inflight::end();
+    }
     return rc;
 }
 
