@@ -12,6 +12,7 @@
 #include <fstream>
 #include <thread>
 
+#include "temp_dir.hpp"
 #include "delivery/durable_journal.hpp"
 #include "delivery/durable_record.hpp"
 #include "delivery/durable_state.hpp"
@@ -54,18 +55,6 @@ std::string segmentOf(const std::vector<Record>& recs, std::vector<size_t>* ends
     }
     return s;
 }
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/sf-durable-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 // A journal over topics "a" and "b" whose commits are collected.
 struct Harness {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "temp_dir.hpp"
 #include "delivery/durable_journal.hpp"
 #include "delivery/durable_record.hpp"
 #include "delivery/durable_segment_file.hpp"
@@ -42,18 +43,6 @@ Record session(RecordType t, const std::string& pid, const std::string& topic = 
     r.offset = offset;
     return r;
 }
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/sf-durable-replay-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 // What a scan saw, one line per record: enough to compare two scans field by field.
 struct Seen {

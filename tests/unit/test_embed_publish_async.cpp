@@ -12,23 +12,12 @@
 #include <mutex>
 #include <thread>
 
+#include "temp_dir.hpp"
 #include "embed/streamfence.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/sf-pubasync-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 std::unique_ptr<sf::StreamFenceServer> startServer(const TempDir& d) {
     const fs::path cfg = d.path / "sf.json";
