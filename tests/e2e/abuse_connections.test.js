@@ -10,11 +10,7 @@ const net = require('node:net');
 const sf = require('./lib/streamfenced');
 const { makeCert } = require('./lib/tls');
 
-const watchdog = setTimeout(() => {
-  console.error('abuse_connections: watchdog fired');
-  sf.stopAll().finally(() => process.exit(1));
-}, 150000);
-watchdog.unref();
+require('./lib/watchdog')('abuse_connections', 150000, sf.stopAll);
 
 test.after(async () => { await sf.stopAll(); });
 

@@ -8,11 +8,7 @@ const assert = require('node:assert');
 const net = require('node:net');
 const sf = require('./lib/streamfenced');
 
-const watchdog = setTimeout(() => {
-  console.error('abuse_limits: watchdog fired');
-  sf.stopAll().finally(() => process.exit(1));
-}, 120000);
-watchdog.unref();
+require('./lib/watchdog')('abuse_limits', 120000, sf.stopAll);
 
 test.after(async () => { await sf.stopAll(); });
 

@@ -12,11 +12,7 @@ const { Manager, io } = require('socket.io-client');
 const sf = require('./lib/streamfenced');
 const { openWs } = require('./lib/raw_ws');
 
-const watchdog = setTimeout(() => {
-  console.error('abuse_protocol_caps: watchdog fired');
-  sf.stopAll().finally(() => process.exit(1));
-}, 150000);
-watchdog.unref();
+require('./lib/watchdog')('abuse_protocol_caps', 150000, sf.stopAll);
 
 test.after(async () => { await sf.stopAll(); });
 

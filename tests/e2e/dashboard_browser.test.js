@@ -12,11 +12,7 @@ const path = require('node:path');
 const puppeteer = require('puppeteer-core');
 const sf = require('./lib/streamfenced');
 
-const watchdog = setTimeout(() => {
-  console.error('dashboard_browser: watchdog fired');
-  sf.stopAll().finally(() => process.exit(1));
-}, 180000);
-watchdog.unref();
+require('./lib/watchdog')('dashboard_browser', 180000, sf.stopAll);
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TOKEN = 'dash-s3cret';

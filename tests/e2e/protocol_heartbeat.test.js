@@ -12,11 +12,7 @@ const PING_INTERVAL = 300;
 const PING_TIMEOUT = 400;
 const SLACK = 600;  // scheduling slack on a loaded 2-core CI box
 
-const watchdog = setTimeout(() => {
-  console.error('protocol_heartbeat: watchdog fired');
-  stopAll().finally(() => process.exit(1));
-}, 90000);
-watchdog.unref();
+require('./lib/watchdog')('protocol_heartbeat', 90000, stopAll);
 
 describe('heartbeat', () => {
   let srv;

@@ -13,11 +13,7 @@ const { startServer, stopAll, conformanceBin, once, sleep } = require('./lib/har
 
 const MAX_PAYLOAD = 20000;
 
-const watchdog = setTimeout(() => {
-  console.error('protocol_robustness: watchdog fired');
-  stopAll().finally(() => process.exit(1));
-}, 120000);
-watchdog.unref();
+require('./lib/watchdog')('protocol_robustness', 120000, stopAll);
 
 function request(port, { method = 'GET', path, body, headers = {} }) {
   return new Promise((resolve, reject) => {

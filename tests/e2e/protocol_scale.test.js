@@ -9,11 +9,7 @@ const { startServer, stopAll, conformanceBin, once, sleep } = require('./lib/har
 const TOTAL = 1000;
 const POLLING_FIRST = 100;
 
-const watchdog = setTimeout(() => {
-  console.error('protocol_scale: watchdog fired');
-  stopAll().finally(() => process.exit(1));
-}, 180000);
-watchdog.unref();
+require('./lib/watchdog')('protocol_scale', 180000, stopAll);
 
 describe('1,000 concurrent clients', () => {
   let srv;

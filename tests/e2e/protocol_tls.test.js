@@ -12,11 +12,7 @@ const tls = require('node:tls');
 const { io } = require('socket.io-client');
 const { startServer, stopAll, conformanceBin, once, sleep } = require('./lib/harness');
 
-const watchdog = setTimeout(() => {
-  console.error('protocol_tls: watchdog fired');
-  stopAll().finally(() => process.exit(1));
-}, 120000);
-watchdog.unref();
+require('./lib/watchdog')('protocol_tls', 120000, stopAll);
 
 const { makeCert, peerCN } = require('./lib/tls');
 

@@ -7,11 +7,7 @@ const { io, Manager } = require('socket.io-client');
 const { startServer, stopAll, conformanceBin, once } = require('./lib/harness');
 const { httpGet } = require('./lib/harness');
 
-const watchdog = setTimeout(() => {
-  console.error('protocol_transports: watchdog fired');
-  stopAll().finally(() => process.exit(1));
-}, 120000);
-watchdog.unref();
+require('./lib/watchdog')('protocol_transports', 120000, stopAll);
 
 const RELAXED = ['--ping-interval', '2000', '--ping-timeout', '5000', '--connect-timeout', '10000'];
 const clients = new Set();

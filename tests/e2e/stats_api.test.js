@@ -12,11 +12,7 @@ const path = require('node:path');
 const sf = require('./lib/streamfenced');
 const { makeCert } = require('./lib/tls');
 
-const watchdog = setTimeout(() => {
-  console.error('stats_api: watchdog fired');
-  sf.stopAll().finally(() => process.exit(1));
-}, 150000);
-watchdog.unref();
+require('./lib/watchdog')('stats_api', 150000, sf.stopAll);
 
 test.after(async () => { await sf.stopAll(); });
 
