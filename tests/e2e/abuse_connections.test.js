@@ -6,7 +6,6 @@
 // local on Linux) against the real binary, with the loopback exemption turned off.
 const test = require('node:test');
 const assert = require('node:assert');
-const net = require('node:net');
 const sf = require('./lib/streamfenced');
 const { makeCert } = require('./lib/tls');
 
@@ -14,20 +13,7 @@ require('./lib/watchdog')('abuse_connections', 150000, sf.stopAll);
 
 test.after(async () => { await sf.stopAll(); });
 
-// A raw socket from `from` (a loopback address); resolves once connected. sock.closedAt is
-// set when the server ends it, sock.received collects what it sent.
-function rawFrom(port, from) {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ port, host: '127.0.0.1', localAddress: from });
-    sock.closedAt = 0;
-    sock.received = '';
-    sock.on('data', (d) => { sock.received += d; });
-    sock.on('close', () => { sock.closedAt = Date.now(); });
-    sock.on('error', () => {});
-    sock.once('connect', () => resolve(sock));
-    sock.once('error', reject);
-  });
-}
+const rawFrom = require('./lib/raw_socket');
 
 const open = (socks) => socks.filter((s) => !s.closedAt);
 const refusedSamples = async (srv) => {

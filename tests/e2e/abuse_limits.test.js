@@ -5,27 +5,13 @@
 // not keep a publish on a fresh connection waiting. Raw sockets against the real binary.
 const test = require('node:test');
 const assert = require('node:assert');
-const net = require('node:net');
 const sf = require('./lib/streamfenced');
 
 require('./lib/watchdog')('abuse_limits', 120000, sf.stopAll);
 
 test.after(async () => { await sf.stopAll(); });
 
-// Opens a raw socket; resolves with it once connected. sock.closedAt is set when the server
-// ends it.
-function rawSocket(port) {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, '127.0.0.1');
-    sock.closedAt = 0;
-    sock.received = '';
-    sock.on('data', (d) => { sock.received += d; });
-    sock.on('close', () => { sock.closedAt = Date.now(); });
-    sock.on('error', () => {});
-    sock.once('connect', () => resolve(sock));
-    sock.once('error', reject);
-  });
-}
+const rawSocket = require('./lib/raw_socket');
 
 test('slowloris: a request trickling one byte per 200 ms is closed at handshakeTimeoutMs', async () => {
   const srv = await sf.start({ handshakeTimeoutMs: 1500, namespaces: [sf.ns('/feed', ['prices'])] });
