@@ -231,11 +231,7 @@ void recordUnsubscribe(const Session& s, size_t topic) {
     j->append(std::move(r));
 }
 
-void recordDone(const Session& s, size_t topic, uint64_t offset) {
-    if (DurableJournal* j = journalOf(s)) j->appendDone(s.pid, topic, offset, offset);
-}
-
-void recordRefused(const Session& s, size_t topic, uint64_t first, uint64_t last) {
+void recordDone(const Session& s, size_t topic, uint64_t first, uint64_t last) {
     if (DurableJournal* j = journalOf(s)) j->appendDone(s.pid, topic, first, last);
 }
 

@@ -25,10 +25,9 @@ std::string journalDir(const config::ServerConfig& server, const config::Namespa
 void recordOpen(const Session& s);
 void recordSubscribe(const Session& s, size_t topic);  // call right after the lane is created
 void recordUnsubscribe(const Session& s, size_t topic);
-void recordDone(const Session& s, size_t topic, uint64_t offset);  // acked or retried out
-// Offsets [first, last] of the lane will never be sent: its overflow policy refused them.
-// Marked done so the journal can drop them and a restart does not send them after all.
-void recordRefused(const Session& s, size_t topic, uint64_t first, uint64_t last);
+// The lane is done with offsets [first, last]: acked, retried out, or refused by its overflow
+// policy (never to be sent: the journal can drop them and a restart does not send them).
+void recordDone(const Session& s, size_t topic, uint64_t first, uint64_t last);
 void recordEnd(const Session& s);
 
 }  // namespace sf::delivery::durable

@@ -84,7 +84,7 @@ void Subscription::enqueueOne(const MessagePtr& m) {
 // can drop them and a restart does not send them after all (docs/recovery.md).
 void Subscription::refused(uint64_t firstOffset, uint64_t lastOffset) {
     if (!ns_.journal || session_.pid.empty() || firstOffset == 0) return;
-    durable::recordRefused(session_, topic_, firstOffset, lastOffset);
+    durable::recordDone(session_, topic_, firstOffset, lastOffset);
 }
 
 // Loop-log positions [from, to): one range when their offsets are consecutive (a durable
@@ -487,7 +487,7 @@ void Subscription::onAckTimeout(const std::string& messageId) {
         session_.core->notify([&](Listener& l) { l.onRetry(RetryEvent{ns_.path(), session_.id, topic, messageId, attempt}); });
     } else {
         const int retries = static_cast<int>(e.retries);
-        durable::recordDone(session_, topic_, e.msg->logOffset);
+        durable::recordDone(session_, topic_, e.msg->logOffset, e.msg->logOffset);
         lane_.take(static_cast<size_t>(i));  // exhausted: frees the slot
         metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
         metrics_.retriesExhausted.fetch_add(1, std::memory_order_relaxed);
@@ -501,7 +501,7 @@ bool Subscription::ack(const std::string& messageId) {
     if (i < 0) return false;
     LaneEntry& e = lane_.at(static_cast<size_t>(i));
     if (e.sends == 0) return false;  // never sent: an ack cannot skip a message (Java semantics)
-    durable::recordDone(session_, topic_, e.msg->logOffset);
+    durable::recordDone(session_, topic_, e.msg->logOffset, e.msg->logOffset);
     if (e.inFlight) {  // its deadline goes with it; the lane's timer finds nothing due
         metrics_.inflight.fetch_sub(1, std::memory_order_relaxed);
     }
