@@ -290,10 +290,6 @@ void DurableJournal::publishAsync(size_t topic, std::string payload, std::string
 }
 
 void DurableJournal::append(Record r) {
-    if (r.type == RecordType::Done) {  // gathered with the lane's other acks of the batch
-        auto t = std::find(opts_.topics.begin(), opts_.topics.end(), r.topic);
-        if (t != opts_.topics.end()) return appendDone(r.pid, static_cast<size_t>(t - opts_.topics.begin()), r.offset, r.offset);
-    }
     std::lock_guard<std::mutex> lk(mu_);
     if (sealed_) return;
     Item it;

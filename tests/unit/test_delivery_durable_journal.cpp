@@ -239,8 +239,8 @@ public:
             for (int i = 0; i < 10; ++i)
                 CPPUNIT_ASSERT(h.j->publishWait(i % 2, "{\"i\":" + std::to_string(i) + "}", "") == PublishStatus::Ok);
             // Topic a got offsets 1..5 (i = 0, 2, 4, 6, 8); the client acks 1 and 3.
-            h.j->append(sessionRec(RecordType::Done, "p", "a", 1));
-            h.j->append(sessionRec(RecordType::Done, "p", "a", 3));
+            h.j->appendDone("p", 0, 1, 1);
+            h.j->appendDone("p", 0, 3, 3);
             h.j->seal();
             CPPUNIT_ASSERT_EQUAL(size_t(10), h.committed.size());
             CPPUNIT_ASSERT_EQUAL(uint64_t(5), h.committed[8].offset);
@@ -348,7 +348,7 @@ public:
             h.j->append(sessionRec(RecordType::Subscribe, "p", "a", 1));
             for (int i = 1; i <= 2000; ++i) {
                 CPPUNIT_ASSERT(h.j->publishWait(0, "\"" + big + std::to_string(i) + "\"", "") == PublishStatus::Ok);
-                if (i != 7) h.j->append(sessionRec(RecordType::Done, "p", "a", uint64_t(i)));  // all but 7 acked
+                if (i != 7) h.j->appendDone("p", 0, uint64_t(i), uint64_t(i));  // all but 7 acked
             }
             h.j->seal();
             CPPUNIT_ASSERT(h.j->stats().compactions > 0);
@@ -508,8 +508,8 @@ public:
             const uint64_t before = h.j->stats().records;
             // 200 acks, out of order, two lanes, one gap each (p: 50; q: 60..100).
             for (uint64_t o = 100; o >= 1; --o)
-                if (o != 50) h.j->append(sessionRec(RecordType::Done, "p", "a", o));
-            for (uint64_t o = 1; o < 60; ++o) h.j->append(sessionRec(RecordType::Done, "q", "a", o));
+                if (o != 50) h.j->appendDone("p", 0, o, o);
+            for (uint64_t o = 1; o < 60; ++o) h.j->appendDone("q", 0, o, o);
             h.j->seal();
             // Each batch wrote at most one record per lane (whatever way the writer split them).
             const JournalStats s = h.j->stats();
@@ -535,7 +535,7 @@ public:
             h.j->append(sessionRec(RecordType::Open, "p"));
             h.j->append(sessionRec(RecordType::Subscribe, "p", "a", 1));
             for (int i = 0; i < 10; ++i) CPPUNIT_ASSERT(h.j->publishWait(0, "{}", "") == PublishStatus::Ok);
-            h.j->append(sessionRec(RecordType::Done, "p", "a", 1));
+            h.j->appendDone("p", 0, 1, 1);
             h.j->seal();
         }
         fs::path seg;
@@ -579,7 +579,7 @@ public:
             const StoredLane& lane = st.sessions().at("p").lanes.at("a");
             CPPUNIT_ASSERT(!lane.isDone(1) && lane.isDone(2) && !lane.isDone(3));
             CPPUNIT_ASSERT_EQUAL(std::string("{\"v\":3}"), std::string(st.payloadOf(st.messages()["a"].at(3))));
-            h.j->append(sessionRec(RecordType::Done, "p", "a", 3));
+            h.j->appendDone("p", 0, 3, 3);
             CPPUNIT_ASSERT(h.j->publishWait(0, "{}", "") == PublishStatus::Ok);
             h.j->seal();
         }
