@@ -125,7 +125,7 @@ void restoreSessions(const std::shared_ptr<Core>& core, NamespaceRuntime& ns, Du
             restoredMessages += pending;
             if (pending == 0) continue;
             const size_t from = static_cast<size_t>(h->messages->lower_bound(lane.floor) - h->messages->begin());
-            sub.restoreLater([h, lane, next = from](std::vector<MessagePtr>& out, size_t max) mutable {
+            sub.restoreLater([h, lane = lane, next = from](std::vector<MessagePtr>& out, size_t max) mutable {
                 const TopicMessages& msgs = *h->messages;
                 for (size_t added = 0; next < msgs.size() && added < max; ++next) {
                     auto& [offset, m] = *(msgs.begin() + static_cast<long>(next));
