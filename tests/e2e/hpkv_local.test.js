@@ -415,6 +415,30 @@ describe('hpkv-local with the official client', () => {
   });
 });
 
+describe('hpkv-local notifications right after connect', () => {
+  after(closeAll);
+
+  it('a write made as soon as the subscription client is connected is notified', async () => {
+    // Each connection is held 400 ms after its upgrade answer (a loaded machine, made
+    // certain): the write below lands before the subscriber's connection is served.
+    const srv = await start({ extraArgs: ['--upgrade-delay-ms', '400'] });
+    try {
+      const api = await apiClient(srv);
+      await api.get('warm').catch(() => {});  // past its own delay
+      const { client: sub } = await subscriptionClient(srv, { subscribePatterns: ['early:*'] });
+      const got = [];
+      sub.subscribe((n) => got.push(n.key));
+      await api.set('early:1', 'x');
+      await api.set('early:2', 'y');
+      await waitFor(() => got.length >= 2, 3000, 'notifications for writes made during the upgrade gap');
+      assert.deepStrictEqual(got, ['early:1', 'early:2']);
+    } finally {
+      await closeAll();
+      await stopServer(srv);
+    }
+  });
+});
+
 describe('hpkv-local persistence', () => {
   after(cleanupAll);
   it('keeps every acknowledged write across kill -9, drops a torn tail, keeps tokens valid', async () => {

@@ -81,7 +81,9 @@ const char* usageText() {
            "  --token-ttl S       subscription token lifetime in seconds (default 7200)\n"
            "  --max-threads N     worker threads = max concurrent connections (default 64)\n"
            "  --compact-bytes N   compact the log only once it is at least N bytes (default 8 MiB)\n"
-           "  --log-level L       debug|info|warn|error (default info)\n";
+           "  --log-level L       debug|info|warn|error (default info)\n"
+           "  --upgrade-delay-ms N  tests only: pause each connection N ms after its upgrade\n"
+           "                      answer, as a loaded machine may (default 0)\n";
 }
 
 Options parseOptions(int argc, char** argv, bool& help) {
@@ -113,6 +115,7 @@ Options parseOptions(int argc, char** argv, bool& help) {
         else if (a == "--max-threads") o.maxThreads = static_cast<int>(toInt(a, value(), 2, 4096));
         else if (a == "--compact-bytes") o.compactBytes = static_cast<std::uint64_t>(toInt(a, value(), 0, 1LL << 50));
         else if (a == "--log-level") o.logLevel = value();
+        else if (a == "--upgrade-delay-ms") o.upgradeDelayMs = static_cast<int>(toInt(a, value(), 0, 60000));
         else throw std::invalid_argument("unknown option '" + a + "'");
     }
     if (!help && o.apiKeys.empty()) throw std::invalid_argument("at least one --api-key (or apiKeys in --config) is required");

@@ -18,6 +18,7 @@ struct Options {
     int maxThreads = 64;          // = max concurrent WebSocket connections
     std::uint64_t compactBytes = 8u << 20;
     std::string logLevel = "info";
+    int upgradeDelayMs = 0;       // tests: pause after each upgrade answer (a loaded machine)
 };
 
 // Parses argv (and --config FILE). On error throws std::invalid_argument with

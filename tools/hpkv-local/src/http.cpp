@@ -15,6 +15,8 @@
 #include <Poco/URI.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <istream>
 
 namespace hpkv {
@@ -182,6 +184,19 @@ public:
                 return refuse(resp, HTTPResponse::HTTP_FORBIDDEN, "Token access pattern invalid");
             }
         }
+        // A token connection is registered for notifications before its 101 goes out.
+        std::shared_ptr<EarlySubscriber> early;
+        if (claims) {
+            early = std::make_shared<EarlySubscriber>(claims->subscribePatterns);
+            app_.hub.add(early);
+        }
+        struct Unregister {
+            SubscriptionHub& hub;
+            const Subscriber* s;
+            ~Unregister() {
+                if (s) hub.remove(s);
+            }
+        } unregister{app_.hub, early.get()};
         std::unique_ptr<Poco::Net::WebSocket> ws;
         try {
             ws = std::make_unique<Poco::Net::WebSocket>(req, resp);
@@ -189,11 +204,17 @@ public:
             if (!resp.sent()) sendError(resp, HTTPResponse::HTTP_BAD_REQUEST, "WebSocket upgrade required");
             return;
         }
+        if (app_.options.upgradeDelayMs > 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(app_.options.upgradeDelayMs));
         SessionContext ctx{*app_.store, *app_.limiter, app_.limits, claims ? claims->keyId : *keyId, std::move(access)};
         std::vector<std::string> patterns;
         if (claims) patterns = claims->subscribePatterns;
         auto session = std::make_shared<WsSession>(app_, std::move(*ws), std::move(ctx), std::move(patterns), claims ? "token" : "api_key");
-        if (claims) app_.hub.add(session);
+        if (early) {
+            early->attach(session);
+            app_.hub.replace(early.get(), session);
+            unregister.s = nullptr;  // the session removes itself when it ends
+        }
         session->run();
     }
 

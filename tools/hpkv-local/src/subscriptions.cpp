@@ -18,6 +18,29 @@ void SubscriptionHub::remove(const Subscriber* s) {
     subs_.erase(std::remove_if(subs_.begin(), subs_.end(), [s](const auto& p) { return p.get() == s; }), subs_.end());
 }
 
+void SubscriptionHub::replace(const Subscriber* old, const std::shared_ptr<Subscriber>& now) {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& p : subs_)
+        if (p.get() == old) p = now;
+}
+
+void EarlySubscriber::deliver(const std::string& frame) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (target_) return target_->deliver(frame);
+    // The gap lasts one upgrade answer; the cap only guards against a stuck write.
+    if (heldBytes_ + frame.size() > kMaxHeldBytes) return;
+    heldBytes_ += frame.size();
+    held_.push_back(frame);
+}
+
+void EarlySubscriber::attach(const std::shared_ptr<Subscriber>& s) {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (const auto& f : held_) s->deliver(f);
+    held_.clear();
+    heldBytes_ = 0;
+    target_ = s;
+}
+
 std::size_t SubscriptionHub::count() const {
     std::lock_guard<std::mutex> lk(mu_);
     return subs_.size();
