@@ -506,15 +506,7 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
                 return fail("redis did not answer XREAD within " + std::to_string(limit + blockMs()) + " ms");
             if (now - lastHeartbeat >= static_cast<uint64_t>(cfg.heartbeatMs)) heartbeat();
         }
-        for (size_t i = 0; i < confirmWaits.size();) {
-            if (confirmWaits[i].deadline <= now || allConfirmed(confirmWaits[i].channels)) {
-                auto then = std::move(confirmWaits[i].then);
-                confirmWaits.erase(confirmWaits.begin() + static_cast<long>(i));
-                then();
-            } else {
-                ++i;
-            }
-        }
+        runConfirmWaits(now);
         for (size_t i = 0; i < gathering.size();) {
             auto g = gathering[i];
             if (g->finished) {
@@ -708,8 +700,12 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
         const std::string kind = replyText(r->element[0]);
         if (kind == "subscribe" || kind == "unsubscribe") {
             if (r->element[2]->type == REDIS_REPLY_INTEGER) subscriptions = std::max<int64_t>(0, r->element[2]->integer - 1);
-            if (kind == "subscribe") confirmed.insert(replyText(r->element[1]));
-            else confirmed.erase(replyText(r->element[1]));
+            if (kind == "subscribe") {
+                confirmed.insert(replyText(r->element[1]));
+                runConfirmWaits(net::monotonicMs());  // a subscribe ack waits for this, not for the tick
+            } else {
+                confirmed.erase(replyText(r->element[1]));
+            }
             return;
         }
         if (kind != "message") return;
@@ -874,6 +870,18 @@ struct ClusterNode::Impl : std::enable_shared_from_this<ClusterNode::Impl> {
         for (auto& c : channels)
             if (!confirmed.count(c)) return false;
         return true;
+    }
+
+    void runConfirmWaits(uint64_t now) {
+        for (size_t i = 0; i < confirmWaits.size();) {
+            if (confirmWaits[i].deadline <= now || allConfirmed(confirmWaits[i].channels)) {
+                auto then = std::move(confirmWaits[i].then);
+                confirmWaits.erase(confirmWaits.begin() + static_cast<long>(i));
+                then();
+            } else {
+                ++i;
+            }
+        }
     }
 
     // then() once Redis confirmed every channel (this node receives what is published on
@@ -1119,6 +1127,19 @@ void ClusterNode::gatherMissed(const delivery::RemoteSessionRecord& record, std:
     impl_->loop.post([w, record, done = std::move(done)]() mutable {
         if (auto m = w.lock()) m->startGather(record, std::move(done));
         else done(delivery::HandOver{});
+    });
+}
+
+void ClusterNode::whenReceiving(const std::string& ns, const std::string& topic, std::function<void()> ready) {
+    std::weak_ptr<Impl> w = impl_;
+    // Posted after onSubscribed's post, so the channel is wanted by the time this runs.
+    impl_->loop.post([w, ns, topic, ready = std::move(ready)]() mutable {
+        auto m = w.lock();
+        if (!m || m->link != Impl::Link::Up || m->ackNamespaces.count(ns)) return ready();
+        std::vector<std::string> channels{m->keys.topicChannel(ns, topic)};
+        if (!m->cfg.socketioEmitterKey.empty()) channels.push_back(m->emitterRoom(ns, topic));
+        m->whenConfirmed(std::move(channels), net::monotonicMs() + static_cast<uint64_t>(m->cfg.commandTimeoutMs),
+                         std::move(ready));
     });
 }
 

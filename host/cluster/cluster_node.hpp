@@ -51,6 +51,7 @@ public:
     void claimSession(const std::string& pid, const std::string& ns,
                       std::function<void(bool, delivery::RemoteSessionRecord)> done) override;
     void gatherMissed(const delivery::RemoteSessionRecord& record, std::function<void(delivery::HandOver)> done) override;
+    void whenReceiving(const std::string& ns, const std::string& topic, std::function<void()> ready) override;
 
     // Listener
     void onClientConnected(const delivery::ClientConnectedEvent& e) override;

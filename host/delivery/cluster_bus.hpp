@@ -79,6 +79,13 @@ public:
     // A short tag unique to this node's run: messageIds are "msg-<tag>-<n>" cluster-wide.
     virtual std::string messageIdTag() const = 0;
 
+    // A local client just subscribed ns/topic (after the Listener's onSubscribed). `ready`
+    // runs, on the bus's thread, once this node receives what the other nodes publish to the
+    // topic from now on: Redis has confirmed the topic's channel (BEST_EFFORT; AT_LEAST_ONCE
+    // streams are read from the subscribe time anyway). At once when the link is down, after
+    // sendTimeoutMs() at most. So `subscribed` means "from now on, cluster-wide".
+    virtual void whenReceiving(const std::string& ns, const std::string& topic, std::function<void()> ready) = 0;
+
     // ---- recovery across nodes (docs/cluster.md); `done` callbacks run on the bus's thread.
     // Write (or refresh) these sessions' records, owned by this node, kept ttlMs.
     virtual void storeSessions(std::vector<RemoteSessionRecord> records, uint64_t ttlMs) = 0;

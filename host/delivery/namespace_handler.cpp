@@ -353,7 +353,17 @@ void DeliveryNamespaceHandler::onSubscribe(const std::shared_ptr<Session>& sessi
         // token's expiry is handled by the connection itself.
         if (fromPayload && check.expiresAtMs > 0) self->armSubscriptionExpiry(*session, t, check.expiresAtMs);
         if (isNew) self->core_->notify([&](Listener& l) { l.onSubscribed(SubscribedEvent{self->ns_.path(), session->id, topic}); });
-        succeed(*session, ack, "subscribed", topic);
+        if (!isNew || !self->core_->bus) return succeed(*session, ack, "subscribed", topic);
+        // Cluster: confirmed once this node receives what any node publishes to the topic
+        // (docs/cluster.md, "Subscribing"), so a publish made after `subscribed` reaches it.
+        std::weak_ptr<Core> wc = self->core_;
+        net::EventLoop* loop = &session->shard.loop();
+        self->core_->bus->whenReceiving(self->ns_.path(), topic, [wc, loop, session, ack, topic] {
+            loop->post([wc, session, ack, topic] {
+                if (!wc.lock() || session->closed) return;
+                succeed(*session, ack, "subscribed", topic);
+            });
+        });
     });
 }
 

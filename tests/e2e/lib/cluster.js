@@ -45,14 +45,19 @@ async function waitSubscriptions(node, count, ms = 5000) {
 }
 
 // The load balancer in front of the nodes: forwards each connection to p.target (a port,
-// changeable at any time); cut() ends every connection it carries.
-function proxy() {
+// changeable at any time); cut() ends every connection it carries. delayMs: every chunk is
+// held that long in each direction, in order (a slow link).
+function proxy({ delayMs = 0 } = {}) {
   const conns = new Set();
   const p = { target: 0, port: 0 };
+  const forward = (from, to) => {
+    if (!delayMs) return from.pipe(to);
+    from.on('data', (d) => setTimeout(() => { if (!to.destroyed) to.write(d); }, delayMs));
+  };
   const server = net.createServer((c) => {
     const up = net.connect(p.target, '127.0.0.1');
     conns.add(c); conns.add(up);
-    c.pipe(up); up.pipe(c);
+    forward(c, up); forward(up, c);
     const end = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); };
     c.on('error', end); up.on('error', end); c.on('close', end); up.on('close', end);
   });
